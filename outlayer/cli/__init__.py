@@ -1,0 +1,1 @@
+"""The ``outlayer`` command line."""

@@ -1,0 +1,97 @@
+"""``outlayer run``: run a .wasm or .wat file once, sandboxed, and print its result as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from outlayer.config import load_settings
+from outlayer.errors import ExecutionErrorType, invalid_argument
+from outlayer.limits import RequestedLimits
+from outlayer.result import ExecutionResult, ResponseFormat
+from services.executor import ExecutionJob, Executor
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "run",
+        help="run a WASI module once and print its result as JSON",
+        description="Runs FILE (.wasm or .wat) in the executor's sandbox and prints one JSON "
+        "object. Exit 0 on success, 1 when the guest failed, 2 on bad usage.",
+    )
+    parser.add_argument("file", type=Path, metavar="FILE", help="a .wasm or .wat module")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="TEXT", help="text given to the guest on stdin")
+    source.add_argument("--input-file", type=Path, metavar="PATH", help="file given on stdin")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="a guest variable (repeatable)"
+    )
+    parser.add_argument("--max-instructions", type=int, metavar="N")
+    parser.add_argument("--max-memory-mb", type=int, metavar="N")
+    parser.add_argument("--timeout-s", type=float, metavar="S", dest="timeout_s")
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in ResponseFormat],
+        default=ResponseFormat.TEXT.value,
+        help="how to return the guest's stdout (default: text)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    job_input = _read_input(args)
+    env = _parse_env(args.env)
+    limits = RequestedLimits(args.max_instructions, args.max_memory_mb, args.timeout_s)
+    fmt = ResponseFormat(args.format)
+    wasm, invalid = _read_module(args.file)
+    if invalid is not None:
+        return _emit(invalid)
+    with Executor(load_settings(), prestart=False) as executor:
+        result = executor.execute(ExecutionJob(wasm, job_input, env, limits, fmt))
+    return _emit(result)
+
+
+def _emit(result: ExecutionResult) -> int:
+    json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0 if result.ok else 1
+
+
+def _read_input(args: argparse.Namespace) -> bytes:
+    if args.input_file is not None:
+        try:
+            return bytes(args.input_file.read_bytes())
+        except OSError as exc:
+            raise invalid_argument(f"cannot read --input-file {args.input_file}: {exc.strerror}")
+    return args.input.encode() if args.input is not None else b""
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise invalid_argument(f"--env {pair!r} is not KEY=VALUE")
+        env[key] = value
+    return env
+
+
+def _read_module(path: Path) -> tuple[bytes, ExecutionResult | None]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise invalid_argument(f"cannot read {path}: {exc.strerror}") from None
+    if path.suffix != ".wat":
+        return data, None
+    try:
+        return bytes(wasmtime.wat2wasm(data.decode("utf-8"))), None
+    except (wasmtime.WasmtimeError, UnicodeDecodeError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return b"", ExecutionResult.failure(
+            ExecutionErrorType.INVALID_WASM, f"{path} is not valid WebAssembly text: {message}"
+        )

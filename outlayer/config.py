@@ -1,0 +1,119 @@
+"""The one configuration system: ``OUTLAYER_*`` environment variables over a TOML file.
+
+Precedence (highest first): environment variables, the TOML file, built-in defaults. The file
+is ``$OUTLAYER_CONFIG`` when set, else ``./outlayer.toml`` when present. Nested settings use a
+double underscore: ``[executor] pool_size = 4`` in the file is ``OUTLAYER_EXECUTOR__POOL_SIZE=4``
+in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from outlayer.errors import ErrorCode, OutlayerError
+
+ENV_PREFIX = "OUTLAYER_"
+CONFIG_FILE_ENV = "OUTLAYER_CONFIG"
+DEFAULT_CONFIG_FILE = Path("outlayer.toml")
+
+MIB = 1024 * 1024
+
+
+class LimitSettings(BaseModel):
+    """Defaults applied when a request leaves a limit unset, and the hard caps."""
+
+    default_instructions: int = Field(1_000_000_000, ge=1)
+    max_instructions: int = Field(100_000_000_000, ge=1)
+    default_memory_mb: int = Field(128, ge=1)
+    max_memory_mb: int = Field(1024, ge=1, le=4096)
+    default_execution_seconds: float = Field(60.0, gt=0)
+    max_execution_seconds: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _defaults_within_caps(self) -> LimitSettings:
+        pairs = [
+            ("default_instructions", "max_instructions"),
+            ("default_memory_mb", "max_memory_mb"),
+            ("default_execution_seconds", "max_execution_seconds"),
+        ]
+        for default, cap in pairs:
+            if getattr(self, default) > getattr(self, cap):
+                raise ValueError(f"limits.{default} must not exceed limits.{cap}")
+        return self
+
+
+class ExecutorSettings(BaseModel):
+    listen: str = "127.0.0.1:50061"
+    # Pre-started single-use processes kept ready; each runs exactly one execution.
+    pool_size: int = Field(2, ge=1, le=64)
+    max_concurrent: int = Field(2, ge=1, le=256)
+    max_output_bytes: int = Field(1 * MIB, ge=1)
+    max_log_bytes: int = Field(64 * 1024, ge=0)
+    # Time a worker process gets after the wall-clock limit before it is killed hard.
+    kill_grace_seconds: float = Field(0.5, gt=0, le=10)
+    # Compiling a module is not the guest's time, but it is bounded too.
+    compile_timeout_seconds: float = Field(60.0, gt=0)
+    module_cache_dir: Path = Path.home() / ".cache" / "outlayer" / "modules"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+    )
+
+    limits: LimitSettings = LimitSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
+
+
+def config_file_path() -> Path | None:
+    explicit = os.environ.get(CONFIG_FILE_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise OutlayerError(
+                ErrorCode.CONFIGURATION,
+                f"{CONFIG_FILE_ENV} points at {path}, which is not a file; "
+                "create it or unset the variable",
+            )
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Reads the configuration; a bad value raises a CONFIGURATION error naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            dotted = ".".join(str(part) for part in err["loc"])
+            env_name = ENV_PREFIX + "__".join(str(part) for part in err["loc"]).upper()
+            problems.append(f"{dotted} (env {env_name}): {err['msg']}")
+        raise OutlayerError(
+            ErrorCode.CONFIGURATION, "invalid configuration: " + "; ".join(problems)
+        ) from None

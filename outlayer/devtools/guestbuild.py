@@ -1,0 +1,124 @@
+"""Builds the example and benchmark guests into ``build/guests`` (run by set-up and the tests).
+
+Each guest is rebuilt only when its sources or its build command changed. C guests use Debian's
+clang and wasi-libc; the Rust guest uses Debian's Rust, building std from source (no crates.io).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OUT_DIR = REPO_ROOT / "build" / "guests"
+WASI_SYSROOT_LIB = Path("/usr/lib/wasm32-wasi")
+CLANG = "clang-16"
+DEBIAN_CARGO = "/usr/bin/cargo"
+
+
+@dataclass(frozen=True)
+class Guest:
+    name: str
+    sources: tuple[Path, ...]
+    command: tuple[str, ...]
+    output: Path
+    built_file: Path  # where the command leaves its result (copied to ``output``)
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: Path = REPO_ROOT
+
+
+def _c_guest(name: str, source: Path) -> Guest:
+    out = OUT_DIR / f"{name}.wasm"
+    command = (CLANG, "--target=wasm32-wasi", "-O2", "-o", str(out), str(source))
+    return Guest(name, (source,), command, out, out)
+
+
+def _native(name: str, source: Path) -> Guest:
+    out = OUT_DIR / name
+    return Guest(name, (source,), ("cc", "-O2", "-o", str(out), str(source)), out, out)
+
+
+def _rust_guest(name: str, crate: Path) -> Guest:
+    target_dir = REPO_ROOT / "build" / "cargo-target"
+    rustflags = " ".join(
+        [
+            "-C link-self-contained=no",
+            "-C linker=/usr/lib/llvm-22/bin/wasm-ld",
+            f"-L {WASI_SYSROOT_LIB}",
+            f"-C link-arg={WASI_SYSROOT_LIB / 'crt1-command.o'}",
+        ]
+    )
+    sources = tuple(sorted(p for p in crate.rglob("*") if p.is_file() and "target" not in p.parts))
+    command = (
+        DEBIAN_CARGO, "build", "--release", "--quiet", "--target", "wasm32-wasip1",
+        "-Zbuild-std=std,panic_abort", "--target-dir", str(target_dir),
+    )  # fmt: skip
+    env = (
+        ("PATH", "/usr/bin:" + os.environ.get("PATH", "")),
+        ("RUSTC_BOOTSTRAP", "1"),
+        ("RUSTFLAGS", rustflags),
+        ("CARGO_HOME", str(REPO_ROOT / "build" / "cargo-home")),
+    )
+    built = target_dir / "wasm32-wasip1" / "release" / f"{crate.name}.wasm"
+    return Guest(name, sources, command, OUT_DIR / f"{name}.wasm", built, env, crate)
+
+
+def all_guests() -> list[Guest]:
+    examples = REPO_ROOT / "examples" / "guests"
+    bench = REPO_ROOT / "bench" / "guests"
+    return [
+        _c_guest("echo_json_c", examples / "c" / "echo_json.c"),
+        _rust_guest("echo_json_rust", examples / "rust" / "echo-json"),
+        _c_guest("cpu_bound", bench / "cpu_bound.c"),
+        _native("cpu_bound_native", bench / "cpu_bound.c"),
+    ]
+
+
+def _fingerprint(guest: Guest) -> str:
+    digest = hashlib.sha256(repr((guest.command, guest.env)).encode())
+    for source in guest.sources:
+        digest.update(str(source.relative_to(REPO_ROOT)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def build(guest: Guest) -> bool:
+    """Builds one guest if needed; returns True when it was (re)built."""
+    stamp = OUT_DIR / f".{guest.name}.stamp"
+    fingerprint = _fingerprint(guest)
+    if guest.output.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
+        return False
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if shutil.which(guest.command[0]) is None:
+        raise SystemExit(
+            f"cannot build {guest.name}: {guest.command[0]} is not installed; "
+            "run scripts/setup.sh (it installs the toolchains)"
+        )
+    began = time.monotonic()
+    print(f"    building {guest.name} ...", flush=True)
+    env = {**os.environ, **dict(guest.env)}
+    done = subprocess.run(guest.command, cwd=guest.cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"building {guest.name} failed (exit {done.returncode}); see above")
+    if guest.built_file != guest.output:
+        shutil.copyfile(guest.built_file, guest.output)
+    stamp.write_text(fingerprint)
+    print(f"    built {guest.output.relative_to(REPO_ROOT)} in {time.monotonic() - began:.1f} s")
+    return True
+
+
+def main() -> None:
+    built = sum(build(guest) for guest in all_guests())
+    if not built:
+        print(f"    all {len(all_guests())} guests up to date")
+
+
+if __name__ == "__main__":
+    main()

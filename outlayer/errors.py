@@ -1,0 +1,81 @@
+"""The one error taxonomy.
+
+Two families, never mixed:
+
+* :class:`ExecutionErrorType` -- why a *guest* failed. It is data inside an
+  :class:`~outlayer.result.ExecutionResult` (the request itself was fine).
+* :class:`OutlayerError` -- why the *platform refused a request* (bad input, over a cap, not
+  found, ...). It is raised, and each transport renders it its own way: a gRPC status, an HTTP
+  JSON body, or a CLI message with exit code 2.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import grpc
+
+
+class ExecutionErrorType(enum.StrEnum):
+    INVALID_WASM = "invalid_wasm"
+    LINK_ERROR = "link_error"
+    INSTRUCTION_LIMIT = "instruction_limit"
+    MEMORY_LIMIT = "memory_limit"
+    TIMEOUT = "timeout"
+    RUNTIME_ERROR = "runtime_error"
+    OUTPUT_LIMIT = "output_limit"
+    INVALID_OUTPUT = "invalid_output"
+    EXIT_CODE = "exit_code"
+    WORKER_FAILURE = "worker_failure"
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable codes for refused requests; each maps to one gRPC status."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    NOT_FOUND = "not_found"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    UNAVAILABLE = "unavailable"
+    CONFIGURATION = "configuration_error"
+    INTERNAL = "internal"
+
+
+_GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.LIMIT_EXCEEDED: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.CONFIGURATION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+class OutlayerError(Exception):
+    """A request the platform refuses, with a message the user can act on."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def grpc_status(self) -> grpc.StatusCode:
+        return _GRPC_STATUS[self.code]
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code.value, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"
+
+
+def invalid_argument(message: str) -> OutlayerError:
+    return OutlayerError(ErrorCode.INVALID_ARGUMENT, message)
+
+
+def limit_exceeded(message: str) -> OutlayerError:
+    return OutlayerError(ErrorCode.LIMIT_EXCEEDED, message)

@@ -1,0 +1,61 @@
+"""Builds a gRPC server the way every OutLayer service wants it: health checking, reflection,
+message sizes large enough for WASM modules, and a bounded thread pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from outlayer.errors import ErrorCode, OutlayerError
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    full_name: str  # e.g. "outlayer.v1.ExecutorService"
+    register: Callable[[Any, grpc.Server], None]
+    servicer: Any
+
+
+def create_server(listen: str, bindings: Sequence[ServiceBinding], max_workers: int) -> grpc.Server:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=GRPC_OPTIONS,
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for binding in bindings:
+        binding.register(binding.servicer, server)
+        health_servicer.set(binding.full_name, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    names = [b.full_name for b in bindings] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        port = 0
+        detail = str(exc)
+    else:
+        detail = ""
+    if port == 0:
+        raise OutlayerError(
+            ErrorCode.UNAVAILABLE,
+            f"cannot listen on {listen} {detail}: is another process using it? "
+            "Choose another address with the service's listen setting",
+        )
+    return server
+
+
+def abort_with(context: grpc.ServicerContext, error: OutlayerError) -> None:
+    context.abort(error.grpc_status, f"{error.code.value}: {error.message}")

@@ -1,0 +1,168 @@
+"""The one result type: what every caller gets back, over the CLI, gRPC, HTTPS and on chain."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from outlayer.errors import ExecutionErrorType
+from outlayer.v1 import execution_pb2 as pb
+
+
+class ResponseFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    BYTES = "bytes"
+
+
+class ExecutionStatus(enum.StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ExecutionError:
+    type: ExecutionErrorType
+    message: str
+
+
+@dataclass(frozen=True)
+class ResourcesUsed:
+    instructions: int = 0
+    time_ms: int = 0
+    memory_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    status: ExecutionStatus
+    output: Any = None
+    error: ExecutionError | None = None
+    resources_used: ResourcesUsed = field(default_factory=ResourcesUsed)
+    logs: str = ""
+    exit_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is ExecutionStatus.SUCCESS
+
+    @classmethod
+    def failure(
+        cls,
+        error_type: ExecutionErrorType,
+        message: str,
+        resources_used: ResourcesUsed | None = None,
+        logs: str = "",
+        exit_code: int | None = None,
+    ) -> ExecutionResult:
+        return cls(
+            status=ExecutionStatus.FAILED,
+            error=ExecutionError(error_type, message),
+            resources_used=resources_used or ResourcesUsed(),
+            logs=logs,
+            exit_code=exit_code,
+        )
+
+    # --- JSON ---------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "output": self.output,
+            "error": None
+            if self.error is None
+            else {"type": self.error.type.value, "message": self.error.message},
+            "resources_used": {
+                "instructions": self.resources_used.instructions,
+                "time_ms": self.resources_used.time_ms,
+                "memory_bytes": self.resources_used.memory_bytes,
+            },
+            "logs": self.logs,
+            "exit_code": self.exit_code,
+        }
+
+    # --- Protobuf -----------------------------------------------------------------------------
+    def to_proto(self) -> pb.ExecutionResult:
+        message = pb.ExecutionResult(
+            status=_STATUS_TO_PB[self.status],
+            output_json=json.dumps(self.output),
+            resources_used=pb.ResourcesUsed(
+                instructions=self.resources_used.instructions,
+                time_ms=self.resources_used.time_ms,
+                memory_bytes=self.resources_used.memory_bytes,
+            ),
+            logs=self.logs,
+        )
+        if self.error is not None:
+            message.error.CopyFrom(
+                pb.ExecutionError(type=_ERROR_TO_PB[self.error.type], message=self.error.message)
+            )
+        if self.exit_code is not None:
+            message.exit_code = self.exit_code
+        return message
+
+    @classmethod
+    def from_proto(cls, message: pb.ExecutionResult) -> ExecutionResult:
+        error = None
+        if message.HasField("error"):
+            error = ExecutionError(_ERROR_FROM_PB[message.error.type], message.error.message)
+        used = message.resources_used
+        return cls(
+            status=_STATUS_FROM_PB[message.status],
+            output=json.loads(message.output_json) if message.output_json else None,
+            error=error,
+            resources_used=ResourcesUsed(used.instructions, used.time_ms, used.memory_bytes),
+            logs=message.logs,
+            exit_code=message.exit_code if message.HasField("exit_code") else None,
+        )
+
+
+def render_output(raw: bytes, response_format: ResponseFormat) -> tuple[Any, ExecutionError | None]:
+    """Turns a guest's raw stdout into the output value the caller asked for."""
+    if response_format is ResponseFormat.BYTES:
+        return base64.b64encode(raw).decode("ascii"), None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, ExecutionError(
+            ExecutionErrorType.INVALID_OUTPUT,
+            f"output is not valid UTF-8 (byte {exc.start}); ask for response_format=bytes "
+            "to receive binary output",
+        )
+    if response_format is ResponseFormat.TEXT:
+        return text, None
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        preview = text[:80] + ("..." if len(text) > 80 else "")
+        return None, ExecutionError(
+            ExecutionErrorType.INVALID_OUTPUT,
+            f"output is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            f"output began: {preview!r}. Print one JSON document, or ask for "
+            "response_format=text",
+        )
+
+
+RESPONSE_FORMAT_FROM_PB: dict[int, ResponseFormat] = {
+    pb.RESPONSE_FORMAT_UNSPECIFIED: ResponseFormat.TEXT,
+    pb.RESPONSE_FORMAT_TEXT: ResponseFormat.TEXT,
+    pb.RESPONSE_FORMAT_JSON: ResponseFormat.JSON,
+    pb.RESPONSE_FORMAT_BYTES: ResponseFormat.BYTES,
+}
+RESPONSE_FORMAT_TO_PB: dict[ResponseFormat, pb.ResponseFormat.ValueType] = {
+    ResponseFormat.TEXT: pb.RESPONSE_FORMAT_TEXT,
+    ResponseFormat.JSON: pb.RESPONSE_FORMAT_JSON,
+    ResponseFormat.BYTES: pb.RESPONSE_FORMAT_BYTES,
+}
+_STATUS_TO_PB: dict[ExecutionStatus, pb.ExecutionStatus.ValueType] = {
+    ExecutionStatus.SUCCESS: pb.EXECUTION_STATUS_SUCCESS,
+    ExecutionStatus.FAILED: pb.EXECUTION_STATUS_FAILED,
+}
+_STATUS_FROM_PB = {value: key for key, value in _STATUS_TO_PB.items()}
+_ERROR_TO_PB: dict[ExecutionErrorType, pb.ExecutionErrorType.ValueType] = {
+    kind: pb.ExecutionErrorType.Value("EXECUTION_ERROR_TYPE_" + kind.name)
+    for kind in ExecutionErrorType
+}
+_ERROR_FROM_PB = {value: key for key, value in _ERROR_TO_PB.items()}

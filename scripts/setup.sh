@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Debian packages, the virtualenv, generated protos and the
+# example guests. Quick when everything is already in place (each step checks before it works).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+say() { printf '    %s\n' "$*"; }
+
+# --- Debian packages ------------------------------------------------------------------------
+# C guests: clang + wasi-libc; Rust guests: Debian's Rust with its std source (no crates.io here).
+APT_PACKAGES=(
+  clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
+  rustc-web cargo-web rust-web-src lld-22
+)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "Installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: installing Debian packages needs root; run 'sudo $0' once, or install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  step "Debian packages: all ${#APT_PACKAGES[@]} present"
+fi
+
+# --- Python virtualenv -----------------------------------------------------------------------
+PYTHON=${OUTLAYER_PYTHON:-python3.11}
+if ! command -v "$PYTHON" >/dev/null; then
+  echo "error: $PYTHON not found; OutLayer needs Python 3.11 (set OUTLAYER_PYTHON to its path)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  step "Creating virtualenv .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.outlayer-deps
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  step "Installing Python packages into .venv (pyproject.toml changed)"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[dev]"
+  echo "$want" >"$stamp"
+else
+  step "Python packages: up to date"
+fi
+
+# --- Generated code and guests ---------------------------------------------------------------
+step "Generating gRPC code from protos/"
+.venv/bin/python -m outlayer.protogen
+
+step "Building example guests (C and Rust → wasm32-wasip1)"
+.venv/bin/python -m outlayer.devtools.guestbuild
+
+step "Set-up complete"

@@ -1,0 +1,73 @@
+"""The wire format between the executor and its worker processes.
+
+Parent → worker: one JSON header line, then the module bytes, then the input bytes (their sizes
+are in the header). Worker → parent: JSON lines, ``ready``, ``started`` and finally ``result``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict
+from typing import IO, Any
+
+from outlayer.errors import ExecutionErrorType
+from outlayer.limits import ResourceLimits
+from services.executor._sandbox import RawOutcome, SandboxJob
+
+READY, STARTED, RESULT = "ready", "started", "result"
+
+
+def encode_job(job: SandboxJob, wasm: bytes, module_cache_dir: str) -> bytes:
+    header = {
+        "env": job.env,
+        "limits": asdict(job.limits),
+        "max_output_bytes": job.max_output_bytes,
+        "max_log_bytes": job.max_log_bytes,
+        "module_cache_dir": module_cache_dir,
+        "wasm_size": len(wasm),
+        "input_size": len(job.input),
+    }
+    return json.dumps(header).encode() + b"\n" + wasm + job.input
+
+
+def read_job(stream: IO[bytes]) -> tuple[SandboxJob, bytes, str]:
+    header = json.loads(stream.readline())
+    wasm = _read_exact(stream, header["wasm_size"])
+    data = _read_exact(stream, header["input_size"])
+    job = SandboxJob(
+        input=data,
+        env=dict(header["env"]),
+        limits=ResourceLimits(**header["limits"]),
+        max_output_bytes=header["max_output_bytes"],
+        max_log_bytes=header["max_log_bytes"],
+    )
+    return job, wasm, header["module_cache_dir"]
+
+
+def encode_event(event: str, outcome: RawOutcome | None = None) -> bytes:
+    message: dict[str, Any] = {"event": event}
+    if outcome is not None:
+        fields = asdict(outcome)
+        fields["stdout"] = base64.b64encode(outcome.stdout).decode("ascii")
+        fields["error_type"] = outcome.error_type.value if outcome.error_type else None
+        message["outcome"] = fields
+    return json.dumps(message).encode() + b"\n"
+
+
+def decode_event(line: bytes) -> tuple[str, RawOutcome | None]:
+    message = json.loads(line)
+    fields = message.get("outcome")
+    if fields is None:
+        return message["event"], None
+    fields["stdout"] = base64.b64decode(fields["stdout"])
+    kind = fields["error_type"]
+    fields["error_type"] = ExecutionErrorType(kind) if kind else None
+    return message["event"], RawOutcome(**fields)
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError(f"job truncated: expected {size} bytes, got {len(data)}")
+    return data

@@ -1,0 +1,357 @@
+"""Runs one WASI module in this process under wasmtime, metered and capped.
+
+This is the inner layer. It never sees more than one execution per store, and in production it
+runs inside a single-use worker process (``_worker``) so that a hard kill can always end it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import wasmtime
+
+from outlayer.errors import ExecutionErrorType
+from outlayer.limits import ResourceLimits
+from services.executor._wasi_poll import POLL_ONEOFF_TYPE, DeadlineReached, make_poll_oneoff
+
+WASI_MODULE = "wasi_snapshot_preview1"
+ALLOWED_IMPORT_MODULES = frozenset({WASI_MODULE})
+WASM_MAGIC = b"\0asm"
+WASM_PAGE = 64 * 1024
+MAX_TABLE_ELEMENTS = 1_000_000
+MAX_TABLES = 16
+_RUST_ALLOC_FAILURE = re.compile(rb"memory allocation of (\d+) bytes failed")
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    input: bytes
+    env: dict[str, str]
+    limits: ResourceLimits
+    max_output_bytes: int
+    max_log_bytes: int
+
+
+@dataclass
+class RawOutcome:
+    """What a run produced, before the output is rendered in the caller's format."""
+
+    stdout: bytes = b""
+    logs: str = ""
+    instructions: int = 0
+    memory_bytes: int = 0
+    time_ms: int = 0
+    exit_code: int | None = None
+    error_type: ExecutionErrorType | None = None
+    error_message: str = ""
+
+
+class InvalidModule(Exception):
+    """The bytes are not a module OutLayer can run; carries the error type and message."""
+
+    def __init__(self, error_type: ExecutionErrorType, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def make_engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.consume_fuel = True  # instruction metering
+    config.epoch_interruption = True  # wall-clock and output-cap interruption
+    # A guest gets one linear memory and one thread: nothing to share, nothing to race.
+    config.wasm_threads = False
+    config.wasm_multi_memory = False
+    config.wasm_memory64 = False
+    return wasmtime.Engine(config)
+
+
+class ModuleCache:
+    """Compiled modules on disk by SHA-256 of the wasm, so repeat runs skip compilation.
+
+    Only this process writes the directory; files are written whole and renamed into place.
+    """
+
+    _FINGERPRINT = "wasmtime50-fuel-epoch"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, sha256: str) -> Path:
+        return self.directory / f"{sha256}-{self._FINGERPRINT}.cwasm"
+
+    def load(self, engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:
+        check_wasm_bytes(wasm)
+        path = self.path_for(hashlib.sha256(wasm).hexdigest())
+        if path.is_file():
+            try:
+                return wasmtime.Module.deserialize_file(engine, str(path))
+            except wasmtime.WasmtimeError:
+                path.unlink(missing_ok=True)  # stale or damaged: rebuild below
+        module = compile_module(engine, wasm)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(module.serialize())
+        partial.replace(path)
+        return module
+
+
+def check_wasm_bytes(wasm: bytes) -> None:
+    if not wasm.startswith(WASM_MAGIC):
+        head = wasm[:8].hex(" ") if wasm else "nothing"
+        raise InvalidModule(
+            ExecutionErrorType.INVALID_WASM,
+            f"not a WebAssembly binary: it must start with the bytes 00 61 73 6d (\\0asm), "
+            f"got {head}. Compile to wasm32-wasip1, or pass a .wat file to `outlayer run`",
+        )
+
+
+def compile_module(engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:
+    check_wasm_bytes(wasm)
+    try:
+        module = wasmtime.Module(engine, wasm)
+    except wasmtime.WasmtimeError as exc:
+        raise InvalidModule(
+            ExecutionErrorType.INVALID_WASM, f"invalid WebAssembly module: {_first_line(exc)}"
+        ) from None
+    _check_imports(module)
+    return module
+
+
+def _check_imports(module: wasmtime.Module) -> None:
+    foreign = [
+        f"{item.module}::{item.name}"
+        for item in module.imports
+        if item.module not in ALLOWED_IMPORT_MODULES
+    ]
+    if foreign:
+        raise InvalidModule(
+            ExecutionErrorType.LINK_ERROR,
+            f"module imports {', '.join(foreign)}, which OutLayer does not provide; "
+            f"guests may import only WASI preview 1 ({WASI_MODULE})",
+        )
+    if not any(export.name == "_start" for export in module.exports):
+        raise InvalidModule(
+            ExecutionErrorType.INVALID_WASM,
+            "module has no `_start` export: OutLayer runs WASI commands "
+            "(a program with a main function built for wasm32-wasip1)",
+        )
+
+
+class GuestRun:
+    """One execution of one module: owns the store, the captured streams and the deadline."""
+
+    def __init__(self, engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> None:
+        self._engine = engine
+        self._module = module
+        self._job = job
+        self._stdout = bytearray()
+        self._logs = bytearray()
+        self._logs_dropped = 0
+        self._output_overflow = False
+        self._deadline = threading.Event()
+
+    # --- captured streams (called by wasmtime on the guest's thread) ---------------------------
+    def _on_stdout(self, data: bytes) -> int:
+        room = self._job.max_output_bytes - len(self._stdout)
+        if len(data) > room:
+            self._stdout += data[: max(room, 0)]
+            if not self._output_overflow:
+                self._output_overflow = True
+                self._engine.increment_epoch()  # stop the guest at its next epoch check
+        else:
+            self._stdout += data
+        return len(data)
+
+    def _on_stderr(self, data: bytes) -> int:
+        room = self._job.max_log_bytes - len(self._logs)
+        kept = data[: max(room, 0)]
+        self._logs += kept
+        self._logs_dropped += len(data) - len(kept)
+        return len(data)
+
+    def _on_deadline(self) -> None:
+        self._deadline.set()
+        self._engine.increment_epoch()
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self) -> RawOutcome:
+        limits = self._job.limits
+        store = wasmtime.Store(self._engine)
+        store.set_limits(
+            memory_size=limits.max_memory_bytes,
+            table_elements=MAX_TABLE_ELEMENTS,
+            instances=1,
+            tables=MAX_TABLES,
+            memories=1,
+        )
+        store.set_fuel(limits.max_instructions)
+        store.set_epoch_deadline(1)
+        store.set_wasi(self._wasi_config())
+        linker = wasmtime.Linker(self._engine)
+        linker.define_wasi()
+        linker.allow_shadowing = True
+        linker.define_func(
+            WASI_MODULE,
+            "poll_oneoff",
+            POLL_ONEOFF_TYPE,
+            make_poll_oneoff(self._deadline),
+            access_caller=True,
+        )
+
+        outcome = RawOutcome()
+        instance: wasmtime.Instance | None = None
+        failure: BaseException | None = None
+        watchdog = threading.Timer(limits.max_execution_seconds, self._on_deadline)
+        watchdog.daemon = True
+        started = time.perf_counter()
+        watchdog.start()
+        try:
+            instance = linker.instantiate(store, self._module)
+            start = instance.exports(store)["_start"]
+            assert isinstance(start, wasmtime.Func)
+            start(store)
+            outcome.exit_code = 0
+        except wasmtime.ExitTrap as exc:
+            outcome.exit_code = exc.code
+        except (wasmtime.Trap, wasmtime.WasmtimeError, DeadlineReached) as exc:
+            failure = exc
+        finally:
+            watchdog.cancel()
+            outcome.time_ms = round((time.perf_counter() - started) * 1000)
+
+        outcome.instructions = limits.max_instructions - store.get_fuel()
+        outcome.memory_bytes = _memory_size(store, instance)
+        outcome.stdout = bytes(self._stdout)
+        outcome.logs = self._render_logs()
+        self._classify(outcome, failure, instantiated=instance is not None)
+        return outcome
+
+    def _wasi_config(self) -> wasmtime.WasiConfig:
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["main"]
+        wasi.env = sorted(self._job.env.items())  # the job's variables and nothing else
+        # stdin from an anonymous in-memory file: no disk, and the guest cannot block on it.
+        fd = os.memfd_create("outlayer-stdin", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, self._job.input) if self._job.input else None
+            wasi.stdin_file = f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        wasi.stdout_custom = self._on_stdout
+        wasi.stderr_custom = self._on_stderr
+        return wasi  # no preopened directories: the guest sees no file system
+
+    def _render_logs(self) -> str:
+        text = self._logs.decode("utf-8", errors="replace")
+        if self._logs_dropped:
+            text += (
+                f"\n[outlayer: {self._logs_dropped} more bytes of logs dropped; "
+                f"the cap is {self._job.max_log_bytes} bytes]"
+            )
+        return text
+
+    def _classify(
+        self, outcome: RawOutcome, failure: BaseException | None, instantiated: bool
+    ) -> None:
+        limits = self._job.limits
+        kind: ExecutionErrorType | None = None
+        message = ""
+        if self._output_overflow:
+            kind = ExecutionErrorType.OUTPUT_LIMIT
+            message = (
+                f"output exceeded the cap of {self._job.max_output_bytes} bytes; "
+                "the guest was stopped. Write less to stdout (use stderr for logs)"
+            )
+        elif self._deadline.is_set() and (failure is not None or outcome.exit_code != 0):
+            kind = ExecutionErrorType.TIMEOUT
+            message = (
+                f"wall-clock limit of {limits.max_execution_seconds:g} s reached; "
+                "raise max_execution_seconds or do less work"
+            )
+        elif isinstance(failure, wasmtime.Trap):
+            kind, message = self._classify_trap(failure, outcome)
+        elif failure is not None:
+            text = _first_line(failure)
+            if "exceeds memory limits" in text:
+                kind = ExecutionErrorType.MEMORY_LIMIT
+                message = (
+                    f"the module's initial memory is larger than the limit of "
+                    f"{limits.max_memory_mb} MB: {text}"
+                )
+            elif not instantiated and ("import" in text or "incompatible" in text):
+                kind = ExecutionErrorType.LINK_ERROR
+                message = f"{text}; guests may import only WASI preview 1 ({WASI_MODULE})"
+            else:
+                kind = ExecutionErrorType.RUNTIME_ERROR
+                message = text
+        elif outcome.exit_code not in (None, 0):
+            if self._memory_exhausted(outcome):
+                kind, message = ExecutionErrorType.MEMORY_LIMIT, self._memory_message()
+            else:
+                kind = ExecutionErrorType.EXIT_CODE
+                message = f"the guest exited with code {outcome.exit_code}"
+        outcome.error_type = kind
+        outcome.error_message = message
+
+    def _classify_trap(
+        self, trap: wasmtime.Trap, outcome: RawOutcome
+    ) -> tuple[ExecutionErrorType, str]:
+        code = trap.trap_code
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            return ExecutionErrorType.INSTRUCTION_LIMIT, (
+                f"instruction limit of {self._job.limits.max_instructions} reached; "
+                "raise max_instructions or do less work"
+            )
+        if self._memory_exhausted(outcome):
+            return ExecutionErrorType.MEMORY_LIMIT, self._memory_message()
+        if code == wasmtime.TrapCode.STACK_OVERFLOW:
+            return ExecutionErrorType.RUNTIME_ERROR, (
+                "stack overflow: the call stack grew too deep (unbounded recursion?)"
+            )
+        return ExecutionErrorType.RUNTIME_ERROR, f"guest trapped: {_trap_text(trap)}"
+
+    def _memory_exhausted(self, outcome: RawOutcome) -> bool:
+        """Did the guest fail because a memory.grow was denied at the limit?"""
+        limit = self._job.limits.max_memory_bytes
+        if outcome.memory_bytes + WASM_PAGE > limit:
+            return True
+        match = _RUST_ALLOC_FAILURE.search(self._logs)
+        return bool(match) and outcome.memory_bytes + int(match.group(1)) > limit
+
+    def _memory_message(self) -> str:
+        return (
+            f"memory limit of {self._job.limits.max_memory_mb} MB reached (memory.grow was "
+            "denied); raise max_memory_mb or use less memory"
+        )
+
+
+def run_job(engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> RawOutcome:
+    return GuestRun(engine, module, job).run()
+
+
+def failed_outcome(error_type: ExecutionErrorType, message: str) -> RawOutcome:
+    return RawOutcome(error_type=error_type, error_message=message)
+
+
+def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int:
+    if instance is None:
+        return 0
+    memory = instance.exports(store).get("memory")
+    return memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _trap_text(trap: wasmtime.Trap) -> str:
+    lines = [line for line in str(trap).splitlines() if line.strip()]
+    # wasmtime puts the cause after the backtrace; keep the cause and a short backtrace.
+    return " | ".join(lines[-1:] + lines[:6])[:1000]

@@ -1,0 +1,90 @@
+"""Our own WASI ``poll_oneoff``: a guest's sleep ends early when its wall-clock limit is reached.
+
+Wasmtime's built-in ``poll_oneoff`` blocks the thread, and epoch interruption cannot reach a guest
+blocked inside a host call. The guest has no files or sockets, so the only thing it can wait for
+is a clock; we implement that wait on an :class:`threading.Event` that the deadline sets. (The
+worker process is still killed hard if anything else ever blocks; see ``_pool``.)
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+import wasmtime
+
+SUBSCRIPTION_SIZE = 48
+EVENT_SIZE = 32
+TAG_CLOCK, TAG_FD_READ, TAG_FD_WRITE = 0, 1, 2
+CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
+SUBCLOCK_ABSTIME = 1
+ERRNO_SUCCESS, ERRNO_BADF, ERRNO_FAULT, ERRNO_INVAL, ERRNO_NOTSUP = 0, 8, 21, 28, 58
+STDIO_FDS = (0, 1, 2)
+
+POLL_ONEOFF_TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 4, [wasmtime.ValType.i32()])
+
+
+class DeadlineReached(Exception):
+    """Raised inside a host call to stop a guest whose wall-clock limit has passed."""
+
+
+def make_poll_oneoff(deadline: threading.Event) -> Callable[..., int]:
+    def poll_oneoff(
+        caller: wasmtime.Caller, in_ptr: int, out_ptr: int, count: int, nevents_ptr: int
+    ) -> int:
+        memory = caller.get("memory")
+        if not isinstance(memory, wasmtime.Memory):
+            return ERRNO_FAULT
+        if count == 0:
+            return ERRNO_INVAL
+        try:
+            raw = memory.read(caller, in_ptr, in_ptr + count * SUBSCRIPTION_SIZE)
+        except (IndexError, ValueError, wasmtime.WasmtimeError):
+            return ERRNO_FAULT
+        ready: list[bytes] = []
+        waits: list[tuple[float, int]] = []  # (seconds to wait, userdata)
+        for index in range(count):
+            base = index * SUBSCRIPTION_SIZE
+            userdata, tag = struct.unpack_from("<QB", raw, base)
+            if tag == TAG_CLOCK:
+                clock_id, timeout_ns, _precision, flags = struct.unpack_from("<IQQH", raw, base + 16)
+                seconds = _clock_wait_seconds(clock_id, timeout_ns, flags)
+                if seconds is None:
+                    ready.append(_event(userdata, ERRNO_NOTSUP, tag))
+                else:
+                    waits.append((seconds, userdata))
+            elif tag in (TAG_FD_READ, TAG_FD_WRITE):
+                (fd,) = struct.unpack_from("<I", raw, base + 16)
+                error = ERRNO_SUCCESS if fd in STDIO_FDS else ERRNO_BADF
+                ready.append(_event(userdata, error, tag))
+            else:
+                return ERRNO_INVAL
+        if not ready and waits:
+            shortest = min(seconds for seconds, _ in waits)
+            if deadline.wait(shortest):
+                raise DeadlineReached("wall-clock limit reached while the guest slept")
+            ready = [_event(u, ERRNO_SUCCESS, TAG_CLOCK) for s, u in waits if s <= shortest]
+        try:
+            memory.write(caller, b"".join(ready), out_ptr)
+            memory.write(caller, struct.pack("<I", len(ready)), nevents_ptr)
+        except (IndexError, ValueError, wasmtime.WasmtimeError):
+            return ERRNO_FAULT
+        return ERRNO_SUCCESS
+
+    return poll_oneoff
+
+
+def _clock_wait_seconds(clock_id: int, timeout_ns: int, flags: int) -> float | None:
+    if not flags & SUBCLOCK_ABSTIME:
+        return timeout_ns / 1e9
+    # Absolute deadlines are supported on the realtime clock only: the guest's monotonic clock
+    # has an origin private to wasmtime.
+    if clock_id == CLOCK_REALTIME:
+        return max(0.0, (timeout_ns - time.time_ns()) / 1e9)
+    return None
+
+
+def _event(userdata: int, error: int, tag: int) -> bytes:
+    return struct.pack("<QHB5xQH6x", userdata, error, tag, 0, 0)

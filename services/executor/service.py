@@ -1,0 +1,66 @@
+"""The executor's gRPC API (``outlayer.v1.ExecutorService``)."""
+
+from __future__ import annotations
+
+import grpc
+
+from outlayer.config import Settings
+from outlayer.errors import OutlayerError, invalid_argument
+from outlayer.grpcserver import ServiceBinding, abort_with, create_server
+from outlayer.limits import RequestedLimits
+from outlayer.result import RESPONSE_FORMAT_FROM_PB
+from outlayer.v1 import executor_pb2, executor_pb2_grpc
+from outlayer.v1 import execution_pb2 as pb
+from services.executor.executor import ExecutionJob, Executor
+
+SERVICE_NAME = "outlayer.v1.ExecutorService"
+
+
+class ExecutorService(executor_pb2_grpc.ExecutorServiceServicer):
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def Execute(
+        self, request: executor_pb2.ExecuteRequest, context: grpc.ServicerContext
+    ) -> executor_pb2.ExecuteResponse:
+        try:
+            job = job_from_request(request)
+            result = self._executor.execute(job)
+        except OutlayerError as exc:
+            abort_with(context, exc)
+            raise  # abort raises; this satisfies the type checker
+        return executor_pb2.ExecuteResponse(result=result.to_proto())
+
+
+def job_from_request(request: executor_pb2.ExecuteRequest) -> ExecutionJob:
+    response_format = RESPONSE_FORMAT_FROM_PB.get(request.response_format)
+    if response_format is None:
+        raise invalid_argument(
+            f"unknown response_format {request.response_format}; use TEXT, JSON or BYTES"
+        )
+    return ExecutionJob(
+        wasm=request.wasm,
+        input=request.input,
+        env=dict(request.env),
+        limits=limits_from_proto(request.limits),
+        response_format=response_format,
+    )
+
+
+def limits_from_proto(limits: pb.ResourceLimits) -> RequestedLimits:
+    """0 (proto's "unset") means "the platform default"."""
+    return RequestedLimits(
+        max_instructions=limits.max_instructions or None,
+        max_memory_mb=limits.max_memory_mb or None,
+        max_execution_seconds=limits.max_execution_seconds or None,
+    )
+
+
+def build_server(settings: Settings, executor: Executor, listen: str | None = None) -> grpc.Server:
+    binding = ServiceBinding(
+        SERVICE_NAME, executor_pb2_grpc.add_ExecutorServiceServicer_to_server, ExecutorService(executor)
+    )
+    # One more thread than execution slots, so health checks answer while all slots are busy.
+    return create_server(
+        listen or settings.executor.listen, [binding], settings.executor.max_concurrent + 4
+    )

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +31,8 @@ MIB = 1024 * 1024
 
 class LimitSettings(BaseModel):
     """Defaults applied when a request leaves a limit unset, and the hard caps."""
+
+    model_config = ConfigDict(extra="forbid")
 
     default_instructions: int = Field(1_000_000_000, ge=1)
     max_instructions: int = Field(100_000_000_000, ge=1)
@@ -53,6 +55,8 @@ class LimitSettings(BaseModel):
 
 
 class ExecutorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     listen: str = "127.0.0.1:50061"
     # Pre-started single-use processes kept ready; each runs exactly one execution.
     pool_size: int = Field(2, ge=1, le=64)

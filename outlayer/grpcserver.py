@@ -28,7 +28,10 @@ class ServiceBinding:
     servicer: Any
 
 
-def create_server(listen: str, bindings: Sequence[ServiceBinding], max_workers: int) -> grpc.Server:
+def create_server(
+    listen: str, bindings: Sequence[ServiceBinding], max_workers: int
+) -> tuple[grpc.Server, int]:
+    """Returns the server (not yet started) and the port it bound (useful with port 0)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=GRPC_OPTIONS,
@@ -54,7 +57,7 @@ def create_server(listen: str, bindings: Sequence[ServiceBinding], max_workers: 
             f"cannot listen on {listen} {detail}: is another process using it? "
             "Choose another address with the service's listen setting",
         )
-    return server
+    return server, port
 
 
 def abort_with(context: grpc.ServicerContext, error: OutlayerError) -> None:

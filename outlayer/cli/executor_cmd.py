@@ -33,10 +33,14 @@ def serve_command(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     with Executor(settings) as executor:
-        server = build_server(settings, executor, args.listen)
+        server, port = build_server(settings, executor, args.listen)
         server.start()
-        listen = args.listen or settings.executor.listen
-        print(f"outlayer executor: serving outlayer.v1.ExecutorService on {listen}", file=sys.stderr)
+        host = (args.listen or settings.executor.listen).rsplit(":", 1)[0]
+        print(
+            f"outlayer executor: serving outlayer.v1.ExecutorService on {host}:{port}",
+            file=sys.stderr,
+            flush=True,
+        )
         stop.wait()
         server.stop(grace=5).wait()
     return 0

@@ -67,7 +67,9 @@ def _read_input(args: argparse.Namespace) -> bytes:
         try:
             return bytes(args.input_file.read_bytes())
         except OSError as exc:
-            raise invalid_argument(f"cannot read --input-file {args.input_file}: {exc.strerror}")
+            raise invalid_argument(
+                f"cannot read --input-file {args.input_file}: {exc.strerror}"
+            ) from None
     return args.input.encode() if args.input is not None else b""
 
 

@@ -103,7 +103,9 @@ def build(guest: Guest) -> bool:
     began = time.monotonic()
     print(f"    building {guest.name} ...", flush=True)
     env = {**os.environ, **dict(guest.env)}
-    done = subprocess.run(guest.command, cwd=guest.cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        guest.command, cwd=guest.cwd, env=env, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"building {guest.name} failed (exit {done.returncode}); see above")

@@ -20,12 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from outlayer.errors import ExecutionErrorType
+from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError
 from services.executor._protocol import READY, RESULT, STARTED, decode_event
 from services.executor._sandbox import RawOutcome, failed_outcome
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _READY_TIMEOUT_S = 60.0
+_START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class WorkerProcess:
             assert self._process.stdin is not None
             self._process.stdin.write(payload)
             self._process.stdin.close()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # broken pipe, or already used and closed
             return self._died("before it received the job")
         deadline = begun + deadlines.compile_seconds
         started_at: float | None = None
@@ -157,7 +158,10 @@ class WorkerPool:
         try:
             return worker.run(payload, deadlines)
         finally:
-            worker.kill()
+            # Reaping the used worker and starting its replacement happen after the result is
+            # in hand: a process start (fork) during the run would slow the run down.
+            threading.Thread(target=worker.kill, name="worker-reaper", daemon=True).start()
+            self._wanted.set()
 
     def close(self) -> None:
         self._closed = True
@@ -170,26 +174,36 @@ class WorkerPool:
                 break
 
     def _take(self) -> WorkerProcess:
-        while True:
+        for _ in range(_START_ATTEMPTS):
             try:
                 worker = self._idle.get_nowait()
             except queue.Empty:
                 worker = WorkerProcess()  # all busy: start one on the critical path
-            self._wanted.set()
             if worker.wait_ready():
                 return worker
-            worker.kill()  # died while idle; take another
+            worker.kill()  # died while idle, or cannot start; try another
+            self._wanted.set()
+        raise OutlayerError(
+            ErrorCode.UNAVAILABLE,
+            f"{_START_ATTEMPTS} worker processes in a row failed to start; the executor's "
+            "stderr says why (often a broken install: run scripts/setup.sh)",
+        )
 
     def _fill(self) -> None:
+        backoff = 0.0
         while not self._closed:
             self._wanted.wait()
             self._wanted.clear()
             while not self._closed and self._idle.qsize() < self._size:
                 worker = WorkerProcess()
-                worker.wait_ready()
-                if self._closed:
+                ready = worker.wait_ready()
+                if self._closed or not ready:
                     worker.kill()
-                    return
+                    if not ready:  # workers cannot start: retry, but never spin
+                        backoff = min(max(backoff * 2, 0.5), 30.0)
+                        time.sleep(backoff)
+                    continue
+                backoff = 0.0
                 self._idle.put(worker)
 
 

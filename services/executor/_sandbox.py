@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import wasmtime
@@ -50,6 +50,10 @@ class RawOutcome:
     exit_code: int | None = None
     error_type: ExecutionErrorType | None = None
     error_message: str = ""
+
+
+class HostFunctionFailure(Exception):
+    """One of OutLayer's own host functions failed while the guest called it."""
 
 
 class InvalidModule(Exception):
@@ -200,7 +204,7 @@ class GuestRun:
             WASI_MODULE,
             "poll_oneoff",
             POLL_ONEOFF_TYPE,
-            make_poll_oneoff(self._deadline),
+            make_poll_oneoff(self._deadline, limits.max_execution_seconds + 1),
             access_caller=True,
         )
 
@@ -221,6 +225,8 @@ class GuestRun:
             outcome.exit_code = exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError, DeadlineReached) as exc:
             failure = exc
+        except Exception as exc:  # a bug in one of our host functions, not the guest's fault
+            failure = HostFunctionFailure(f"{type(exc).__name__}: {exc}")
         finally:
             watchdog.cancel()
             outcome.time_ms = round((time.perf_counter() - started) * 1000)
@@ -274,6 +280,9 @@ class GuestRun:
                 f"wall-clock limit of {limits.max_execution_seconds:g} s reached; "
                 "raise max_execution_seconds or do less work"
             )
+        elif isinstance(failure, HostFunctionFailure):
+            kind = ExecutionErrorType.WORKER_FAILURE
+            message = f"the platform failed while serving the guest ({failure}); please report it"
         elif isinstance(failure, wasmtime.Trap):
             kind, message = self._classify_trap(failure, outcome)
         elif failure is not None:
@@ -322,13 +331,31 @@ class GuestRun:
         if outcome.memory_bytes + WASM_PAGE > limit:
             return True
         match = _RUST_ALLOC_FAILURE.search(self._logs)
-        return bool(match) and outcome.memory_bytes + int(match.group(1)) > limit
+        return match is not None and outcome.memory_bytes + int(match.group(1)) > limit
 
     def _memory_message(self) -> str:
         return (
             f"memory limit of {self._job.limits.max_memory_mb} MB reached (memory.grow was "
             "denied); raise max_memory_mb or use less memory"
         )
+
+
+# (module (func (export "_start"))) in binary form.
+_WARM_UP_MODULE = (
+    b"\0asm\x01\0\0\0"
+    b"\x01\x04\x01\x60\0\0"
+    b"\x03\x02\x01\0"
+    b"\x07\x0a\x01\x06_start\0\0"
+    b"\x0a\x04\x01\x02\0\x0b"
+)
+
+
+def warm_up(engine: wasmtime.Engine) -> None:
+    """Runs an empty guest once, so a fresh worker pays its one-time set-up costs before it is
+    handed a real job (ahead of time, off the critical path)."""
+    limits = ResourceLimits(max_instructions=1000, max_memory_mb=1, max_execution_seconds=1)
+    job = SandboxJob(b"", {}, limits, max_output_bytes=1, max_log_bytes=1)
+    run_job(engine, compile_module(engine, _WARM_UP_MODULE), job)
 
 
 def run_job(engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> RawOutcome:
@@ -347,8 +374,12 @@ def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> i
 
 
 def _first_line(exc: BaseException) -> str:
+    """The cause of a wasmtime error (it comes after any backtrace), on one line."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if "Caused by:" in text:
+        text = text.split("Caused by:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines)[:1000] if lines else type(exc).__name__
 
 
 def _trap_text(trap: wasmtime.Trap) -> str:

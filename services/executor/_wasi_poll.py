@@ -30,7 +30,9 @@ class DeadlineReached(Exception):
     """Raised inside a host call to stop a guest whose wall-clock limit has passed."""
 
 
-def make_poll_oneoff(deadline: threading.Event) -> Callable[..., int]:
+def make_poll_oneoff(deadline: threading.Event, longest_wait_s: float) -> Callable[..., int]:
+    """``longest_wait_s``: no sleep needs to outlast the run's own wall-clock limit."""
+
     def poll_oneoff(
         caller: wasmtime.Caller, in_ptr: int, out_ptr: int, count: int, nevents_ptr: int
     ) -> int:
@@ -49,7 +51,9 @@ def make_poll_oneoff(deadline: threading.Event) -> Callable[..., int]:
             base = index * SUBSCRIPTION_SIZE
             userdata, tag = struct.unpack_from("<QB", raw, base)
             if tag == TAG_CLOCK:
-                clock_id, timeout_ns, _precision, flags = struct.unpack_from("<IQQH", raw, base + 16)
+                clock_id, timeout_ns, _precision, flags = struct.unpack_from(
+                    "<I4xQQH", raw, base + 16
+                )
                 seconds = _clock_wait_seconds(clock_id, timeout_ns, flags)
                 if seconds is None:
                     ready.append(_event(userdata, ERRNO_NOTSUP, tag))
@@ -63,7 +67,7 @@ def make_poll_oneoff(deadline: threading.Event) -> Callable[..., int]:
                 return ERRNO_INVAL
         if not ready and waits:
             shortest = min(seconds for seconds, _ in waits)
-            if deadline.wait(shortest):
+            if deadline.wait(min(shortest, longest_wait_s)):
                 raise DeadlineReached("wall-clock limit reached while the guest slept")
             ready = [_event(u, ERRNO_SUCCESS, TAG_CLOCK) for s, u in waits if s <= shortest]
         try:

@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 from services.executor._protocol import READY, RESULT, STARTED, encode_event, read_job
-from services.executor._sandbox import InvalidModule, ModuleCache, failed_outcome, make_engine, run_job
+from services.executor._sandbox import (
+    InvalidModule,
+    ModuleCache,
+    failed_outcome,
+    make_engine,
+    run_job,
+    warm_up,
+)
 
 
 def main() -> None:
@@ -25,6 +32,7 @@ def main() -> None:
     os.close(devnull)
 
     engine = make_engine()
+    warm_up(engine)
     channel.write(encode_event(READY))
     try:
         job, wasm, cache_dir = read_job(sys.stdin.buffer)
@@ -34,9 +42,13 @@ def main() -> None:
         module = ModuleCache(Path(cache_dir)).load(engine, wasm)
     except InvalidModule as exc:
         channel.write(encode_event(RESULT, failed_outcome(exc.error_type, str(exc))))
-        return
+        os._exit(0)
     channel.write(encode_event(STARTED))
     channel.write(encode_event(RESULT, run_job(engine, module, job)))
+    channel.flush()
+    # Leave at once: a single-use process has nothing to tear down, and skipping interpreter
+    # shutdown avoids wasmtime's runtime threads racing it.
+    os._exit(0)
 
 
 if __name__ == "__main__":

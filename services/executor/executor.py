@@ -115,7 +115,9 @@ class Executor:
 
 def validate_env(env: Mapping[str, str]) -> dict[str, str]:
     if len(env) > MAX_ENV_VARS:
-        raise invalid_argument(f"too many environment variables ({len(env)}; at most {MAX_ENV_VARS})")
+        raise invalid_argument(
+            f"too many environment variables ({len(env)}; at most {MAX_ENV_VARS})"
+        )
     total = 0
     for key, value in env.items():
         if not key or "=" in key or "\0" in key:

@@ -9,8 +9,8 @@ from outlayer.errors import OutlayerError, invalid_argument
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import RequestedLimits
 from outlayer.result import RESPONSE_FORMAT_FROM_PB
-from outlayer.v1 import executor_pb2, executor_pb2_grpc
 from outlayer.v1 import execution_pb2 as pb
+from outlayer.v1 import executor_pb2, executor_pb2_grpc
 from services.executor.executor import ExecutionJob, Executor
 
 SERVICE_NAME = "outlayer.v1.ExecutorService"
@@ -56,9 +56,13 @@ def limits_from_proto(limits: pb.ResourceLimits) -> RequestedLimits:
     )
 
 
-def build_server(settings: Settings, executor: Executor, listen: str | None = None) -> grpc.Server:
+def build_server(
+    settings: Settings, executor: Executor, listen: str | None = None
+) -> tuple[grpc.Server, int]:
     binding = ServiceBinding(
-        SERVICE_NAME, executor_pb2_grpc.add_ExecutorServiceServicer_to_server, ExecutorService(executor)
+        SERVICE_NAME,
+        executor_pb2_grpc.add_ExecutorServiceServicer_to_server,
+        ExecutorService(executor),
     )
     # One more thread than execution slots, so health checks answer while all slots are busy.
     return create_server(

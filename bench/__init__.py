@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures (ratios where possible); see docs/performance.md."""

@@ -1,0 +1,39 @@
+"""Shared fixtures: settings isolated per test session, an isolated executor, guest loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from outlayer.config import Settings, load_settings
+from outlayer.devtools import guestbuild
+from services.executor import Executor
+
+GUESTS_DIR = Path(__file__).parent / "guests"
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    cache = tmp_path_factory.mktemp("module-cache")
+    return load_settings(executor={"module_cache_dir": cache, "pool_size": 2, "max_concurrent": 4})
+
+
+@pytest.fixture(scope="session")
+def executor(settings: Settings) -> Iterator[Executor]:
+    with Executor(settings) as running:
+        yield running
+
+
+def wat_guest(name: str) -> bytes:
+    """A hostile or test guest from tests/guests, compiled from WAT."""
+    return bytes(wasmtime.wat2wasm((GUESTS_DIR / f"{name}.wat").read_text()))
+
+
+def built_guest(name: str) -> bytes:
+    """An example guest built from C or Rust (built now if set-up has not built it yet)."""
+    (guest,) = [g for g in guestbuild.all_guests() if g.name == name]
+    guestbuild.build(guest)
+    return guest.output.read_bytes()

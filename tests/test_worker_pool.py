@@ -1,0 +1,91 @@
+"""Process isolation: hard kills, dead workers, and nothing shared between executions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from outlayer.config import Settings
+from outlayer.errors import ExecutionErrorType
+from outlayer.limits import ResourceLimits
+from services.executor._pool import Deadlines, WorkerProcess
+from services.executor._protocol import encode_job
+from services.executor._sandbox import RawOutcome, SandboxJob
+from tests.conftest import wat_guest
+
+LIMITS = ResourceLimits(max_instructions=10**9, max_memory_mb=64, max_execution_seconds=2.0)
+
+
+def _payload(guest: str, settings: Settings, limits: ResourceLimits = LIMITS) -> bytes:
+    job = SandboxJob(b"", {}, limits, 1024, 1024)
+    return encode_job(job, wat_guest(guest), str(settings.executor.module_cache_dir))
+
+
+def _run_in_thread(worker: WorkerProcess, payload: bytes, deadlines: Deadlines) -> list[RawOutcome]:
+    outcomes: list[RawOutcome] = []
+    thread = threading.Thread(target=lambda: outcomes.append(worker.run(payload, deadlines)))
+    thread.start()
+    return outcomes
+
+
+def test_stuck_worker_is_killed_at_the_hard_deadline(settings: Settings) -> None:
+    worker = WorkerProcess()
+    assert worker.wait_ready()
+    deadlines = Deadlines(compile_seconds=30, run_seconds=1.5, kill_grace_seconds=0.5)
+    began = time.monotonic()
+    thread_result = _run_in_thread(worker, _payload("sleep_in_host_call", settings), deadlines)
+    time.sleep(0.7)  # the guest is asleep in poll_oneoff; now freeze the whole process
+    os.kill(worker.pid, signal.SIGSTOP)
+    while not thread_result:
+        time.sleep(0.05)
+    outcome = thread_result[0]
+    assert outcome.error_type is ExecutionErrorType.TIMEOUT
+    assert "killed" in outcome.error_message
+    assert time.monotonic() - began < 10
+    # The process group is gone.
+    assert not os.path.exists(f"/proc/{worker.pid}") or _is_zombie_or_gone(worker.pid)
+
+
+def test_worker_killed_mid_run_is_a_worker_failure(settings: Settings) -> None:
+    worker = WorkerProcess()
+    assert worker.wait_ready()
+    deadlines = Deadlines(compile_seconds=30, run_seconds=20, kill_grace_seconds=0.5)
+    thread_result = _run_in_thread(worker, _payload("sleep_in_host_call", settings), deadlines)
+    time.sleep(0.5)
+    os.kill(worker.pid, signal.SIGKILL)
+    while not thread_result:
+        time.sleep(0.05)
+    outcome = thread_result[0]
+    assert outcome.error_type is ExecutionErrorType.WORKER_FAILURE
+    assert "signal 9" in outcome.error_message
+
+
+def test_worker_frozen_before_compiling_hits_compile_deadline(settings: Settings) -> None:
+    worker = WorkerProcess()
+    assert worker.wait_ready()
+    os.kill(worker.pid, signal.SIGSTOP)
+    deadlines = Deadlines(compile_seconds=0.5, run_seconds=5, kill_grace_seconds=0.5)
+    outcome = worker.run(_payload("hello", settings), deadlines)
+    assert outcome.error_type is ExecutionErrorType.WORKER_FAILURE
+    assert "compiling" in outcome.error_message
+
+
+def test_each_worker_runs_once(settings: Settings) -> None:
+    worker = WorkerProcess()
+    assert worker.wait_ready()
+    deadlines = Deadlines(compile_seconds=30, run_seconds=5, kill_grace_seconds=0.5)
+    first = worker.run(_payload("hello", settings), deadlines)
+    assert first.error_type is None and first.stdout == b"hello\n"
+    worker.kill()
+    second = worker.run(_payload("hello", settings), deadlines)
+    assert second.error_type is ExecutionErrorType.WORKER_FAILURE
+
+
+def _is_zombie_or_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] == "Z"
+    except FileNotFoundError:
+        return True

@@ -9,10 +9,12 @@ step() { printf '\n==> %s\n' "$*"; }
 say() { printf '    %s\n' "$*"; }
 
 # --- Debian packages ------------------------------------------------------------------------
-# C guests: clang + wasi-libc; Rust guests: Debian's Rust with its std source (no crates.io here).
+# C guests: clang + wasi-libc; Rust guests: Debian's Rust with its std source (no crates.io here);
+# NEAR contracts: nearc compiles Python with Debian's emscripten.
 APT_PACKAGES=(
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
   rustc-web cargo-web rust-web-src lld-22
+  emscripten
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -56,7 +58,10 @@ fi
 step "Generating gRPC code from protos/"
 .venv/bin/python -m outlayer.protogen
 
-step "Building example guests (C and Rust → wasm32-wasip1)"
+step "Patching nearc's yield bindings (see outlayer/devtools/nearc_patch.py)"
+.venv/bin/python -m outlayer.devtools.nearc_patch
+
+step "Building example guests (C, Rust → wasm32-wasip1) and NEAR contracts (nearc; ~1 min each the first time)"
 .venv/bin/python -m outlayer.devtools.guestbuild
 
 step "Set-up complete"

@@ -19,10 +19,12 @@ YIELD_CALLBACK_GAS = 60 * TGAS
 FT_TRANSFER_GAS = 20 * TGAS
 CALLBACK_GAS = 20 * TGAS
 MAX_RESUME_BYTES = 1024
+MAX_OUTPUT_BYTES = 16 * 1024  # parsing JSON in MicroPython costs ~4 Tgas per KiB
 STORAGE_PRICE = 10**19
 FORMATS = ("text", "json", "bytes")
 CONDITIONS = ("AllowAll", "Whitelist", "AccountPattern", "NearBalance", "FtBalance", "NftOwned", "Logic")
 HEX = "0123456789abcdef"
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -308,6 +310,9 @@ def resolve_execution():
         "compilation_note": a.get("compilation_note"),
         "output": a.get("output"),
     }
+    if len(json.dumps(result["output"])) > MAX_OUTPUT_BYTES:
+        fail("the output is larger than 16 KiB, the most a request can return on chain; "
+             "resolve it as failed with error type output_limit")
     payload = json.dumps(result)
     if len(payload) > MAX_RESUME_BYTES:
         # NEAR caps a resume payload at 1 KiB: keep the output here until the callback reads it.
@@ -479,9 +484,7 @@ def store_secrets():
         fail("profile is required")
     if not isinstance(blob, str) or not blob:
         fail("encrypted_secrets_base64 is required")
-    try:
-        binascii.a2b_base64(blob)
-    except Exception:
+    if len(blob) % 4 != 0 or any(c not in B64 for c in blob.rstrip("=")) or len(blob) - len(blob.rstrip("=")) > 2:
         fail("encrypted_secrets_base64 is not valid base64")
     access = a.get("access") or {"AllowAll": {}}
     check_condition(access, 0)
@@ -588,10 +591,10 @@ def withdraw_developer_earnings():
     put(key, earnings)
     p = near.promise_create(token, "ft_transfer",
                             json.dumps({"receiver_id": account, "amount": str(value)}), 1, FT_TRANSFER_GAS)
-    near.promise_then(p, near.current_account_id(), "on_withdraw",
-                      json.dumps({"account_id": account, "token_id": token, "amount": str(value)}),
-                      0, CALLBACK_GAS)
-    ret({"token_id": token, "amount": str(value)})
+    near.promise_return(near.promise_then(
+        p, near.current_account_id(), "on_withdraw",
+        json.dumps({"account_id": account, "token_id": token, "amount": str(value)}),
+        0, CALLBACK_GAS))
 
 
 @near.export

@@ -1,7 +1,9 @@
-"""Builds the example and benchmark guests into ``build/guests`` (run by set-up and the tests).
+"""Builds the wasm artifacts into ``build/``: example and benchmark guests, and the NEAR
+contracts (run by set-up and the tests).
 
-Each guest is rebuilt only when its sources or its build command changed. C guests use Debian's
-clang and wasi-libc; the Rust guest uses Debian's Rust, building std from source (no crates.io).
+Each is rebuilt only when its sources or its build command changed. C guests use Debian's clang
+and wasi-libc; the Rust guest uses Debian's Rust, building std from source (no crates.io); the
+contracts are Python compiled by nearc (MicroPython + Debian's emscripten).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from outlayer.devtools import nearc_patch
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO_ROOT / "build" / "guests"
+CONTRACTS_OUT_DIR = REPO_ROOT / "build" / "contracts"
 WASI_SYSROOT_LIB = Path("/usr/lib/wasm32-wasi")
 CLANG = "clang-16"
 DEBIAN_CARGO = "/usr/bin/cargo"
@@ -69,6 +74,24 @@ def _rust_guest(name: str, crate: Path) -> Guest:
     return Guest(name, sources, command, OUT_DIR / f"{name}.wasm", built, env, crate)
 
 
+def _contract(name: str, folder: Path) -> Guest:
+    out = CONTRACTS_OUT_DIR / f"{name}.wasm"
+    nearc = str(Path(sys.executable).parent / "nearc")
+    sources = (folder / "contract.py", folder / "pyproject.toml")
+    # The patch's marker is part of the fingerprint: a changed patch rebuilds the contracts.
+    env = (("OUTLAYER_NEARC_PATCH", nearc_patch.MARKER),)
+    return Guest(name, sources, (nearc, "contract.py", "-o", str(out)), out, out, env, folder)
+
+
+def all_contracts() -> list[Guest]:
+    contracts = REPO_ROOT / "contract"
+    return [
+        _contract("outlayer", contracts / "outlayer"),
+        _contract("client_example", contracts / "client_example"),
+        _contract("test_token", contracts / "test_token"),
+    ]
+
+
 def all_guests() -> list[Guest]:
     examples = REPO_ROOT / "examples" / "guests"
     bench = REPO_ROOT / "bench" / "guests"
@@ -90,11 +113,11 @@ def _fingerprint(guest: Guest) -> str:
 
 def build(guest: Guest) -> bool:
     """Builds one guest if needed; returns True when it was (re)built."""
-    stamp = OUT_DIR / f".{guest.name}.stamp"
+    stamp = guest.output.parent / f".{guest.name}.stamp"
     fingerprint = _fingerprint(guest)
     if guest.output.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
         return False
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    guest.output.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which(guest.command[0]) is None:
         raise SystemExit(
             f"cannot build {guest.name}: {guest.command[0]} is not installed; "
@@ -117,9 +140,10 @@ def build(guest: Guest) -> bool:
 
 
 def main() -> None:
-    built = sum(build(guest) for guest in all_guests())
+    targets = all_guests() + all_contracts()
+    built = sum(build(target) for target in targets)
     if not built:
-        print(f"    all {len(all_guests())} guests up to date")
+        print(f"    all {len(targets)} guests and contracts up to date")
 
 
 if __name__ == "__main__":

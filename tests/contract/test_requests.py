@@ -1,0 +1,210 @@
+"""Requests on localnet with the compiled contract: yield, resolve, settle, time out, cancel."""
+
+from __future__ import annotations
+
+import pytest
+
+from localnet.chain import YIELD_TIMEOUT_BLOCKS
+from tests.contract.conftest import ALICE, BOB, OUTLAYER, OWNER, SMALL, SOURCE, WORKER, Net, event
+
+
+def test_request_event_resolve_and_the_caller_gets_the_output(net: Net) -> None:
+    before = {a: net.ln.balance(a) for a in (ALICE, OWNER)}
+    deposit = net.cost() * 3
+    request = net.request(deposit=deposit, response_format="json")
+    assert not request.final  # yielded: waiting for a worker
+    data = event(request, "execution_requested")
+    assert data["sender_id"] == ALICE
+    assert data["code_source"] == SOURCE
+    assert data["resource_limits"] == {**SMALL, "max_memory_mb": 128}
+    assert data["input_data"] == "hi" and data["response_format"] == "json"
+    assert data["payment"] == str(deposit) and len(data["data_id"]) == 64
+    assert net.view("get_request", {"request_id": data["request_id"]})["status"] == "pending"
+
+    used = {"instructions": 12_345, "time_ms": 7}
+    assert net.resolve(data["request_id"], output={"answer": 42}, resources_used=used).success
+    final = net.ln.result(request.tx_hash)
+    assert final.final and final.success
+    outcome = final.json()
+    assert outcome["status"] == "success"
+    assert outcome["output"] == {"answer": 42}
+    assert outcome["resources_used"] == used
+    completed = event(net.ln.result(request.tx_hash), "execution_completed")
+    assert completed["status"] == "success"
+
+    pricing = net.view("get_pricing")
+    fee = int(pricing["base_fee"]) + 12_345 * int(pricing["per_instruction"]) + 7 * int(
+        pricing["per_ms"]
+    )
+    assert net.ln.balance(OWNER) - before[OWNER] == fee
+    assert before[ALICE] - net.ln.balance(ALICE) == fee  # the rest of the deposit came back
+    assert net.view("get_request", {"request_id": data["request_id"]}) is None
+    stats = net.view("get_stats")
+    assert stats["total_requests"] == 1 and stats["completed"] == 1
+    assert stats["total_fees"] == str(fee)
+
+
+def test_failed_execution_pays_for_what_it_used(net: Net) -> None:
+    before = net.ln.balance(ALICE)
+    request = net.request(deposit=net.cost() * 2)
+    request_id = event(request, "execution_requested")["request_id"]
+    error = {"type": "instruction_limit", "message": "instruction limit of 1000000 reached"}
+    used = {"instructions": 1_000_000, "time_ms": 40}
+    assert net.resolve(request_id, success=False, output=None, error=error, resources_used=used).success
+    outcome = net.ln.result(request.tx_hash).json()
+    assert outcome["status"] == "failed" and outcome["error"] == error
+    pricing = net.view("get_pricing")
+    fee = int(pricing["base_fee"]) + 1_000_000 * int(pricing["per_instruction"]) + 40 * int(
+        pricing["per_ms"]
+    )
+    assert before - net.ln.balance(ALICE) == fee
+    assert net.view("get_stats")["failed"] == 1
+
+
+def test_fee_never_exceeds_the_deposit(net: Net) -> None:
+    before = net.ln.balance(ALICE)
+    request = net.request()
+    request_id = event(request, "execution_requested")["request_id"]
+    huge = {"instructions": 10**15, "time_ms": 10**9}  # a worker overstating usage
+    assert net.resolve(request_id, resources_used=huge).success
+    assert before - net.ln.balance(ALICE) == net.cost()
+
+
+def test_output_over_one_kib_is_stored_delivered_and_freed(net: Net) -> None:
+    usage_before = net.ln.chain.storage_usage(net.ln.chain.account(OUTLAYER))
+    request = net.request()
+    request_id = event(request, "execution_requested")["request_id"]
+    big = "x" * 16_000
+    assert net.resolve(request_id, output=big).success
+    assert net.ln.result(request.tx_hash).json()["output"] == big
+    assert net.storage_keys(b"out:") == []
+    assert net.storage_keys(b"req:") == []
+    usage_after = net.ln.chain.storage_usage(net.ln.chain.account(OUTLAYER))
+    assert usage_after - usage_before < 100  # only the counters grew
+
+
+def test_timeout_returns_a_timeout_result_and_refunds_less_the_base_fee(net: Net) -> None:
+    before = net.ln.balance(ALICE)
+    deposit = net.cost() * 2
+    request = net.request(deposit=deposit)
+    request_id = event(request, "execution_requested")["request_id"]
+    for _ in range(YIELD_TIMEOUT_BLOCKS):
+        net.ln.chain.produce_block()
+    net.ln.chain.run_until_idle()
+    outcome = net.ln.result(request.tx_hash).json()
+    assert outcome["status"] == "failed"
+    assert outcome["error"]["type"] == "timeout"
+    base_fee = int(net.view("get_pricing")["base_fee"])
+    assert before - net.ln.balance(ALICE) == base_fee
+    assert net.view("get_stats")["timed_out"] == 1
+    late = net.resolve(request_id)
+    assert not late.success and "does not exist" in (late.failure or "")
+
+
+def test_cancel_after_ten_minutes_only_by_the_sender(net: Net) -> None:
+    before = net.ln.balance(ALICE)
+    request = net.request(deposit=net.cost() * 2)
+    request_id = event(request, "execution_requested")["request_id"]
+    early = net.call(ALICE, "cancel_stale_execution", {"request_id": request_id})
+    assert not early.success and "10 minutes" in (early.failure or "")
+    net.ln.chain.advance_time(600)
+    net.ln.chain.produce_block()
+    stranger = net.call(BOB, "cancel_stale_execution", {"request_id": request_id})
+    assert not stranger.success and "only the sender" in (stranger.failure or "")
+    cancelled = net.call(ALICE, "cancel_stale_execution", {"request_id": request_id})
+    assert cancelled.success
+    assert event(cancelled, "execution_completed")["status"] == "cancelled"
+    base_fee = int(net.view("get_pricing")["base_fee"])
+    assert before - net.ln.balance(ALICE) == base_fee
+    again = net.call(ALICE, "cancel_stale_execution", {"request_id": request_id})
+    assert not again.success
+    assert not net.resolve(request_id).success  # nothing left to resolve
+    for _ in range(YIELD_TIMEOUT_BLOCKS):  # the yield's own timeout still ends the caller's wait
+        net.ln.chain.produce_block()
+    net.ln.chain.run_until_idle()
+    assert net.ln.result(request.tx_hash).json()["error"]["type"] == "cancelled"
+    assert before - net.ln.balance(ALICE) == base_fee  # and charges nothing more
+
+
+def test_double_resolve_and_strangers_are_refused(net: Net) -> None:
+    request = net.request()
+    request_id = event(request, "execution_requested")["request_id"]
+    stranger = net.resolve(request_id, signer=BOB)
+    assert not stranger.success and "only registered workers" in (stranger.failure or "")
+    assert net.resolve(request_id).success
+    again = net.resolve(request_id)
+    assert not again.success
+    assert net.ln.result(request.tx_hash).json()["output"] == "ok"  # the first result stands
+    assert not net.resolve(999).success
+
+
+def test_removed_worker_cannot_resolve(net: Net) -> None:
+    assert net.call(OWNER, "remove_worker", {"account_id": WORKER}).success
+    request = net.request()
+    request_id = event(request, "execution_requested")["request_id"]
+    assert not net.resolve(request_id).success
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"code_source": {"repo": "git@github.com:a/b.git", "commit": "ab" * 20}}, "https://github.com"),
+        ({"code_source": {"repo": "https://gitlab.com/a/b", "commit": "ab" * 20}}, "https://github.com"),
+        ({"code_source": {"repo": "https://github.com/a", "commit": "ab" * 20}}, "OWNER/REPO"),
+        ({"code_source": {"repo": "https://github.com/a/b", "commit": "xyz"}}, "40 hexadecimal"),
+        ({"code_source": {"repo": "https://github.com/a/b"}}, "exactly one of commit"),
+        ({"resource_limits": {"max_instructions": 10**11 + 1}}, "above the cap"),
+        ({"resource_limits": {"max_execution_seconds": 61}}, "above the cap"),
+        ({"resource_limits": {"max_instructions": -5}}, "non-negative whole number"),
+        ({"response_format": "xml"}, "response_format must be one of"),
+    ],
+)
+def test_bad_requests_panic_and_refund_everything(
+    net: Net, change: dict[str, object], message: str
+) -> None:
+    before = net.ln.balance(ALICE)
+    result = net.request(deposit=net.cost() * 10, **change)
+    assert not result.success
+    assert message in (result.failure or "")
+    assert net.ln.balance(ALICE) == before
+    assert net.view("get_stats")["total_requests"] == 0
+
+
+def test_insufficient_deposit_is_refused_with_the_amount_needed(net: Net) -> None:
+    before = net.ln.balance(ALICE)
+    result = net.request(deposit=net.cost() - 1)
+    assert not result.success
+    assert f"attach at least {net.cost()}" in (result.failure or "")
+    assert net.ln.balance(ALICE) == before
+
+
+def test_pricing_is_owner_set_and_estimates_follow_it(net: Net) -> None:
+    prices = {"base_fee": "5", "per_instruction": "2", "per_ms": "3"}
+    stranger = net.call(ALICE, "set_pricing", prices)
+    assert not stranger.success and "only the owner" in (stranger.failure or "")
+    assert net.call(OWNER, "set_pricing", prices).success
+    assert net.view("get_pricing") == prices
+    limits = {"max_instructions": 100, "max_execution_seconds": 2}
+    assert net.cost(limits) == 5 + 100 * 2 + 2000 * 3
+    bad = net.call(OWNER, "set_pricing", {**prices, "per_ms": "-1"})
+    assert not bad.success and net.view("get_pricing") == prices
+
+
+def test_paused_contract_refuses_requests(net: Net) -> None:
+    assert net.call(OWNER, "set_paused", {"paused": True}).success
+    result = net.request()
+    assert not result.success and "paused" in (result.failure or "")
+    assert net.call(OWNER, "set_paused", {"paused": False}).success
+    accepted = net.request()
+    assert event(accepted, "execution_requested")["request_id"] == 1
+    assert net.view("get_stats")["total_requests"] == 1
+
+
+def test_output_over_the_on_chain_cap_is_refused_and_the_request_stays_open(net: Net) -> None:
+    request = net.request()
+    request_id = event(request, "execution_requested")["request_id"]
+    too_big = net.resolve(request_id, output="x" * (16 * 1024 + 1))
+    assert not too_big.success and "larger than 16 KiB" in (too_big.failure or "")
+    error = {"type": "output_limit", "message": "output exceeded 16 KiB"}
+    assert net.resolve(request_id, success=False, output=None, error=error).success
+    assert net.ln.result(request.tx_hash).json()["error"] == error

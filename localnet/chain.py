@@ -155,6 +155,7 @@ class Chain:
     # --- transactions ---------------------------------------------------------------------------
     def submit(
         self,
+        *,
         signer_id: str,
         public_key: bytes,
         nonce: int,
@@ -201,16 +202,20 @@ class Chain:
     @staticmethod
     def _check_function_call_key(key: AccessKey, receiver_id: str, actions: list[Action]) -> None:
         assert key.function_call is not None
-        allowance, allowed_receiver, methods = key.function_call
+        _allowance, allowed_receiver, methods = key.function_call
         for action in actions:
             if not isinstance(action, FunctionCallAction):
                 raise ChainError("InvalidAccessKeyError: a function-call key can only call")
             if action.deposit:
                 raise ChainError("InvalidAccessKeyError: a function-call key cannot attach NEAR")
             if receiver_id != allowed_receiver:
-                raise ChainError(f"InvalidAccessKeyError: this key may only call {allowed_receiver}")
+                raise ChainError(
+                    f"InvalidAccessKeyError: this key may only call {allowed_receiver}"
+                )
             if methods and action.method_name not in methods:
-                raise ChainError(f"InvalidAccessKeyError: this key may not call {action.method_name}")
+                raise ChainError(
+                    f"InvalidAccessKeyError: this key may not call {action.method_name}"
+                )
 
     # --- blocks ---------------------------------------------------------------------------------
     def produce_block(self) -> Block:
@@ -251,7 +256,9 @@ class Chain:
         new_receipts: list[Receipt] = []
         try:
             for action in receipt.actions:
-                self._apply(receipt, action, block, outcome, new_receipts)
+                self._apply(
+                    receipt, action=action, block=block, outcome=outcome, new_receipts=new_receipts
+                )
             account = self.accounts.get(receipt.receiver_id)
             if account is not None:
                 needed = self.storage_usage(account) * gas.STORAGE_AMOUNT_PER_BYTE
@@ -290,6 +297,7 @@ class Chain:
     def _apply(
         self,
         receipt: Receipt,
+        *,
         action: Action,
         block: Block,
         outcome: Outcome,
@@ -315,19 +323,22 @@ class Chain:
                 raise ChainError(f"DeleteKeyDoesNotExist: on {receiver}")
         elif isinstance(action, DeleteAccountAction):
             del self.accounts[receiver]
-            new_receipts.append(self._transfer_receipt(receiver, action.beneficiary_id, account.amount, receipt))
+            new_receipts.append(
+                self._transfer_receipt(receiver, action.beneficiary_id, account.amount, receipt)
+            )
         elif isinstance(action, FunctionCallAction):
             account.amount += action.deposit
-            self._call(receipt, action, account, block, outcome, new_receipts)
+            self._call(receipt, action, account, block=block, outcome=outcome, new=new_receipts)
 
     def _call(
         self,
         receipt: Receipt,
         action: FunctionCallAction,
         account: Account,
+        *,
         block: Block,
         outcome: Outcome,
-        new_receipts: list[Receipt],
+        new: list[Receipt],
     ) -> None:
         if not account.code:
             raise ChainError(f"CodeDoesNotExist: {receipt.receiver_id} has no contract")
@@ -363,7 +374,7 @@ class Chain:
             self._yields.pop(data_id, None)
             self._deliver(data_id, RESULT_SUCCESS, payload)
         created = self._receipts_for(receipt, result.promises, block)
-        new_receipts.extend(r for r in created if r is not None)
+        new.extend(r for r in created if r is not None)
         outcome.return_data = result.return_data
         if result.return_promise is not None:
             target = created[result.return_promise]
@@ -390,7 +401,9 @@ class Chain:
                 tx_hash=parent.tx_hash,
             )
             for dependency in node.after:
-                targets = promises[dependency].members if promises[dependency].is_join else [dependency]
+                targets = (
+                    promises[dependency].members if promises[dependency].is_join else [dependency]
+                )
                 for target in targets:
                     source = created[target]
                     assert source is not None
@@ -421,11 +434,15 @@ class Chain:
     def _refund(self, receipt: Receipt, new_receipts: list[Receipt]) -> None:
         deposit = sum(_deposit_of(a) for a in receipt.actions)
         if deposit and receipt.predecessor_id != SYSTEM_ACCOUNT:
-            refund = self._transfer_receipt(SYSTEM_ACCOUNT, receipt.predecessor_id, deposit, receipt)
+            refund = self._transfer_receipt(
+                SYSTEM_ACCOUNT, receipt.predecessor_id, deposit, receipt
+            )
             refund.is_refund = True
             new_receipts.append(refund)
 
-    def _transfer_receipt(self, sender: str, receiver: str, amount: int, parent: Receipt) -> Receipt:
+    def _transfer_receipt(
+        self, sender: str, receiver: str, amount: int, parent: Receipt
+    ) -> Receipt:
         return Receipt(
             receipt_id=os.urandom(32),
             predecessor_id=sender,

@@ -71,6 +71,7 @@ class Localnet:
         receiver_id: str,
         method: str,
         args: Any = None,
+        *,
         deposit: int = 0,
         gas: int = DEFAULT_GAS,
         wait: bool = True,
@@ -84,7 +85,13 @@ class Localnet:
         key = self.keys[signer_id]
         public_key = bytes(key.verify_key)
         nonce = self.chain.account(signer_id).access_keys[public_key].nonce + 1
-        tx_hash = self.chain.submit(signer_id, public_key, nonce, receiver_id, actions)
+        tx_hash = self.chain.submit(
+            signer_id=signer_id,
+            public_key=public_key,
+            nonce=nonce,
+            receiver_id=receiver_id,
+            actions=actions,
+        )
         if wait:
             self.chain.run_until_idle()
         return self.result(tx_hash)

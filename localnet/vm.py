@@ -159,7 +159,9 @@ class _Call:
             self.out.error = str(exc)
         except wasmtime.Trap as exc:
             if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
-                self.out.error = f"GasExceeded: the call used all {self.ctx.prepaid_gas} prepaid gas"
+                self.out.error = (
+                    f"GasExceeded: the call used all {self.ctx.prepaid_gas} prepaid gas"
+                )
             else:
                 self.out.error = f"WasmTrap: {_cause(exc)}"
         except wasmtime.WasmtimeError as exc:

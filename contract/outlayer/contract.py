@@ -13,7 +13,11 @@ TGAS = 10**12
 MAX_INSTRUCTIONS = 100_000_000_000
 MAX_SECONDS = 60
 MAX_MEMORY_MB = 1024
-DEFAULT_LIMITS = {"max_instructions": 1_000_000_000, "max_memory_mb": 128, "max_execution_seconds": 60}
+DEFAULT_LIMITS = {
+    "max_instructions": 1_000_000_000,
+    "max_memory_mb": 128,
+    "max_execution_seconds": 60,
+}
 STALE_AFTER_NS = 10 * 60 * 10**9
 YIELD_CALLBACK_GAS = 60 * TGAS
 FT_TRANSFER_GAS = 20 * TGAS
@@ -22,7 +26,15 @@ MAX_RESUME_BYTES = 1024
 MAX_OUTPUT_BYTES = 16 * 1024  # parsing JSON in MicroPython costs ~4 Tgas per KiB
 STORAGE_PRICE = 10**19
 FORMATS = ("text", "json", "bytes")
-CONDITIONS = ("AllowAll", "Whitelist", "AccountPattern", "NearBalance", "FtBalance", "NftOwned", "Logic")
+CONDITIONS = (
+    "AllowAll",
+    "Whitelist",
+    "AccountPattern",
+    "NearBalance",
+    "FtBalance",
+    "NftOwned",
+    "Logic",
+)
 HEX = "0123456789abcdef"
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -67,8 +79,10 @@ def amount(value, name):
 
 
 def emit(event, data):
-    near.log_utf8("EVENT_JSON:" + json.dumps(
-        {"standard": "outlayer", "version": "1.0.0", "event": event, "data": [data]}))
+    near.log_utf8(
+        "EVENT_JSON:"
+        + json.dumps({"standard": "outlayer", "version": "1.0.0", "event": event, "data": [data]})
+    )
 
 
 def owner():
@@ -114,10 +128,25 @@ def new():
     put("owner", a.get("owner_id") or near.predecessor_account_id())
     put("paused", False)
     put("next_id", 1)
-    put("pricing", {"base_fee": "1000000000000000000000", "per_instruction": "1000000",
-                    "per_ms": "10000000000000000000"})
-    put("stats", {"total_requests": 0, "completed": 0, "failed": 0, "timed_out": 0,
-                  "cancelled": 0, "total_fees": "0"})
+    put(
+        "pricing",
+        {
+            "base_fee": "1000000000000000000000",
+            "per_instruction": "1000000",
+            "per_ms": "10000000000000000000",
+        },
+    )
+    put(
+        "stats",
+        {
+            "total_requests": 0,
+            "completed": 0,
+            "failed": 0,
+            "timed_out": 0,
+            "cancelled": 0,
+            "total_fees": "0",
+        },
+    )
     ret(True)
 
 
@@ -173,11 +202,14 @@ def add_token():
 # --- requests -----------------------------------------------------------------------------------
 def check_source(source):
     if not isinstance(source, dict):
-        fail("code_source must be an object: {\"repo\": \"https://github.com/OWNER/REPO\", \"commit\": \"<40 hex>\"}")
+        fail(
+            "code_source must be an object: "
+            '{"repo": "https://github.com/OWNER/REPO", "commit": "<40 hex>"}'
+        )
     repo = source.get("repo")
     if not isinstance(repo, str) or not repo.startswith("https://github.com/"):
         fail("code_source.repo must be a https://github.com/OWNER/REPO URL, got " + repr(repo))
-    path = repo[len("https://github.com/"):]
+    path = repo[len("https://github.com/") :]
     if path.endswith(".git"):
         path = path[:-4]
     parts = path.split("/")
@@ -188,7 +220,11 @@ def check_source(source):
         fail("code_source needs exactly one of commit (40 hex), branch or tag")
     if refs[0] == "commit":
         commit = source["commit"]
-        if not isinstance(commit, str) or len(commit) != 40 or any(c not in HEX for c in commit.lower()):
+        if (
+            not isinstance(commit, str)
+            or len(commit) != 40
+            or any(c not in HEX for c in commit.lower())
+        ):
             fail("code_source.commit must be 40 hexadecimal characters, got " + repr(commit))
     clean = {"repo": repo, refs[0]: source[refs[0]]}
     if source.get("build_target"):
@@ -204,7 +240,9 @@ def check_limits(limits):
     out = {}
     for name in ("max_instructions", "max_memory_mb", "max_execution_seconds"):
         value = limits.get(name)
-        out[name] = DEFAULT_LIMITS[name] if value is None else amount(value, "resource_limits." + name)
+        out[name] = (
+            DEFAULT_LIMITS[name] if value is None else amount(value, "resource_limits." + name)
+        )
         if out[name] == 0:
             fail("resource_limits." + name + " must be positive")
     if out["max_instructions"] > MAX_INSTRUCTIONS:
@@ -241,12 +279,20 @@ def request_execution():
     if not isinstance(input_data, str):
         fail("input_data must be a string")
     secrets_ref = a.get("secrets_ref")
-    if secrets_ref is not None and (not isinstance(secrets_ref, dict) or not secrets_ref.get("profile")):
-        fail("secrets_ref must be {\"profile\": ..., \"account_id\": ...}")
+    if secrets_ref is not None and (
+        not isinstance(secrets_ref, dict) or not secrets_ref.get("profile")
+    ):
+        fail('secrets_ref must be {"profile": ..., "account_id": ...}')
     deposit = near.attached_deposit()
     needed = cost_of(limits["max_instructions"], limits["max_execution_seconds"] * 1000)
     if deposit < needed:
-        fail("attach at least " + str(needed) + " yoctoNEAR for these limits (attached " + str(deposit) + ")")
+        fail(
+            "attach at least "
+            + str(needed)
+            + " yoctoNEAR for these limits (attached "
+            + str(deposit)
+            + ")"
+        )
     sender = near.predecessor_account_id()
     usd = amount(a.get("attached_usd") or 0, "attached_usd")
     token = None
@@ -261,28 +307,54 @@ def request_execution():
         key = "bal:" + sender + ":" + token
         balance = int(get(key, "0"))
         if balance < usd:
-            fail("attached_usd " + str(usd) + " exceeds your balance of " + str(balance) + "; deposit with ft_transfer_call")
+            fail(
+                "attached_usd "
+                + str(usd)
+                + " exceeds your balance of "
+                + str(balance)
+                + "; deposit with ft_transfer_call"
+            )
         put(key, str(balance - usd))
     request_id = get("next_id")
     put("next_id", request_id + 1)
     promise, data_id = near.promise_yield_create(
-        "on_execution_response", json.dumps({"request_id": request_id}), YIELD_CALLBACK_GAS, 0)
+        "on_execution_response", json.dumps({"request_id": request_id}), YIELD_CALLBACK_GAS, 0
+    )
     data_hex = binascii.hexlify(data_id).decode()
     request = {
-        "request_id": request_id, "data_id": data_hex, "sender_id": sender,
-        "code_source": source, "resource_limits": limits, "input_data": input_data,
-        "secrets_ref": secrets_ref, "response_format": fmt, "payment": str(deposit),
-        "attached_usd": str(usd), "usd_token_id": token, "project_owner_id": developer,
-        "timestamp": near.block_timestamp(), "status": "pending",
+        "request_id": request_id,
+        "data_id": data_hex,
+        "sender_id": sender,
+        "code_source": source,
+        "resource_limits": limits,
+        "input_data": input_data,
+        "secrets_ref": secrets_ref,
+        "response_format": fmt,
+        "payment": str(deposit),
+        "attached_usd": str(usd),
+        "usd_token_id": token,
+        "project_owner_id": developer,
+        "timestamp": near.block_timestamp(),
+        "status": "pending",
     }
     put("req:" + str(request_id), request)
     bump("total_requests")
-    emit("execution_requested", {
-        "request_id": request_id, "data_id": data_hex, "sender_id": sender,
-        "code_source": source, "secrets_ref": secrets_ref, "input_data": input_data,
-        "resource_limits": limits, "response_format": fmt, "payment": str(deposit),
-        "attached_usd": str(usd), "timestamp": request["timestamp"],
-    })
+    emit(
+        "execution_requested",
+        {
+            "request_id": request_id,
+            "data_id": data_hex,
+            "sender_id": sender,
+            "code_source": source,
+            "secrets_ref": secrets_ref,
+            "input_data": input_data,
+            "resource_limits": limits,
+            "response_format": fmt,
+            "payment": str(deposit),
+            "attached_usd": str(usd),
+            "timestamp": request["timestamp"],
+        },
+    )
     near.promise_return(promise)
 
 
@@ -300,8 +372,10 @@ def resolve_execution():
         fail("request " + str(request_id) + " was already resolved")
     used = a.get("resources_used") or {}
     result = {
-        "request_id": request_id, "success": bool(a.get("success")),
-        "error": a.get("error"), "worker": worker,
+        "request_id": request_id,
+        "success": bool(a.get("success")),
+        "error": a.get("error"),
+        "worker": worker,
         "resources_used": {
             "instructions": amount(used.get("instructions") or 0, "resources_used.instructions"),
             "time_ms": amount(used.get("time_ms") or 0, "resources_used.time_ms"),
@@ -311,8 +385,10 @@ def resolve_execution():
         "output": a.get("output"),
     }
     if len(json.dumps(result["output"])) > MAX_OUTPUT_BYTES:
-        fail("the output is larger than 16 KiB, the most a request can return on chain; "
-             "resolve it as failed with error type output_limit")
+        fail(
+            "the output is larger than 16 KiB, the most a request can return on chain; "
+            "resolve it as failed with error type output_limit"
+        )
     payload = json.dumps(result)
     if len(payload) > MAX_RESUME_BYTES:
         # NEAR caps a resume payload at 1 KiB: keep the output here until the callback reads it.
@@ -338,8 +414,17 @@ def on_execution_response():
     key = "req:" + str(request_id)
     request = get(key)
     if request is None:
-        ret({"request_id": request_id, "status": "failed", "output": None,
-             "error": {"type": "cancelled", "message": "the request was cancelled by its sender"}})
+        ret(
+            {
+                "request_id": request_id,
+                "status": "failed",
+                "output": None,
+                "error": {
+                    "type": "cancelled",
+                    "message": "the request was cancelled by its sender",
+                },
+            }
+        )
         return
     status, data = near.promise_result(0)
     deposit = int(request["payment"])
@@ -349,9 +434,13 @@ def on_execution_response():
         fee = min(int(p["base_fee"]), deposit)
         settle(request, fee, 0, False)
         bump("timed_out")
-        outcome = {"request_id": request_id, "status": "failed", "output": None,
-                   "error": {"type": "timeout", "message": "no worker resolved the request in time"},
-                   "resources_used": {"instructions": 0, "time_ms": 0}}
+        outcome = {
+            "request_id": request_id,
+            "status": "failed",
+            "output": None,
+            "error": {"type": "timeout", "message": "no worker resolved the request in time"},
+            "resources_used": {"instructions": 0, "time_ms": 0},
+        }
     else:
         result = json.loads(data)
         output = result.get("output")
@@ -363,12 +452,25 @@ def on_execution_response():
         refund_usd = min(int(result.get("refund_usd") or "0"), usd) if result["success"] else usd
         settle(request, fee, refund_usd, result["success"])
         bump("completed" if result["success"] else "failed")
-        outcome = {"request_id": request_id, "status": "success" if result["success"] else "failed",
-                   "output": output, "error": result.get("error"), "resources_used": used,
-                   "refund_usd": str(refund_usd), "compilation_note": result.get("compilation_note")}
+        outcome = {
+            "request_id": request_id,
+            "status": "success" if result["success"] else "failed",
+            "output": output,
+            "error": result.get("error"),
+            "resources_used": used,
+            "refund_usd": str(refund_usd),
+            "compilation_note": result.get("compilation_note"),
+        }
     near.storage_remove(key)
-    emit("execution_completed", {"request_id": request_id, "status": outcome["status"],
-                                 "error": outcome["error"], "resources_used": outcome["resources_used"]})
+    emit(
+        "execution_completed",
+        {
+            "request_id": request_id,
+            "status": outcome["status"],
+            "error": outcome["error"],
+            "resources_used": outcome["resources_used"],
+        },
+    )
     ret(outcome)
 
 
@@ -406,14 +508,24 @@ def cancel_stale_execution():
         fail("only the sender of a request may cancel it")
     age = near.block_timestamp() - request["timestamp"]
     if age < STALE_AFTER_NS:
-        fail("a request can be cancelled 10 minutes after it was made; wait "
-             + str((STALE_AFTER_NS - age) // 10**9) + " more seconds")
+        fail(
+            "a request can be cancelled 10 minutes after it was made; wait "
+            + str((STALE_AFTER_NS - age) // 10**9)
+            + " more seconds"
+        )
     fee = min(int(pricing()["base_fee"]), int(request["payment"]))
     settle(request, fee, 0, False)
     near.storage_remove(key)
     bump("cancelled")
-    emit("execution_completed", {"request_id": request_id, "status": "cancelled", "error": None,
-                                 "resources_used": {"instructions": 0, "time_ms": 0}})
+    emit(
+        "execution_completed",
+        {
+            "request_id": request_id,
+            "status": "cancelled",
+            "error": None,
+            "resources_used": {"instructions": 0, "time_ms": 0},
+        },
+    )
     ret(True)
 
 
@@ -437,7 +549,7 @@ def check_condition(condition, depth):
         fail("access condition is nested too deeply (at most 8 levels)")
     if not isinstance(condition, dict) or len(condition) != 1:
         fail("an access condition is an object with one key, one of " + ", ".join(CONDITIONS))
-    kind = list(condition.keys())[0]
+    kind = next(iter(condition.keys()))
     body = condition[kind]
     if kind not in CONDITIONS:
         fail("unknown access condition " + repr(kind) + "; use one of " + ", ".join(CONDITIONS))
@@ -447,7 +559,11 @@ def check_condition(condition, depth):
         fail(kind + " takes an object")
     if kind == "Whitelist":
         accounts = body.get("accounts")
-        if not isinstance(accounts, list) or not accounts or not all(isinstance(x, str) for x in accounts):
+        if (
+            not isinstance(accounts, list)
+            or not accounts
+            or not all(isinstance(x, str) for x in accounts)
+        ):
             fail("Whitelist.accounts must be a non-empty list of account ids")
     elif kind == "AccountPattern":
         pattern = body.get("pattern")
@@ -465,7 +581,11 @@ def check_condition(condition, depth):
         conditions = body.get("conditions")
         if op not in ("And", "Or", "Not"):
             fail("Logic.operator must be And, Or or Not")
-        if not isinstance(conditions, list) or not conditions or (op == "Not" and len(conditions) != 1):
+        if (
+            not isinstance(conditions, list)
+            or not conditions
+            or (op == "Not" and len(conditions) != 1)
+        ):
             fail("Logic.conditions must be a non-empty list (exactly one for Not)")
         for inner in conditions:
             check_condition(inner, depth + 1)
@@ -484,7 +604,11 @@ def store_secrets():
         fail("profile is required")
     if not isinstance(blob, str) or not blob:
         fail("encrypted_secrets_base64 is required")
-    if len(blob) % 4 != 0 or any(c not in B64 for c in blob.rstrip("=")) or len(blob) - len(blob.rstrip("=")) > 2:
+    if (
+        len(blob) % 4 != 0
+        or any(c not in B64 for c in blob.rstrip("="))
+        or len(blob) - len(blob.rstrip("=")) > 2
+    ):
         fail("encrypted_secrets_base64 is not valid base64")
     access = a.get("access") or {"AllowAll": {}}
     check_condition(access, 0)
@@ -507,7 +631,11 @@ def store_secrets():
     needed = max(needed, 0)
     attached = near.attached_deposit()
     if attached + old_deposit < needed:
-        fail("attach at least " + str(needed - old_deposit) + " yoctoNEAR for the storage these secrets take")
+        fail(
+            "attach at least "
+            + str(needed - old_deposit)
+            + " yoctoNEAR for the storage these secrets take"
+        )
     record["deposit"] = str(needed)
     put(key, record)
     transfer(account, attached + old_deposit - needed)
@@ -537,9 +665,17 @@ def delete_secrets():
 @near.export
 def get_secrets():
     a = args()
-    record = get(secret_key(str(a.get("owner")), str(a.get("repo")), a.get("branch"), str(a.get("profile"))))
-    ret(None if record is None else {"encrypted_secrets_base64": record["encrypted_secrets_base64"],
-                                     "access": record["access"]})
+    record = get(
+        secret_key(str(a.get("owner")), str(a.get("repo")), a.get("branch"), str(a.get("profile")))
+    )
+    ret(
+        None
+        if record is None
+        else {
+            "encrypted_secrets_base64": record["encrypted_secrets_base64"],
+            "access": record["access"],
+        }
+    )
 
 
 @near.export
@@ -558,7 +694,11 @@ def ft_on_transfer():
         msg = json.loads(a.get("msg") or "{}")
     except Exception:
         msg = {}
-    if not get("tok:" + token) or not isinstance(msg, dict) or msg.get("action") != "deposit_balance":
+    if (
+        not get("tok:" + token)
+        or not isinstance(msg, dict)
+        or msg.get("action") != "deposit_balance"
+    ):
         ret(str(value))  # not for us: the token contract refunds everything
         return
     key = "bal:" + str(sender) + ":" + token
@@ -589,12 +729,23 @@ def withdraw_developer_earnings():
         fail("no earnings to withdraw in token " + repr(token))
     earnings.pop(token)
     put(key, earnings)
-    p = near.promise_create(token, "ft_transfer",
-                            json.dumps({"receiver_id": account, "amount": str(value)}), 1, FT_TRANSFER_GAS)
-    near.promise_return(near.promise_then(
-        p, near.current_account_id(), "on_withdraw",
-        json.dumps({"account_id": account, "token_id": token, "amount": str(value)}),
-        0, CALLBACK_GAS))
+    p = near.promise_create(
+        token,
+        "ft_transfer",
+        json.dumps({"receiver_id": account, "amount": str(value)}),
+        1,
+        FT_TRANSFER_GAS,
+    )
+    near.promise_return(
+        near.promise_then(
+            p,
+            near.current_account_id(),
+            "on_withdraw",
+            json.dumps({"account_id": account, "token_id": token, "amount": str(value)}),
+            0,
+            CALLBACK_GAS,
+        )
+    )
 
 
 @near.export

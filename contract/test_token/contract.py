@@ -68,13 +68,25 @@ def ft_transfer_call():
     sender = near.predecessor_account_id()
     value = int(a["amount"])
     move(sender, a["receiver_id"], value)
-    p = near.promise_create(a["receiver_id"], "ft_on_transfer",
-                            json.dumps({"sender_id": sender, "amount": str(value), "msg": a.get("msg", "")}),
-                            0, 30 * TGAS)
-    near.promise_return(near.promise_then(
-        p, near.current_account_id(), "ft_resolve_transfer",
-        json.dumps({"sender_id": sender, "receiver_id": a["receiver_id"], "amount": str(value)}),
-        0, 10 * TGAS))
+    p = near.promise_create(
+        a["receiver_id"],
+        "ft_on_transfer",
+        json.dumps({"sender_id": sender, "amount": str(value), "msg": a.get("msg", "")}),
+        0,
+        30 * TGAS,
+    )
+    near.promise_return(
+        near.promise_then(
+            p,
+            near.current_account_id(),
+            "ft_resolve_transfer",
+            json.dumps(
+                {"sender_id": sender, "receiver_id": a["receiver_id"], "amount": str(value)}
+            ),
+            0,
+            10 * TGAS,
+        )
+    )
 
 
 @near.export

@@ -36,9 +36,22 @@ class Net:
     def cost(self, limits: dict[str, int] = SMALL) -> int:
         return int(self.view("estimate_execution_cost", {"resource_limits": limits}))
 
-    def request(self, signer: str = ALICE, deposit: int | None = None, **extra: Any) -> TxResult:
-        body = {"code_source": SOURCE, "resource_limits": SMALL, "input_data": "hi", **extra}
-        return self.call(signer, "request_execution", body, self.cost() if deposit is None else deposit)
+    def request(
+        self,
+        extra: dict[str, Any] | None = None,
+        *,
+        signer: str = ALICE,
+        deposit: int | None = None,
+    ) -> TxResult:
+        body = {
+            "code_source": SOURCE,
+            "resource_limits": SMALL,
+            "input_data": "hi",
+            **(extra or {}),
+        }
+        return self.call(
+            signer, "request_execution", body, self.cost() if deposit is None else deposit
+        )
 
     def resolve(self, request_id: int, signer: str = WORKER, **fields: Any) -> TxResult:
         body = {"request_id": request_id, "success": True, "output": "ok",

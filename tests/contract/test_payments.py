@@ -16,7 +16,9 @@ def token(net: Net) -> str:
     ln: Localnet = net.ln
     ln.create_account(TOKEN, 10 * NEAR)
     assert ln.deploy(TOKEN, built_contract("test_token")).success
-    assert ln.call(TOKEN, TOKEN, "new", {"owner_id": ALICE, "total_supply": str(1000 * MILLION)}).success
+    assert ln.call(
+        TOKEN, TOKEN, "new", {"owner_id": ALICE, "total_supply": str(1000 * MILLION)}
+    ).success
     assert net.call(OWNER, "add_token", {"token_id": TOKEN}).success
     return TOKEN
 
@@ -32,7 +34,9 @@ def deposit_usd(net: Net, value: int, msg: str = '{"action":"deposit_balance"}')
 
 def test_deposit_balance_credits_the_sender(net: Net, token: str) -> None:
     deposit_usd(net, 50 * MILLION)
-    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(50 * MILLION)
+    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(
+        50 * MILLION
+    )
     assert ft_balance(net, OUTLAYER) == 50 * MILLION
     assert ft_balance(net, ALICE) == 950 * MILLION
 
@@ -55,13 +59,17 @@ def test_tokens_that_are_not_whitelisted_are_returned(net: Net) -> None:
 def test_attached_usd_becomes_earnings_minus_the_refund(net: Net, token: str) -> None:
     deposit_usd(net, 50 * MILLION)
     usd = {"attached_usd": str(10 * MILLION), "usd_token_id": token, "project_owner_id": DEV}
-    request = net.request(**usd)
-    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(40 * MILLION)
+    request = net.request(usd)
+    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(
+        40 * MILLION
+    )
     request_id = event(request, "execution_requested")["request_id"]
     assert net.resolve(request_id, refund_usd=str(3 * MILLION)).success
     assert net.ln.result(request.tx_hash).json()["refund_usd"] == str(3 * MILLION)
     assert net.view("get_developer_earnings", {"account_id": DEV}) == {token: str(7 * MILLION)}
-    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(43 * MILLION)
+    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(
+        43 * MILLION
+    )
 
     withdrawn = net.ln.call(DEV, OUTLAYER, "withdraw_developer_earnings", {"token_id": token})
     assert withdrawn.success, withdrawn.failure
@@ -74,26 +82,30 @@ def test_attached_usd_becomes_earnings_minus_the_refund(net: Net, token: str) ->
 def test_refund_usd_is_capped_at_what_was_attached(net: Net, token: str) -> None:
     deposit_usd(net, 10 * MILLION)
     usd = {"attached_usd": str(2 * MILLION), "usd_token_id": token, "project_owner_id": DEV}
-    request_id = event(net.request(**usd), "execution_requested")["request_id"]
+    request_id = event(net.request(usd), "execution_requested")["request_id"]
     assert net.resolve(request_id, refund_usd=str(99 * MILLION)).success
-    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(10 * MILLION)
+    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(
+        10 * MILLION
+    )
     assert net.view("get_developer_earnings", {"account_id": DEV}) == {}
 
 
 def test_failed_execution_returns_all_attached_usd(net: Net, token: str) -> None:
     deposit_usd(net, 10 * MILLION)
     usd = {"attached_usd": str(4 * MILLION), "usd_token_id": token, "project_owner_id": DEV}
-    request_id = event(net.request(**usd), "execution_requested")["request_id"]
+    request_id = event(net.request(usd), "execution_requested")["request_id"]
     error = {"type": "runtime_error", "message": "trap"}
     assert net.resolve(request_id, success=False, error=error).success
-    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(10 * MILLION)
+    assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(
+        10 * MILLION
+    )
     assert net.view("get_developer_earnings", {"account_id": DEV}) == {}
 
 
 def test_attached_usd_above_the_balance_is_refused(net: Net, token: str) -> None:
     deposit_usd(net, 1 * MILLION)
     usd = {"attached_usd": str(2 * MILLION), "usd_token_id": token, "project_owner_id": DEV}
-    result = net.request(**usd)
+    result = net.request(usd)
     assert not result.success and "exceeds your balance" in (result.failure or "")
     assert net.view("get_user_balance", {"account_id": ALICE, "token_id": token}) == str(MILLION)
 
@@ -101,7 +113,7 @@ def test_attached_usd_above_the_balance_is_refused(net: Net, token: str) -> None
 def test_failed_withdrawal_restores_the_earnings(net: Net, token: str) -> None:
     deposit_usd(net, 10 * MILLION)
     usd = {"attached_usd": str(5 * MILLION), "usd_token_id": token, "project_owner_id": DEV}
-    request_id = event(net.request(**usd), "execution_requested")["request_id"]
+    request_id = event(net.request(usd), "execution_requested")["request_id"]
     assert net.resolve(request_id).success
     assert net.ln.call(ALICE, TOKEN, "freeze", {"account_id": DEV}).success  # Alice owns the token
     withdrawn = net.ln.call(DEV, OUTLAYER, "withdraw_developer_earnings", {"token_id": token})

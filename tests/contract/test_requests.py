@@ -11,7 +11,7 @@ from tests.contract.conftest import ALICE, BOB, OUTLAYER, OWNER, SMALL, SOURCE, 
 def test_request_event_resolve_and_the_caller_gets_the_output(net: Net) -> None:
     before = {a: net.ln.balance(a) for a in (ALICE, OWNER)}
     deposit = net.cost() * 3
-    request = net.request(deposit=deposit, response_format="json")
+    request = net.request({"response_format": "json"}, deposit=deposit)
     assert not request.final  # yielded: waiting for a worker
     data = event(request, "execution_requested")
     assert data["sender_id"] == ALICE
@@ -33,8 +33,10 @@ def test_request_event_resolve_and_the_caller_gets_the_output(net: Net) -> None:
     assert completed["status"] == "success"
 
     pricing = net.view("get_pricing")
-    fee = int(pricing["base_fee"]) + 12_345 * int(pricing["per_instruction"]) + 7 * int(
-        pricing["per_ms"]
+    fee = (
+        int(pricing["base_fee"])
+        + 12_345 * int(pricing["per_instruction"])
+        + 7 * int(pricing["per_ms"])
     )
     assert net.ln.balance(OWNER) - before[OWNER] == fee
     assert before[ALICE] - net.ln.balance(ALICE) == fee  # the rest of the deposit came back
@@ -50,12 +52,16 @@ def test_failed_execution_pays_for_what_it_used(net: Net) -> None:
     request_id = event(request, "execution_requested")["request_id"]
     error = {"type": "instruction_limit", "message": "instruction limit of 1000000 reached"}
     used = {"instructions": 1_000_000, "time_ms": 40}
-    assert net.resolve(request_id, success=False, output=None, error=error, resources_used=used).success
+    assert net.resolve(
+        request_id, success=False, output=None, error=error, resources_used=used
+    ).success
     outcome = net.ln.result(request.tx_hash).json()
     assert outcome["status"] == "failed" and outcome["error"] == error
     pricing = net.view("get_pricing")
-    fee = int(pricing["base_fee"]) + 1_000_000 * int(pricing["per_instruction"]) + 40 * int(
-        pricing["per_ms"]
+    fee = (
+        int(pricing["base_fee"])
+        + 1_000_000 * int(pricing["per_instruction"])
+        + 40 * int(pricing["per_ms"])
     )
     assert before - net.ln.balance(ALICE) == fee
     assert net.view("get_stats")["failed"] == 1
@@ -148,8 +154,14 @@ def test_removed_worker_cannot_resolve(net: Net) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"code_source": {"repo": "git@github.com:a/b.git", "commit": "ab" * 20}}, "https://github.com"),
-        ({"code_source": {"repo": "https://gitlab.com/a/b", "commit": "ab" * 20}}, "https://github.com"),
+        (
+            {"code_source": {"repo": "git@github.com:a/b.git", "commit": "ab" * 20}},
+            "https://github.com",
+        ),
+        (
+            {"code_source": {"repo": "https://gitlab.com/a/b", "commit": "ab" * 20}},
+            "https://github.com",
+        ),
         ({"code_source": {"repo": "https://github.com/a", "commit": "ab" * 20}}, "OWNER/REPO"),
         ({"code_source": {"repo": "https://github.com/a/b", "commit": "xyz"}}, "40 hexadecimal"),
         ({"code_source": {"repo": "https://github.com/a/b"}}, "exactly one of commit"),
@@ -163,7 +175,7 @@ def test_bad_requests_panic_and_refund_everything(
     net: Net, change: dict[str, object], message: str
 ) -> None:
     before = net.ln.balance(ALICE)
-    result = net.request(deposit=net.cost() * 10, **change)
+    result = net.request(change, deposit=net.cost() * 10)
     assert not result.success
     assert message in (result.failure or "")
     assert net.ln.balance(ALICE) == before

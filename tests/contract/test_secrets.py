@@ -75,7 +75,10 @@ def test_too_small_deposit_is_refused(net: Net) -> None:
         ({"FtBalance": {"contract_id": "usdc.test"}}, "FtBalance.min_balance"),
         ({"NftOwned": {}}, "contract_id"),
         ({"Logic": {"operator": "Xor", "conditions": [{"AllowAll": {}}]}}, "And, Or or Not"),
-        ({"Logic": {"operator": "Not", "conditions": [{"AllowAll": {}}, {"AllowAll": {}}]}}, "exactly one"),
+        (
+            {"Logic": {"operator": "Not", "conditions": [{"AllowAll": {}}, {"AllowAll": {}}]}},
+            "exactly one",
+        ),
         ({"Logic": {"operator": "And", "conditions": [{"Bad": {}}]}}, "unknown access condition"),
     ],
 )
@@ -92,7 +95,12 @@ def test_nested_logic_conditions_are_accepted(net: Net) -> None:
             "operator": "Or",
             "conditions": [
                 {"AccountPattern": {"pattern": "^.*\\.test$"}},
-                {"Logic": {"operator": "Not", "conditions": [{"NearBalance": {"min_balance": "5"}}]}},
+                {
+                    "Logic": {
+                        "operator": "Not",
+                        "conditions": [{"NearBalance": {"min_balance": "5"}}],
+                    }
+                },
                 {"FtBalance": {"contract_id": "usdc.test", "min_balance": "10"}},
             ],
         }

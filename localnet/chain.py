@@ -12,13 +12,14 @@ import copy
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from localnet import gas
-from localnet.actions import (
-    AccessKey,
-    Account,
+from localnet.state import AccessKey, Account
+from localnet.vm import RESULT_FAILED, RESULT_SUCCESS, CallContext, ContractVM, PromiseNode
+from outlayer.near.actions import (
     Action,
     AddKeyAction,
     CreateAccountAction,
@@ -28,7 +29,6 @@ from localnet.actions import (
     FunctionCallAction,
     TransferAction,
 )
-from localnet.vm import RESULT_FAILED, RESULT_SUCCESS, CallContext, ContractVM, PromiseNode
 
 YIELD_TIMEOUT_BLOCKS = 200
 SYSTEM_ACCOUNT = "system"
@@ -160,7 +160,7 @@ class Chain:
         public_key: bytes,
         nonce: int,
         receiver_id: str,
-        actions: list[Action],
+        actions: Sequence[Action],
         tx_hash: bytes | None = None,
         signature: bytes = b"",
     ) -> bytes:
@@ -200,7 +200,9 @@ class Chain:
         return tx_hash
 
     @staticmethod
-    def _check_function_call_key(key: AccessKey, receiver_id: str, actions: list[Action]) -> None:
+    def _check_function_call_key(
+        key: AccessKey, receiver_id: str, actions: Sequence[Action]
+    ) -> None:
         assert key.function_call is not None
         _allowance, allowed_receiver, methods = key.function_call
         for action in actions:

@@ -8,9 +8,10 @@ from typing import Any
 
 import nacl.signing
 
-from localnet.actions import AccessKey, Account, Action, DeployContractAction, FunctionCallAction
 from localnet.chain import Chain, ChainError, Outcome, json_args
 from localnet.gas import TERA
+from localnet.state import AccessKey, Account
+from outlayer.near.actions import Action, DeployContractAction, FunctionCallAction
 
 NEAR = 10**24
 DEFAULT_GAS = 300 * TERA

@@ -20,7 +20,7 @@ import wasmtime
 from Crypto.Hash import RIPEMD160, keccak
 
 from localnet import gas
-from localnet.actions import (
+from outlayer.near.actions import (
     Action,
     AddKeyAction,
     CreateAccountAction,

@@ -1,8 +1,8 @@
-"""NEAR actions, as localnet's receipts carry them."""
+"""NEAR actions: what a transaction or a receipt asks an account to do."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # (allowance or None for unlimited, receiver_id, method names) for a function-call access key
 FunctionCallPermission = tuple[int | None, str, list[str]]
@@ -58,18 +58,3 @@ Action = (
     | DeleteKeyAction
     | DeleteAccountAction
 )
-
-
-@dataclass
-class AccessKey:
-    nonce: int = 0
-    function_call: FunctionCallPermission | None = None  # None: full access
-
-
-@dataclass
-class Account:
-    amount: int
-    locked: int = 0
-    code: bytes = b""
-    storage: dict[bytes, bytes] = field(default_factory=dict)
-    access_keys: dict[bytes, AccessKey] = field(default_factory=dict)  # 32-byte ed25519 keys

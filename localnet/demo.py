@@ -1,0 +1,159 @@
+"""One OutLayer request end to end over NEAR JSON-RPC, against a running localnet.
+
+Deploys the contract (once), makes a request as a user, plays the worker (runs the guest in the
+real executor sandbox and resolves the request on chain), and returns what the user's
+transaction finally returned. Until the compiler service lands, the request's code source is
+served by the example guest built by set-up (build/guests/echo_json_rust.wasm).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+
+from outlayer.config import load_settings
+from outlayer.devtools.guestbuild import CONTRACTS_OUT_DIR, OUT_DIR
+from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.limits import RequestedLimits
+from outlayer.near.actions import (
+    Action,
+    AddKeyAction,
+    CreateAccountAction,
+    DeployContractAction,
+    TransferAction,
+)
+from outlayer.near.keys import Signer
+from outlayer.near.rpc import NearRpc, NearRpcError, TxOutcome
+from outlayer.result import ResponseFormat
+from services.executor import ExecutionJob, Executor
+
+NEAR = 10**24
+SOURCE = {"repo": "https://github.com/outlayer/echo-json", "commit": "0" * 40}
+GUEST = OUT_DIR / "echo_json_rust.wasm"
+CONTRACT = CONTRACTS_OUT_DIR / "outlayer.wasm"
+LIMITS = {"max_instructions": 100_000_000, "max_execution_seconds": 10, "max_memory_mb": 64}
+
+
+def run_demo(
+    rpc_url: str, root_key: Path, input_data: str, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    if not root_key.is_file():
+        raise OutlayerError(
+            ErrorCode.NOT_FOUND,
+            f"no root key at {root_key}: start `outlayer localnet serve` first (it writes it)",
+        )
+    for artifact in (GUEST, CONTRACT):
+        if not artifact.is_file():
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"{artifact} is missing: run scripts/setup.sh")
+    rpc = NearRpc(rpc_url)
+    root = Signer.load(root_key)
+    keys = root_key.parent
+    outlayer = _account(rpc, root, "outlayer", keys, log)
+    alice = _account(rpc, root, "alice", keys, log)
+    worker = _account(rpc, root, "worker", keys, log)
+    _deploy(rpc, outlayer, worker, log)
+
+    cost = int(
+        rpc.view(outlayer.account_id, "estimate_execution_cost", {"resource_limits": LIMITS})
+    )
+    args = {"code_source": SOURCE, "resource_limits": LIMITS, "input_data": input_data,
+            "response_format": "json"}  # fmt: skip
+    log(f"{alice.account_id} requests an execution, attaching {cost} yoctoNEAR")
+    sent = rpc.function_call(alice, outlayer.account_id, "request_execution", args,
+                             deposit=cost, wait_until="INCLUDED")  # fmt: skip
+    event = _wait_for_event(rpc, sent.tx_hash, alice.account_id)
+    log(f"the contract emitted execution_requested for request {event['request_id']}")
+
+    log("the worker runs the guest in the executor sandbox")
+    with Executor(load_settings(), prestart=False) as executor:
+        limits = event["resource_limits"]
+        result = executor.execute(ExecutionJob(
+            wasm=GUEST.read_bytes(), input=event["input_data"].encode(),
+            env={"NEAR_SENDER_ID": event["sender_id"], "NEAR_REQUEST_ID": str(event["request_id"])},
+            limits=RequestedLimits(limits["max_instructions"], limits["max_memory_mb"],
+                                   limits["max_execution_seconds"]),
+            response_format=ResponseFormat(event["response_format"]),
+        ))  # fmt: skip
+    used = result.resources_used
+    resolved = rpc.function_call(worker, outlayer.account_id, "resolve_execution", {
+        "request_id": event["request_id"], "success": result.ok, "output": result.output,
+        "error": None if result.error is None else {"type": result.error.type.value,
+                                                    "message": result.error.message},
+        "resources_used": {"instructions": used.instructions, "time_ms": used.time_ms},
+    })  # fmt: skip
+    if resolved.failure:
+        raise OutlayerError(ErrorCode.INTERNAL, f"resolve_execution failed: {resolved.failure}")
+    log(f"{worker.account_id} resolved the request; waiting for the user's transaction")
+    final = _wait_final(rpc, sent.tx_hash, alice.account_id)
+    value: dict[str, Any] = final.value
+    return value
+
+
+def _account(
+    rpc: NearRpc, root: Signer, name: str, keys: Path, log: Callable[[str], None]
+) -> Signer:
+    account_id = f"{name}.{root.account_id}"
+    key_file = keys / f"{account_id}.json"
+    try:
+        rpc.view_account(account_id)
+        if key_file.is_file():
+            return Signer.load(key_file)
+        raise OutlayerError(ErrorCode.CONFIGURATION,
+                            f"{account_id} exists but its key {key_file} is missing")  # fmt: skip
+    except NearRpcError as exc:
+        if exc.cause != "UNKNOWN_ACCOUNT":
+            raise
+    signer = Signer(account_id, nacl.signing.SigningKey.generate())
+    actions: list[Action] = [
+        CreateAccountAction(),
+        TransferAction(50 * NEAR),
+        AddKeyAction(signer.public_key, 0),
+    ]
+    outcome = rpc.send(root, account_id, actions)
+    if outcome.failure:
+        raise OutlayerError(ErrorCode.INTERNAL, f"creating {account_id} failed: {outcome.failure}")
+    signer.save(key_file)
+    log(f"created {account_id}")
+    return signer
+
+
+def _deploy(rpc: NearRpc, outlayer: Signer, worker: Signer, log: Callable[[str], None]) -> None:
+    if rpc.view_account(outlayer.account_id)["code_hash"] != "11111111111111111111111111111111":
+        return
+    code = CONTRACT.read_bytes()
+    rpc.send(outlayer, outlayer.account_id, [DeployContractAction(code)])
+    rpc.function_call(outlayer, outlayer.account_id, "new", {"owner_id": outlayer.account_id})
+    rpc.function_call(
+        outlayer, outlayer.account_id, "add_worker", {"account_id": worker.account_id}
+    )
+    log(f"deployed the OutLayer contract ({len(code)} bytes) to {outlayer.account_id}")
+
+
+def _wait_for_event(rpc: NearRpc, tx_hash: str, sender: str, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        outcome = rpc.tx_status(tx_hash, sender)
+        if outcome.failure:
+            raise OutlayerError(ErrorCode.INTERNAL, f"the request failed: {outcome.failure}")
+        for line in outcome.logs:
+            if line.startswith("EVENT_JSON:"):
+                body = json.loads(line[len("EVENT_JSON:") :])
+                if body.get("event") == "execution_requested":
+                    return body["data"][0]
+        time.sleep(0.2)
+    raise OutlayerError(ErrorCode.UNAVAILABLE, "no execution_requested event within 30 s")
+
+
+def _wait_final(rpc: NearRpc, tx_hash: str, sender: str, timeout_s: float = 60) -> TxOutcome:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        outcome = rpc.tx_status(tx_hash, sender)
+        if outcome.raw.get("final_execution_status") == "FINAL":
+            return outcome
+        time.sleep(0.2)
+    raise OutlayerError(ErrorCode.UNAVAILABLE, "the request did not settle within 60 s")

@@ -1,0 +1,29 @@
+"""A fresh localnet chain with a funded root account whose key is saved for clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nacl.signing
+
+from localnet.chain import Chain
+from localnet.state import AccessKey, Account
+from outlayer.near.keys import Signer
+
+NEAR = 10**24
+ROOT_ACCOUNT = "localnet"
+ROOT_BALANCE = 1_000_000 * NEAR
+
+
+def new_chain(key_file: Path, root_account: str = ROOT_ACCOUNT) -> tuple[Chain, Signer]:
+    """A chain whose root account's key is read from ``key_file`` (created if missing)."""
+    if key_file.is_file():
+        signer = Signer.load(key_file)
+    else:
+        signer = Signer(root_account, nacl.signing.SigningKey.generate())
+        signer.save(key_file)
+    chain = Chain()
+    root = Account(amount=ROOT_BALANCE)
+    root.access_keys[signer.public_key] = AccessKey()
+    chain.accounts[signer.account_id] = root
+    return chain, signer

@@ -1,0 +1,64 @@
+"""Runtime rules of localnet: gas, views, storage staking, refunds, access to host functions."""
+
+from __future__ import annotations
+
+from localnet.node import NEAR, Localnet
+from tests.conftest import built_contract
+
+TOKEN = "token.test"
+
+
+def token_chain(balance: int = 100 * NEAR) -> Localnet:
+    ln = Localnet()
+    ln.create_account(TOKEN, balance)
+    ln.create_account("alice.test")
+    assert ln.deploy(TOKEN, built_contract("test_token")).success
+    assert ln.call(TOKEN, TOKEN, "new", {"owner_id": "alice.test", "total_supply": "100"}).success
+    return ln
+
+
+def test_calls_report_gas_and_instructions() -> None:
+    ln = token_chain()
+    result = ln.call("alice.test", TOKEN, "ft_transfer", {"receiver_id": TOKEN, "amount": "5"},
+                     deposit=1)  # fmt: skip
+    assert result.success
+    outcome = result.outcomes[0]
+    assert outcome.instructions > 10_000
+    # wasm instructions at NEAR's per-op cost, plus host-function costs (storage writes, ...)
+    assert outcome.gas_burnt > outcome.instructions * 822_756
+
+
+def test_too_little_gas_fails_and_refunds_the_deposit() -> None:
+    ln = token_chain()
+    before = ln.balance("alice.test")
+    result = ln.call("alice.test", TOKEN, "ft_transfer", {"receiver_id": TOKEN, "amount": "5"},
+                     deposit=1, gas=10**9)  # fmt: skip
+    assert not result.success and "GasExceeded" in (result.failure or "")
+    assert ln.balance("alice.test") == before
+    assert ln.view(TOKEN, "ft_balance_of", {"account_id": "alice.test"}) == "100"
+
+
+def test_views_cannot_change_state() -> None:
+    ln = token_chain()
+    try:
+        ln.view(TOKEN, "ft_transfer", {"receiver_id": TOKEN, "amount": "5"})
+    except Exception as exc:
+        assert "ProhibitedInView" in str(exc)
+    else:
+        raise AssertionError("a view call changed state")
+
+
+def test_storage_must_be_staked() -> None:
+    ln = Localnet()
+    ln.create_account("poor.test", NEAR)  # 1 NEAR stakes 100 kB; the contract is ~380 kB
+    result = ln.deploy("poor.test", built_contract("test_token"))
+    assert not result.success and "LackBalanceForState" in (result.failure or "")
+    assert ln.chain.account("poor.test").code == b""
+
+
+def test_unknown_method_and_missing_contract_fail_cleanly() -> None:
+    ln = token_chain()
+    result = ln.call("alice.test", TOKEN, "no_such_method")
+    assert not result.success and "MethodNotFound" in (result.failure or "")
+    result = ln.call("alice.test", "alice.test", "anything", deposit=5)
+    assert not result.success and "CodeDoesNotExist" in (result.failure or "")

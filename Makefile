@@ -23,3 +23,4 @@ test: setup lint typecheck
 bench: setup
 	@.venv/bin/python -m bench.executor_overhead
 	@.venv/bin/python -m bench.compute_speed
+	@.venv/bin/python -m bench.contract_gas

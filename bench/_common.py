@@ -23,6 +23,12 @@ def guest_bytes(name: str) -> bytes:
     return guest.output.read_bytes()
 
 
+def contract_bytes(name: str) -> bytes:
+    (contract,) = [c for c in guestbuild.all_contracts() if c.name == name]
+    guestbuild.build(contract)
+    return contract.output.read_bytes()
+
+
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     """Wall-clock seconds of each of ``repeat`` calls."""
     samples = []

@@ -316,6 +316,9 @@ class Chain:
             account.amount += action.deposit
         elif isinstance(action, DeployContractAction):
             account.code = action.code
+            outcome.gas_burnt += gas.DEPLOY_CONTRACT_BASE + gas.DEPLOY_CONTRACT_BYTE * len(
+                action.code
+            )
         elif isinstance(action, AddKeyAction):
             account.access_keys[_raw_key(action.public_key)] = AccessKey(
                 action.nonce, action.function_call

@@ -100,6 +100,7 @@ def test_timeout_returns_a_timeout_result_and_refunds_less_the_base_fee(net: Net
     outcome = net.ln.result(request.tx_hash).json()
     assert outcome["status"] == "failed"
     assert outcome["error"]["type"] == "timeout"
+    assert event(net.ln.result(request.tx_hash), "execution_completed")["status"] == "failed"
     base_fee = int(net.view("get_pricing")["base_fee"])
     assert before - net.ln.balance(ALICE) == base_fee
     assert net.view("get_stats")["timed_out"] == 1

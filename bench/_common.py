@@ -18,15 +18,11 @@ def bench_settings() -> Settings:
 
 
 def guest_bytes(name: str) -> bytes:
-    (guest,) = [g for g in guestbuild.all_guests() if g.name == name]
-    guestbuild.build(guest)
-    return guest.output.read_bytes()
+    return guestbuild.artifact(name)
 
 
 def contract_bytes(name: str) -> bytes:
-    (contract,) = [c for c in guestbuild.all_contracts() if c.name == name]
-    guestbuild.build(contract)
-    return contract.output.read_bytes()
+    return guestbuild.artifact(name)
 
 
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:

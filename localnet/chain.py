@@ -347,21 +347,8 @@ class Chain:
     ) -> None:
         if not account.code:
             raise ChainError(f"CodeDoesNotExist: {receipt.receiver_id} has no contract")
-        ctx = CallContext(
-            current_account_id=receipt.receiver_id,
-            signer_account_id=receipt.signer_id,
-            signer_public_key=receipt.signer_public_key,
-            predecessor_account_id=receipt.predecessor_id,
-            input=action.args,
-            block_height=block.height,
-            block_timestamp=block.timestamp_ns,
-            account_balance=account.amount,
-            account_locked_balance=account.locked,
-            storage_usage=self.storage_usage(account),
-            attached_deposit=action.deposit,
-            prepaid_gas=min(action.gas, gas.MAX_GAS_PER_CALL),
-            random_seed=hashlib.sha256(block.hash + receipt.receipt_id).digest(),
-            promise_results=[self._data[d] for d in receipt.input_data_ids],
+        ctx = self._context(
+            receipt.receiver_id, account, action.args, block, receipt=receipt, action=action
         )
         result = self.vm.call(account.code, action.method_name, ctx, self)
         outcome.logs.extend(result.logs)
@@ -463,26 +450,42 @@ class Chain:
         account = self.account(account_id)
         if not account.code:
             raise ChainError(f"CodeDoesNotExist: {account_id} has no contract")
-        ctx = CallContext(
-            current_account_id=account_id,
-            signer_account_id="",
-            signer_public_key=b"",
-            predecessor_account_id="",
-            input=args,
-            block_height=self.height,
-            block_timestamp=self.head.timestamp_ns,
-            account_balance=account.amount,
-            account_locked_balance=account.locked,
-            storage_usage=self.storage_usage(account),
-            attached_deposit=0,
-            prepaid_gas=gas.MAX_GAS_PER_CALL,
-            random_seed=bytes(32),
-            is_view=True,
-        )
+        ctx = self._context(account_id, account, args, self.head)
         result = self.vm.call(account.code, method, ctx, self)
         if not result.ok:
             raise ChainError(f"FunctionCallError: {result.error}")
         return result.return_data, result.logs
+
+    def _context(
+        self,
+        account_id: str,
+        account: Account,
+        args: bytes,
+        block: Block,
+        *,
+        receipt: Receipt | None = None,
+        action: FunctionCallAction | None = None,
+    ) -> CallContext:
+        """What a call sees; without a receipt it is a view (no signer, no deposit, no writes)."""
+        return CallContext(
+            current_account_id=account_id,
+            signer_account_id=receipt.signer_id if receipt else "",
+            signer_public_key=receipt.signer_public_key if receipt else b"",
+            predecessor_account_id=receipt.predecessor_id if receipt else "",
+            input=args,
+            block_height=block.height,
+            block_timestamp=block.timestamp_ns,
+            account_balance=account.amount,
+            account_locked_balance=account.locked,
+            storage_usage=self.storage_usage(account),
+            attached_deposit=action.deposit if action else 0,
+            prepaid_gas=min(action.gas, gas.MAX_GAS_PER_CALL) if action else gas.MAX_GAS_PER_CALL,
+            random_seed=(
+                hashlib.sha256(block.hash + receipt.receipt_id).digest() if receipt else bytes(32)
+            ),
+            is_view=receipt is None,
+            promise_results=[self._data[d] for d in receipt.input_data_ids] if receipt else [],
+        )
 
     def receipts_of(self, tx_hash: bytes) -> list[Outcome]:
         return [o for rid, o in self.outcomes.items() if self._receipt_tx.get(rid) == tx_hash]

@@ -34,13 +34,9 @@ def wat_guest(name: str) -> bytes:
 
 def built_contract(name: str) -> bytes:
     """A NEAR contract compiled by nearc (built now if set-up has not built it yet)."""
-    (contract,) = [c for c in guestbuild.all_contracts() if c.name == name]
-    guestbuild.build(contract)
-    return contract.output.read_bytes()
+    return guestbuild.artifact(name)
 
 
 def built_guest(name: str) -> bytes:
     """An example guest built from C or Rust (built now if set-up has not built it yet)."""
-    (guest,) = [g for g in guestbuild.all_guests() if g.name == name]
-    guestbuild.build(guest)
-    return guest.output.read_bytes()
+    return guestbuild.artifact(name)

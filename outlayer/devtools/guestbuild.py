@@ -139,6 +139,13 @@ def build(guest: Guest) -> bool:
     return True
 
 
+def artifact(name: str) -> bytes:
+    """The bytes of a guest or contract by name, built first if it is missing or stale."""
+    (target,) = [t for t in all_guests() + all_contracts() if t.name == name]
+    build(target)
+    return target.output.read_bytes()
+
+
 def main() -> None:
     targets = all_guests() + all_contracts()
     built = sum(build(target) for target in targets)

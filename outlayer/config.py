@@ -70,13 +70,30 @@ class ExecutorSettings(BaseModel):
     module_cache_dir: Path = Path.home() / ".cache" / "outlayer" / "modules"
 
 
+class CoordinatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = "127.0.0.1:50060"
+    # A worker that stops heartbeating loses its job after this long; the job is retried.
+    lease_seconds: float = Field(30.0, gt=0, le=3600)
+    max_attempts: int = Field(3, ge=1, le=20)
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{Path.home() / '.local' / 'share' / 'outlayer' / 'coordinator.db'}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
+    # SQLite by default; PostgreSQL with e.g. postgresql+psycopg://user@host:5432/outlayer
+    # (environment: OUTLAYER_DATABASE_URL).
+    database_url: str = Field(default_factory=default_database_url)
     limits: LimitSettings = LimitSettings()
     executor: ExecutorSettings = ExecutorSettings()
+    coordinator: CoordinatorSettings = CoordinatorSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,42 @@
+"""The coordinator's tables. Changing them means adding an Alembic migration (see migrations/)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    LEASED = "leased"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
+        Index("ix_jobs_queue", "status", "priority", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Who asked, once: "near:<contract>:<request_id>" or "https:<call_id>". Enqueueing the same key
+    # twice returns the first job, so a restarted indexer never doubles a request.
+    dedupe_key: str = Field(max_length=300)
+    kind: str = Field(max_length=16)  # "near" or "https"
+    status: str = Field(default=JobStatus.QUEUED, max_length=16)
+    priority: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    spec_json: str = Field(sa_column=Column(Text, nullable=False))
+    result_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    attempts: int = 0
+    max_attempts: int = 3
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))

@@ -1,0 +1,202 @@
+"""The job queue: enqueue once, lease (FOR UPDATE SKIP LOCKED), heartbeat, complete once, retry.
+
+A lease that stops heartbeating is taken back when it expires and the job is retried, up to
+``max_attempts``; after that the job fails with a ``worker_failure`` result. Completion is
+idempotent: the first completion wins, later ones (a worker that lost its lease and finished
+anyway, a retried request) get the stored result back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from outlayer.errors import ExecutionErrorType
+from outlayer.result import ExecutionResult
+from services.coordinator.models import Job, JobStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    dedupe_key: str
+    kind: str
+    spec: dict[str, Any]
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class LeasedJob:
+    id: int
+    kind: str
+    spec: dict[str, Any]
+    attempt: int
+    lease_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class JobState:
+    id: int
+    status: JobStatus
+    attempts: int
+    result: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    result: dict[str, Any]
+    first: bool  # False: the job was already resolved; ``result`` is the stored one
+
+
+class JobQueue:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        lease_seconds: float = 30.0,
+        max_attempts: int = 3,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._lease = timedelta(seconds=lease_seconds)
+        self._max_attempts = max_attempts
+        self._clock = clock
+
+    def enqueue(self, job: JobSpec) -> int:
+        """Queues a job; the same ``dedupe_key`` again returns the first job's id."""
+        with Session(self._engine) as session, session.begin():
+            existing = session.exec(select(Job).where(Job.dedupe_key == job.dedupe_key)).first()
+            if existing is not None:
+                assert existing.id is not None
+                return existing.id
+            row = Job(
+                dedupe_key=job.dedupe_key,
+                kind=job.kind,
+                priority=job.priority,
+                spec_json=json.dumps(job.spec),
+                max_attempts=self._max_attempts,
+                created_at=self._clock(),
+            )
+            session.add(row)
+            session.flush()
+            assert row.id is not None
+            return row.id
+
+    def lease(self, worker: str) -> LeasedJob | None:
+        """The most valuable queued job, leased to ``worker``; None when the queue is empty."""
+        with Session(self._engine) as session, session.begin():
+            self._reclaim(session)
+            row = session.exec(
+                select(Job)
+                .where(Job.status == JobStatus.QUEUED)
+                .order_by(col(Job.priority).desc(), col(Job.id))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return None
+            row.status = JobStatus.LEASED
+            row.lease_owner = worker
+            row.lease_expires_at = self._clock() + self._lease
+            row.attempts += 1
+            session.add(row)
+            assert row.id is not None
+            return LeasedJob(
+                row.id, row.kind, json.loads(row.spec_json), row.attempts, row.lease_expires_at
+            )
+
+    def heartbeat(self, job_id: int, worker: str) -> bool:
+        """Extends the lease; False when ``worker`` no longer holds it (stop working on it)."""
+        with Session(self._engine) as session, session.begin():
+            row = self._locked(session, job_id)
+            if row is None or row.status != JobStatus.LEASED or row.lease_owner != worker:
+                return False
+            row.lease_expires_at = self._clock() + self._lease
+            session.add(row)
+            return True
+
+    def complete(self, job_id: int, worker: str, result: dict[str, Any]) -> Completion:
+        with Session(self._engine) as session, session.begin():
+            row = self._locked(session, job_id)
+            if row is None:
+                raise KeyError(f"job {job_id} does not exist")
+            if row.status in (JobStatus.DONE, JobStatus.FAILED):
+                assert row.result_json is not None
+                return Completion(json.loads(row.result_json), first=False)
+            self._finish(row, JobStatus.DONE, result)
+            session.add(row)
+            return Completion(result, first=True)
+
+    def fail(self, job_id: int, worker: str, message: str, *, retryable: bool = True) -> JobState:
+        """A worker gives up on a job: retried while attempts remain (if retryable)."""
+        with Session(self._engine) as session, session.begin():
+            row = self._locked(session, job_id)
+            if row is None:
+                raise KeyError(f"job {job_id} does not exist")
+            if row.status == JobStatus.LEASED and row.lease_owner == worker:
+                if retryable and row.attempts < row.max_attempts:
+                    row.status = JobStatus.QUEUED
+                    row.lease_owner = None
+                    row.lease_expires_at = None
+                else:
+                    self._finish(row, JobStatus.FAILED, _worker_failure(message))
+                session.add(row)
+            return _state(row)
+
+    def get(self, job_id: int) -> JobState | None:
+        with Session(self._engine) as session:
+            row = session.get(Job, job_id)
+            return None if row is None else _state(row)
+
+    def counts(self) -> dict[str, int]:
+        with Session(self._engine) as session:
+            rows = session.exec(select(Job.status)).all()
+        return {status.value: rows.count(status.value) for status in JobStatus}
+
+    # --- internals ------------------------------------------------------------------------------
+    def _locked(self, session: Session, job_id: int) -> Job | None:
+        return session.exec(select(Job).where(Job.id == job_id).with_for_update()).first()
+
+    def _reclaim(self, session: Session) -> None:
+        expired = session.exec(
+            select(Job)
+            .where(Job.status == JobStatus.LEASED, col(Job.lease_expires_at) < self._clock())
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in expired:
+            if row.attempts >= row.max_attempts:
+                message = (
+                    f"no worker finished the job in {row.attempts} attempts "
+                    "(each stopped heartbeating)"
+                )
+                self._finish(row, JobStatus.FAILED, _worker_failure(message))
+            else:
+                row.status = JobStatus.QUEUED
+                row.lease_owner = None
+                row.lease_expires_at = None
+            session.add(row)
+
+    def _finish(self, row: Job, status: JobStatus, result: dict[str, Any]) -> None:
+        row.status = status
+        row.result_json = json.dumps(result)
+        row.completed_at = self._clock()
+        row.lease_expires_at = None
+
+
+def _worker_failure(message: str) -> dict[str, Any]:
+    return ExecutionResult.failure(ExecutionErrorType.WORKER_FAILURE, message).to_json()
+
+
+def _state(row: Job) -> JobState:
+    assert row.id is not None
+    result = json.loads(row.result_json) if row.result_json else None
+    return JobState(row.id, JobStatus(row.status), row.attempts, result)

@@ -1,0 +1,136 @@
+"""The job queue on SQLite and PostgreSQL: leases, heartbeats, retries, idempotent completion."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
+
+from services.coordinator import JobQueue, JobSpec
+from services.coordinator.database import migrate
+from services.coordinator.models import JobStatus
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def spec(key: str, priority: int = 0) -> JobSpec:
+    return JobSpec(dedupe_key=key, kind="https", spec={"key": key}, priority=priority)
+
+
+def test_migrations_match_the_models_and_rerun_safely(engine: Engine) -> None:
+    migrate(engine)  # a second time: nothing to do
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []
+
+
+def test_enqueue_is_idempotent_by_key(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    first = queue.enqueue(spec("near:outlayer.test:1"))
+    assert queue.enqueue(spec("near:outlayer.test:1")) == first
+    assert queue.enqueue(spec("near:outlayer.test:2")) != first
+    assert queue.counts()["queued"] == 2
+
+
+def test_lease_takes_the_best_paid_first_then_oldest(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    cheap = queue.enqueue(spec("a", priority=1))
+    rich = queue.enqueue(spec("b", priority=100))
+    cheap_too = queue.enqueue(spec("c", priority=1))
+    order = [queue.lease("w") for _ in range(3)]
+    assert [job.id for job in order if job] == [rich, cheap, cheap_too]
+    assert queue.lease("w") is None
+    assert order[0] is not None and order[0].spec == {"key": "b"} and order[0].attempt == 1
+
+
+def test_heartbeat_extends_only_the_holders_lease(engine: Engine) -> None:
+    clock = Clock()
+    queue = JobQueue(engine, lease_seconds=10, clock=clock)
+    job_id = queue.enqueue(spec("a"))
+    assert queue.lease("w1") is not None
+    clock.advance(8)
+    assert queue.heartbeat(job_id, "w1")
+    assert not queue.heartbeat(job_id, "w2")
+    clock.advance(8)  # 16 s after the lease, 8 after the heartbeat: still held
+    assert queue.lease("w2") is None
+
+
+def test_a_silent_worker_loses_the_job_and_it_is_retried_then_failed(engine: Engine) -> None:
+    clock = Clock()
+    queue = JobQueue(engine, lease_seconds=10, max_attempts=2, clock=clock)
+    job_id = queue.enqueue(spec("a"))
+    assert queue.lease("w1") is not None
+    clock.advance(11)
+    retried = queue.lease("w2")
+    assert retried is not None and retried.id == job_id and retried.attempt == 2
+    assert not queue.heartbeat(job_id, "w1")  # w1 learns it lost the job
+    clock.advance(11)
+    assert queue.lease("w3") is None  # attempts used up: failed, not leased again
+    state = queue.get(job_id)
+    assert state is not None and state.status is JobStatus.FAILED
+    assert state.result is not None and state.result["error"]["type"] == "worker_failure"
+    assert "2 attempts" in state.result["error"]["message"]
+
+
+def test_completion_is_idempotent_when_two_workers_race(engine: Engine) -> None:
+    clock = Clock()
+    queue = JobQueue(engine, lease_seconds=10, clock=clock)
+    job_id = queue.enqueue(spec("a"))
+    assert queue.lease("slow") is not None
+    clock.advance(11)
+    assert queue.lease("fast") is not None
+    first = queue.complete(job_id, "fast", {"status": "success", "output": "fast"})
+    late = queue.complete(job_id, "slow", {"status": "success", "output": "slow"})
+    assert first.first and not late.first
+    assert late.result == {"status": "success", "output": "fast"}
+    state = queue.get(job_id)
+    assert state is not None and state.status is JobStatus.DONE
+    assert state.result == {"status": "success", "output": "fast"}
+
+
+def test_fail_requeues_while_attempts_remain(engine: Engine) -> None:
+    queue = JobQueue(engine, max_attempts=2)
+    job_id = queue.enqueue(spec("a"))
+    assert queue.lease("w") is not None
+    assert queue.fail(job_id, "w", "executor restarting").status is JobStatus.QUEUED
+    assert queue.lease("w") is not None
+    final = queue.fail(job_id, "w", "executor restarting")
+    assert final.status is JobStatus.FAILED
+    assert final.result is not None and "executor restarting" in final.result["error"]["message"]
+    other = queue.enqueue(spec("b"))
+    assert queue.lease("w") is not None
+    assert queue.fail(other, "w", "bad job", retryable=False).status is JobStatus.FAILED
+
+
+def test_concurrent_workers_never_lease_the_same_job(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    ids = {queue.enqueue(spec(f"job-{n}")) for n in range(40)}
+    leased: list[int] = []
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        while (job := queue.lease(name)) is not None:
+            with lock:
+                leased.append(job.id)
+            queue.complete(job.id, name, {"by": name})
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(leased) == sorted(ids)
+    assert queue.counts()["done"] == 40

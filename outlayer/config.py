@@ -79,6 +79,20 @@ class CoordinatorSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=20)
 
 
+class TlsSettings(BaseModel):
+    """mTLS between services. With only ``dir`` set, a service uses ``<dir>/ca.pem`` and
+    ``<dir>/<service>.pem``/``.key`` (what ``outlayer dev certs`` writes); the ``*_file``
+    settings name the files explicitly for production."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    dir: Path = Path.home() / ".outlayer" / "pki"
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
 def default_database_url() -> str:
     return f"sqlite:///{Path.home() / '.local' / 'share' / 'outlayer' / 'coordinator.db'}"
 
@@ -94,6 +108,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     executor: ExecutorSettings = ExecutorSettings()
     coordinator: CoordinatorSettings = CoordinatorSettings()
+    tls: TlsSettings = TlsSettings()
 
     @classmethod
     def settings_customise_sources(

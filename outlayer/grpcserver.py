@@ -28,10 +28,25 @@ class ServiceBinding:
     servicer: Any
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
 def create_server(
-    listen: str, bindings: Sequence[ServiceBinding], max_workers: int
+    listen: str,
+    bindings: Sequence[ServiceBinding],
+    max_workers: int,
+    credentials: grpc.ServerCredentials | None,
 ) -> tuple[grpc.Server, int]:
-    """Returns the server (not yet started) and the port it bound (useful with port 0)."""
+    """Returns the server (not yet started) and the port it bound (useful with port 0).
+
+    Without ``credentials`` (mTLS disabled) it listens only on loopback."""
+    host = listen.rsplit(":", 1)[0]
+    if credentials is None and host not in LOOPBACK_HOSTS:
+        raise OutlayerError(
+            ErrorCode.CONFIGURATION,
+            f"refusing to serve without mTLS on {listen}: enable tls (see `outlayer dev certs`) "
+            "or listen on 127.0.0.1",
+        )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=GRPC_OPTIONS,
@@ -45,7 +60,10 @@ def create_server(
     names = [b.full_name for b in bindings] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     try:
-        port = server.add_insecure_port(listen)
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
     except RuntimeError as exc:
         port = 0
         detail = str(exc)

@@ -18,7 +18,11 @@ GUESTS_DIR = Path(__file__).parent / "guests"
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     cache = tmp_path_factory.mktemp("module-cache")
-    return load_settings(executor={"module_cache_dir": cache, "pool_size": 2, "max_concurrent": 4})
+    # Plaintext on loopback by default in tests; tests/test_mtls.py turns mTLS on.
+    return load_settings(
+        executor={"module_cache_dir": cache, "pool_size": 2, "max_concurrent": 4},
+        tls={"enabled": False},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from outlayer.errors import OutlayerError, invalid_argument
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import RequestedLimits
 from outlayer.result import RESPONSE_FORMAT_FROM_PB
+from outlayer.tls import identity_for
 from outlayer.v1 import execution_pb2 as pb
 from outlayer.v1 import executor_pb2, executor_pb2_grpc
 from services.executor.executor import ExecutionJob, Executor
@@ -59,12 +60,18 @@ def limits_from_proto(limits: pb.ResourceLimits) -> RequestedLimits:
 def build_server(
     settings: Settings, executor: Executor, listen: str | None = None
 ) -> tuple[grpc.Server, int]:
+    """The executor's server, with mTLS unless ``tls.enabled`` is off."""
+    identity = identity_for(settings.tls, "executor")
     binding = ServiceBinding(
         SERVICE_NAME,
         executor_pb2_grpc.add_ExecutorServiceServicer_to_server,
         ExecutorService(executor),
     )
-    # One more thread than execution slots, so health checks answer while all slots are busy.
+    # A few more threads than execution slots, so health checks answer while all slots are busy.
+    credentials = identity.server_credentials() if identity else None
     return create_server(
-        listen or settings.executor.listen, [binding], settings.executor.max_concurrent + 4
+        listen or settings.executor.listen,
+        [binding],
+        settings.executor.max_concurrent + 4,
+        credentials,
     )

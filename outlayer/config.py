@@ -68,12 +68,16 @@ class ExecutorSettings(BaseModel):
     # Compiling a module is not the guest's time, but it is bounded too.
     compile_timeout_seconds: float = Field(60.0, gt=0)
     module_cache_dir: Path = Path.home() / ".cache" / "outlayer" / "modules"
+    # Where to lease jobs from (empty: serve Execute only, lease nothing) and with which token.
+    coordinator: str = ""
+    worker_token_file: Path | None = None
 
 
 class CoordinatorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     listen: str = "127.0.0.1:50060"
+    wasm_store_dir: Path = Path.home() / ".local" / "share" / "outlayer" / "wasm"
     # A worker that stops heartbeating loses its job after this long; the job is retried.
     lease_seconds: float = Field(30.0, gt=0, le=3600)
     max_attempts: int = Field(3, ge=1, le=20)

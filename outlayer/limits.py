@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from outlayer.config import LimitSettings
 from outlayer.errors import invalid_argument, limit_exceeded
+from outlayer.v1 import execution_pb2
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,12 @@ def _resolve_int(name: str, value: int | None, default: int, cap: int) -> int:
     if value > cap:
         raise limit_exceeded(f"{name}={value} is above the cap of {cap}; ask for {cap} or less")
     return value
+
+
+def limits_from_proto(limits: execution_pb2.ResourceLimits) -> RequestedLimits:
+    """0 (proto's "unset") means "the platform default"."""
+    return RequestedLimits(
+        max_instructions=limits.max_instructions or None,
+        max_memory_mb=limits.max_memory_mb or None,
+        max_execution_seconds=limits.max_execution_seconds or None,
+    )

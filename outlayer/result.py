@@ -83,6 +83,25 @@ class ExecutionResult:
             "exit_code": self.exit_code,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExecutionResult:
+        error = data.get("error")
+        used = data.get("resources_used") or {}
+        return cls(
+            status=ExecutionStatus(data["status"]),
+            output=data.get("output"),
+            error=None
+            if error is None
+            else ExecutionError(ExecutionErrorType(error["type"]), error["message"]),
+            resources_used=ResourcesUsed(
+                int(used.get("instructions", 0)),
+                int(used.get("time_ms", 0)),
+                int(used.get("memory_bytes", 0)),
+            ),
+            logs=data.get("logs", ""),
+            exit_code=data.get("exit_code"),
+        )
+
     # --- Protobuf -----------------------------------------------------------------------------
     def to_proto(self) -> pb.ExecutionResult:
         message = pb.ExecutionResult(

@@ -193,3 +193,8 @@ def peer_service(context: grpc.ServicerContext) -> str | None:
         if name.endswith("." + DOMAIN):
             return name[: -len(DOMAIN) - 1]
     return None
+
+
+def uses_mtls(context: grpc.ServicerContext) -> bool:
+    found: bytes | list[bytes] = context.auth_context().get("transport_security_type") or []
+    return (found == b"ssl") if isinstance(found, bytes) else (b"ssl" in found)

@@ -40,3 +40,19 @@ class Job(SQLModel, table=True):
     )
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+
+
+class Worker(SQLModel, table=True):
+    """An executor allowed to lease jobs. Only the SHA-256 of its token is kept."""
+
+    __tablename__ = "workers"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_workers_name"),
+        UniqueConstraint("token_sha256", name="uq_workers_token_sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    token_sha256: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    revoked: bool = False

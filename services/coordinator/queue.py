@@ -91,6 +91,11 @@ class JobQueue:
             assert row.id is not None
             return row.id
 
+    def find(self, dedupe_key: str) -> int | None:
+        with Session(self._engine) as session:
+            row = session.exec(select(Job).where(Job.dedupe_key == dedupe_key)).first()
+            return None if row is None else row.id
+
     def lease(self, worker: str) -> LeasedJob | None:
         """The most valuable queued job, leased to ``worker``; None when the queue is empty."""
         with Session(self._engine) as session, session.begin():

@@ -7,10 +7,9 @@ import grpc
 from outlayer.config import Settings
 from outlayer.errors import OutlayerError, invalid_argument
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
-from outlayer.limits import RequestedLimits
+from outlayer.limits import limits_from_proto
 from outlayer.result import RESPONSE_FORMAT_FROM_PB
 from outlayer.tls import identity_for
-from outlayer.v1 import execution_pb2 as pb
 from outlayer.v1 import executor_pb2, executor_pb2_grpc
 from services.executor.executor import ExecutionJob, Executor
 
@@ -45,15 +44,6 @@ def job_from_request(request: executor_pb2.ExecuteRequest) -> ExecutionJob:
         env=dict(request.env),
         limits=limits_from_proto(request.limits),
         response_format=response_format,
-    )
-
-
-def limits_from_proto(limits: pb.ResourceLimits) -> RequestedLimits:
-    """0 (proto's "unset") means "the platform default"."""
-    return RequestedLimits(
-        max_instructions=limits.max_instructions or None,
-        max_memory_mb=limits.max_memory_mb or None,
-        max_execution_seconds=limits.max_execution_seconds or None,
     )
 
 

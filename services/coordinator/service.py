@@ -1,0 +1,161 @@
+"""The coordinator's gRPC API (``outlayer.v1.CoordinatorService``)."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import json_format
+from sqlalchemy import Engine
+
+from outlayer.config import LimitSettings, Settings
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
+from outlayer.grpcserver import ServiceBinding, abort_with, create_server
+from outlayer.limits import limits_from_proto, resolve_limits
+from outlayer.result import ExecutionResult
+from outlayer.tls import identity_for, peer_service, uses_mtls
+from outlayer.v1 import coordinator_pb2 as pb
+from outlayer.v1 import coordinator_pb2_grpc
+from services.coordinator.queue import JobQueue, JobSpec, JobState
+from services.coordinator.workers import authenticate
+
+SERVICE_NAME = "outlayer.v1.CoordinatorService"
+SUBMITTERS = frozenset({"edge", "indexer"})
+KINDS = frozenset({"near", "https"})
+
+
+class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
+    def __init__(
+        self, engine: Engine, queue: JobQueue, lease_seconds: float, limits: LimitSettings
+    ) -> None:
+        self._limits = limits
+        self._engine = engine
+        self._queue = queue
+        self._lease_seconds = lease_seconds
+
+    def SubmitJob(
+        self, request: pb.SubmitJobRequest, context: grpc.ServicerContext
+    ) -> pb.SubmitJobResponse:
+        try:
+            _require_peer(context, SUBMITTERS)
+            spec = request.spec
+            _validate(spec)
+            resolve_limits(limits_from_proto(spec.limits), self._limits)  # refuse over the caps
+            job = JobSpec(
+                dedupe_key=spec.dedupe_key,
+                kind=spec.kind,
+                spec=json_format.MessageToDict(spec, preserving_proto_field_name=True),
+                priority=min(spec.priority, 2**62),
+            )
+            existed = self._queue.find(spec.dedupe_key)
+            job_id = self._queue.enqueue(job)
+        except OutlayerError as exc:
+            abort_with(context, exc)
+            raise
+        return pb.SubmitJobResponse(job_id=job_id, created=existed is None)
+
+    def GetJob(self, request: pb.GetJobRequest, context: grpc.ServicerContext) -> pb.JobStatus:
+        state = self._queue.get(request.job_id)
+        if state is None:
+            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
+            raise AssertionError  # abort raises
+        return _status(state)
+
+    def LeaseJob(
+        self, request: pb.LeaseJobRequest, context: grpc.ServicerContext
+    ) -> pb.LeaseJobResponse:
+        worker = self._worker(context)
+        leased = self._queue.lease(worker)
+        if leased is None:
+            return pb.LeaseJobResponse(has_job=False)
+        spec = json_format.ParseDict(leased.spec, pb.JobSpec())
+        return pb.LeaseJobResponse(
+            has_job=True, job_id=leased.id, spec=spec, attempt=leased.attempt,
+            lease_seconds=self._lease_seconds,
+        )  # fmt: skip
+
+    def Heartbeat(
+        self, request: pb.HeartbeatRequest, context: grpc.ServicerContext
+    ) -> pb.HeartbeatResponse:
+        worker = self._worker(context)
+        return pb.HeartbeatResponse(still_yours=self._queue.heartbeat(request.job_id, worker))
+
+    def CompleteJob(
+        self, request: pb.CompleteJobRequest, context: grpc.ServicerContext
+    ) -> pb.CompleteJobResponse:
+        worker = self._worker(context)
+        if not request.HasField("result"):
+            abort_with(context, invalid_argument("CompleteJob needs a result"))
+        result = ExecutionResult.from_proto(request.result).to_json()
+        try:
+            completion = self._queue.complete(request.job_id, worker, result)
+        except KeyError:
+            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
+            raise
+        stored = ExecutionResult.from_json(completion.result).to_proto()
+        return pb.CompleteJobResponse(first=completion.first, result=stored)
+
+    def FailJob(self, request: pb.FailJobRequest, context: grpc.ServicerContext) -> pb.JobStatus:
+        worker = self._worker(context)
+        try:
+            state = self._queue.fail(
+                request.job_id, worker, request.message or "the worker gave up",
+                retryable=request.retryable,
+            )  # fmt: skip
+        except KeyError:
+            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
+            raise
+        return _status(state)
+
+    def _worker(self, context: grpc.ServicerContext) -> str:
+        try:
+            _require_peer(context, frozenset({"executor"}))
+            metadata = dict(context.invocation_metadata())
+            authorization = metadata.get("authorization")
+            return authenticate(
+                self._engine, authorization if isinstance(authorization, str) else None
+            )
+        except OutlayerError as exc:
+            abort_with(context, exc)
+            raise
+
+
+def _require_peer(context: grpc.ServicerContext, allowed: frozenset[str]) -> None:
+    """With mTLS, only these services may call; without it (loopback dev) anyone local may."""
+    peer = peer_service(context)
+    if uses_mtls(context) and peer not in allowed:
+        raise OutlayerError(
+            ErrorCode.PERMISSION_DENIED,
+            f"the {peer or 'unknown'} service may not call this; "
+            f"allowed: {', '.join(sorted(allowed))}",
+        )
+
+
+def _validate(spec: pb.JobSpec) -> None:
+    if spec.kind not in KINDS:
+        raise invalid_argument(f"spec.kind must be near or https, got {spec.kind!r}")
+    if not spec.dedupe_key or len(spec.dedupe_key) > 300:
+        raise invalid_argument("spec.dedupe_key is required (at most 300 characters)")
+    if len(spec.wasm_sha256) != 64:
+        raise invalid_argument("spec.wasm_sha256 must be the module's SHA-256 (64 hex)")
+
+
+def _status(state: JobState) -> pb.JobStatus:
+    message = pb.JobStatus(job_id=state.id, status=state.status.value, attempts=state.attempts)
+    if state.result is not None:
+        message.result.CopyFrom(ExecutionResult.from_json(state.result).to_proto())
+    return message
+
+
+def build_server(
+    settings: Settings, engine: Engine, listen: str | None = None
+) -> tuple[grpc.Server, int]:
+    coordinator = settings.coordinator
+    queue = JobQueue(
+        engine, lease_seconds=coordinator.lease_seconds, max_attempts=coordinator.max_attempts
+    )
+    servicer = CoordinatorService(engine, queue, coordinator.lease_seconds, settings.limits)
+    binding = ServiceBinding(
+        SERVICE_NAME, coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer
+    )
+    identity = identity_for(settings.tls, "coordinator")
+    credentials = identity.server_credentials() if identity else None
+    return create_server(listen or coordinator.listen, [binding], 16, credentials)

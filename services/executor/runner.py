@@ -1,0 +1,117 @@
+"""The executor's worker loop: lease a job from the coordinator, run it, heartbeat, complete.
+
+One runner per executor process; it runs up to ``max_concurrent`` jobs at once (one lease per
+slot). A job whose module is missing from the WASM store fails with ``invalid_wasm`` (not
+retried); anything unexpected gives the job back to be retried elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import grpc
+
+from outlayer.errors import ExecutionErrorType, OutlayerError
+from outlayer.limits import limits_from_proto
+from outlayer.result import RESPONSE_FORMAT_FROM_PB, ExecutionResult, ResponseFormat
+from outlayer.v1 import coordinator_pb2 as pb
+from outlayer.v1 import coordinator_pb2_grpc
+from outlayer.wasmstore import WasmStore
+from services.executor.executor import ExecutionJob, Executor
+
+log = logging.getLogger("outlayer.executor.runner")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    job_id: int
+    result: ExecutionResult
+    first: bool
+
+
+class JobRunner:
+    def __init__(
+        self,
+        executor: Executor,
+        channel: grpc.Channel,
+        token: str,
+        store: WasmStore,
+    ) -> None:
+        self._executor = executor
+        self._stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._store = store
+
+    def run_once(self) -> RunOutcome | None:
+        """Leases and runs one job; None when the queue is empty."""
+        lease = self._stub.LeaseJob(pb.LeaseJobRequest(), metadata=self._metadata)
+        if not lease.has_job:
+            return None
+        stop = threading.Event()
+        beats = threading.Thread(
+            target=self._heartbeat, args=(lease.job_id, lease.lease_seconds, stop), daemon=True
+        )
+        beats.start()
+        try:
+            result = self._execute(lease.spec)
+        except Exception as exc:  # an executor bug: give the job back to be retried
+            log.exception("job %s failed inside the executor", lease.job_id)
+            stop.set()
+            self._stub.FailJob(
+                pb.FailJobRequest(job_id=lease.job_id, message=str(exc), retryable=True),
+                metadata=self._metadata,
+            )
+            raise
+        finally:
+            stop.set()
+            beats.join()
+        done = self._stub.CompleteJob(
+            pb.CompleteJobRequest(job_id=lease.job_id, result=result.to_proto()),
+            metadata=self._metadata,
+        )
+        return RunOutcome(lease.job_id, ExecutionResult.from_proto(done.result), done.first)
+
+    def run_forever(self, stop: threading.Event, idle_wait_s: float = 0.2) -> None:
+        while not stop.is_set():
+            try:
+                if self.run_once() is None:
+                    stop.wait(idle_wait_s)
+            except grpc.RpcError as exc:
+                log.warning("coordinator unavailable (%s); retrying", exc.code())
+                stop.wait(1.0)
+
+    def _execute(self, spec: pb.JobSpec) -> ExecutionResult:
+        wasm = self._store.get(spec.wasm_sha256)
+        if wasm is None:
+            return ExecutionResult.failure(
+                ExecutionErrorType.INVALID_WASM,
+                f"module sha256:{spec.wasm_sha256} is not in the WASM store",
+            )
+        job = ExecutionJob(
+            wasm=wasm,
+            input=spec.input,
+            env=dict(spec.platform_env),
+            limits=limits_from_proto(spec.limits),
+            response_format=RESPONSE_FORMAT_FROM_PB.get(spec.response_format, ResponseFormat.TEXT),
+        )
+        try:
+            return self._executor.execute(job)
+        except OutlayerError as exc:  # the coordinator checks requests; this one slipped by
+            return ExecutionResult.failure(
+                ExecutionErrorType.WORKER_FAILURE, f"the executor refused the job: {exc.message}"
+            )
+
+    def _heartbeat(self, job_id: int, lease_seconds: float, stop: threading.Event) -> None:
+        interval = max(lease_seconds / 3, 0.05)
+        while not stop.wait(interval):
+            try:
+                reply = self._stub.Heartbeat(
+                    pb.HeartbeatRequest(job_id=job_id), metadata=self._metadata
+                )
+            except grpc.RpcError:
+                continue  # transient: the lease has slack for a missed beat
+            if not reply.still_yours:
+                log.warning("lost the lease on job %s; its result will not count twice", job_id)
+                return

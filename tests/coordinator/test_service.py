@@ -1,0 +1,181 @@
+"""Coordinator and executor over real gRPC: jobs run once, survive dead workers, refuse others."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import Engine
+
+from outlayer.config import Settings
+from outlayer.result import ExecutionResult
+from outlayer.v1 import coordinator_pb2 as pb
+from outlayer.v1 import coordinator_pb2_grpc, execution_pb2
+from outlayer.wasmstore import WasmStore
+from services.coordinator.service import build_server
+from services.coordinator.workers import register_worker, revoke_worker
+from services.executor import Executor
+from services.executor.runner import JobRunner
+from tests.conftest import built_guest, wat_guest
+
+
+@dataclass
+class Mesh:
+    channel: grpc.Channel
+    stub: coordinator_pb2_grpc.CoordinatorServiceStub
+    engine: Engine
+    store: WasmStore
+    token: str
+
+    def runner(self, executor: Executor) -> JobRunner:
+        return JobRunner(executor, self.channel, self.token, self.store)
+
+    def auth(self, token: str | None = None) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {token or self.token}"),)
+
+    def submit(self, key: str, wasm: bytes, **fields: object) -> pb.SubmitJobResponse:
+        digest = self.store.put(wasm)
+        spec = pb.JobSpec(kind="https", dedupe_key=key, wasm_sha256=digest, **fields)  # type: ignore[arg-type]
+        return self.stub.SubmitJob(pb.SubmitJobRequest(spec=spec))
+
+
+@pytest.fixture
+def mesh(engine: Engine, settings: Settings, tmp_path: Path) -> Iterator[Mesh]:
+    fast = settings.model_copy(
+        update={"coordinator": settings.coordinator.model_copy(update={"lease_seconds": 1.0})}
+    )
+    server, port = build_server(fast, engine, "127.0.0.1:0")
+    server.start()
+    token = register_worker(engine, "executor-1")
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+        yield Mesh(channel, stub, engine, WasmStore(tmp_path / "wasm"), token)
+    server.stop(grace=None)
+
+
+def test_a_submitted_job_runs_once_with_its_platform_env(mesh: Mesh, executor: Executor) -> None:
+    submitted = mesh.submit(
+        "https:call-1",
+        built_guest("echo_json_rust"),
+        input=b"hello",
+        response_format=execution_pb2.RESPONSE_FORMAT_JSON,
+        platform_env={"OUTLAYER_EXECUTION_TYPE": "HTTPS", "OUTLAYER_CALL_ID": "call-1"},
+    )
+    assert submitted.created
+    outcome = mesh.runner(executor).run_once()
+    assert outcome is not None and outcome.first and outcome.job_id == submitted.job_id
+    assert outcome.result.ok
+    assert outcome.result.output["input"] == "hello"
+    assert outcome.result.output["env_names"] == ["OUTLAYER_CALL_ID", "OUTLAYER_EXECUTION_TYPE"]
+    status = mesh.stub.GetJob(pb.GetJobRequest(job_id=submitted.job_id))
+    assert status.status == "done" and status.attempts == 1
+    assert ExecutionResult.from_proto(status.result) == outcome.result
+    assert mesh.runner(executor).run_once() is None  # nothing left
+
+
+def test_resubmitting_the_same_key_does_not_double_the_job(mesh: Mesh) -> None:
+    first = mesh.submit("near:outlayer.test:7", wat_guest("hello"))
+    again = mesh.submit("near:outlayer.test:7", wat_guest("hello"))
+    assert first.created and not again.created and again.job_id == first.job_id
+
+
+def test_a_dead_worker_s_job_is_retried_and_resolved_once(mesh: Mesh, executor: Executor) -> None:
+    submitted = mesh.submit("https:call-2", wat_guest("hello"))
+    # A worker leases the job and dies: it never heartbeats or completes.
+    lost = mesh.stub.LeaseJob(pb.LeaseJobRequest(), metadata=mesh.auth())
+    assert lost.has_job and lost.job_id == submitted.job_id
+    time.sleep(1.2)  # the 1 s lease expires
+    outcome = mesh.runner(executor).run_once()
+    assert outcome is not None and outcome.first and outcome.result.output == "hello\n"
+    status = mesh.stub.GetJob(pb.GetJobRequest(job_id=submitted.job_id))
+    assert status.status == "done" and status.attempts == 2
+    # The first worker comes back with a different answer: the first completion stands.
+    late = ExecutionResult.from_json({"status": "success", "output": "stale"}).to_proto()
+    reply = mesh.stub.CompleteJob(
+        pb.CompleteJobRequest(job_id=submitted.job_id, result=late), metadata=mesh.auth()
+    )
+    assert not reply.first and ExecutionResult.from_proto(reply.result).output == "hello\n"
+
+
+def test_a_missing_module_fails_the_job_without_retries(mesh: Mesh, executor: Executor) -> None:
+    spec = pb.JobSpec(kind="https", dedupe_key="https:call-3", wasm_sha256="ab" * 32)
+    job_id = mesh.stub.SubmitJob(pb.SubmitJobRequest(spec=spec)).job_id
+    outcome = mesh.runner(executor).run_once()
+    assert outcome is not None and outcome.job_id == job_id
+    assert outcome.result.error is not None
+    assert outcome.result.error.type.value == "invalid_wasm"
+    assert "not in the WASM store" in outcome.result.error.message
+
+
+def test_workers_need_a_valid_token(mesh: Mesh) -> None:
+    for metadata in ((), (("authorization", "Bearer olw_wrong"),), (("authorization", "x"),)):
+        with pytest.raises(grpc.RpcError) as raised:
+            mesh.stub.LeaseJob(pb.LeaseJobRequest(), metadata=metadata)
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    revoke_worker(mesh.engine, "executor-1")
+    with pytest.raises(grpc.RpcError) as revoked:
+        mesh.stub.LeaseJob(pb.LeaseJobRequest(), metadata=mesh.auth())
+    assert revoked.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (pb.JobSpec(kind="email", dedupe_key="k", wasm_sha256="ab" * 32), "near or https"),
+        (pb.JobSpec(kind="https", dedupe_key="", wasm_sha256="ab" * 32), "dedupe_key"),
+        (pb.JobSpec(kind="https", dedupe_key="k", wasm_sha256="abc"), "SHA-256"),
+        (
+            pb.JobSpec(
+                kind="https", dedupe_key="k", wasm_sha256="ab" * 32,
+                limits=execution_pb2.ResourceLimits(max_instructions=10**12),
+            ),
+            "above the cap",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_jobs_are_refused_at_submission(mesh: Mesh, spec: pb.JobSpec, message: str) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        mesh.stub.SubmitJob(pb.SubmitJobRequest(spec=spec))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in (raised.value.details() or "")
+
+
+def test_with_mtls_each_service_may_call_only_its_own_methods(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    from outlayer.tls import ensure_dev_pki, identity_in
+
+    ensure_dev_pki(tmp_path, ("coordinator", "executor", "edge"))
+    secure = settings.model_copy(
+        update={"tls": settings.tls.model_copy(update={"enabled": True, "dir": tmp_path})}
+    )
+    server, port = build_server(secure, engine, "127.0.0.1:0")
+    server.start()
+    token = register_worker(engine, "executor-1")
+    options = [("grpc.ssl_target_name_override", "coordinator.outlayer.internal")]
+    spec = pb.JobSpec(kind="https", dedupe_key="k", wasm_sha256="ab" * 32)
+    auth = (("authorization", f"Bearer {token}"),)
+    try:
+        for service, may_submit, may_lease in (("edge", True, False), ("executor", False, True)):
+            creds = identity_in(tmp_path, service).channel_credentials()
+            with grpc.secure_channel(f"127.0.0.1:{port}", creds, options) as channel:
+                stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+                submit = _outcome(stub.SubmitJob, pb.SubmitJobRequest(spec=spec), ())
+                lease = _outcome(stub.LeaseJob, pb.LeaseJobRequest(), auth)
+                denied = grpc.StatusCode.PERMISSION_DENIED
+                assert submit == (grpc.StatusCode.OK if may_submit else denied), service
+                assert lease == (grpc.StatusCode.OK if may_lease else denied), service
+    finally:
+        server.stop(grace=None)
+
+
+def _outcome(method: object, request: object, metadata: tuple[tuple[str, str], ...]) -> object:
+    try:
+        method(request, metadata=metadata)  # type: ignore[operator]
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK

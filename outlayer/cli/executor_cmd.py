@@ -35,6 +35,7 @@ def serve_command(args: argparse.Namespace) -> int:
     with Executor(settings) as executor:
         server, port = build_server(settings, executor, args.listen)
         server.start()
+        runner_thread = start_runner(settings, executor, stop)
         host = (args.listen or settings.executor.listen).rsplit(":", 1)[0]
         print(
             f"outlayer executor: serving outlayer.v1.ExecutorService on {host}:{port}",
@@ -42,5 +43,35 @@ def serve_command(args: argparse.Namespace) -> int:
             flush=True,
         )
         stop.wait()
+        if runner_thread is not None:
+            runner_thread.join(timeout=settings.limits.max_execution_seconds + 5)
         server.stop(grace=5).wait()
     return 0
+
+
+def start_runner(settings: Any, executor: Any, stop: threading.Event) -> threading.Thread | None:
+    """Leases jobs from the coordinator when executor.coordinator is set."""
+    from outlayer.errors import ErrorCode, OutlayerError
+    from outlayer.grpcclient import open_channel
+    from outlayer.wasmstore import WasmStore
+    from services.executor.runner import JobRunner
+
+    target = settings.executor.coordinator
+    if not target:
+        print("outlayer executor: no executor.coordinator set; serving Execute only",
+              file=sys.stderr)  # fmt: skip
+        return None
+    token_file = settings.executor.worker_token_file
+    if token_file is None or not token_file.is_file():
+        raise OutlayerError(
+            ErrorCode.CONFIGURATION,
+            "executor.worker_token_file must name a file holding this worker's token "
+            "(`outlayer coordinator add-worker NAME` prints one)",
+        )
+    channel = open_channel(target, settings.tls, "executor", "coordinator")
+    runner = JobRunner(executor, channel, token_file.read_text().strip(),
+                       WasmStore(settings.coordinator.wasm_store_dir))  # fmt: skip
+    thread = threading.Thread(target=runner.run_forever, args=(stop,), name="job-runner")
+    thread.start()
+    print(f"outlayer executor: leasing jobs from {target}", file=sys.stderr, flush=True)
+    return thread

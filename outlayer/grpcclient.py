@@ -1,0 +1,19 @@
+"""Channels from one service to another: mTLS with the caller's identity, or plaintext on
+loopback when mTLS is disabled."""
+
+from __future__ import annotations
+
+import grpc
+
+from outlayer.config import TlsSettings
+from outlayer.grpcserver import GRPC_OPTIONS
+from outlayer.tls import DOMAIN, identity_for
+
+
+def open_channel(target: str, tls: TlsSettings, me: str, peer: str) -> grpc.Channel:
+    """A channel from service ``me`` to service ``peer`` at ``target`` (HOST:PORT)."""
+    identity = identity_for(tls, me)
+    if identity is None:
+        return grpc.insecure_channel(target, options=GRPC_OPTIONS)
+    options = [*GRPC_OPTIONS, ("grpc.ssl_target_name_override", f"{peer}.{DOMAIN}")]
+    return grpc.secure_channel(target, identity.channel_credentials(), options=options)

@@ -114,6 +114,7 @@ class Chain:
         self.outcomes: dict[bytes, Outcome] = {}
         self.transactions: dict[bytes, TransactionRecord] = {}
         self._receipt_tx: dict[bytes, bytes] = {}
+        self._predecessors: dict[bytes, str] = {}
 
     # --- state ----------------------------------------------------------------------------------
     @property
@@ -285,6 +286,7 @@ class Chain:
             payer = self.accounts[receipt.signer_id]
             payer.amount -= min(payer.amount, outcome.tokens_burnt)
         self.outcomes[receipt.receipt_id] = outcome
+        self._predecessors[receipt.receipt_id] = receipt.predecessor_id
         tx_hash = self._receipt_tx.get(receipt.receipt_id)
         for child in new_receipts:
             outcome.receipt_ids.append(child.receipt_id)
@@ -486,6 +488,12 @@ class Chain:
             is_view=receipt is None,
             promise_results=[self._data[d] for d in receipt.input_data_ids] if receipt else [],
         )
+
+    def tx_hash_of(self, receipt_id: bytes) -> bytes | None:
+        return self._receipt_tx.get(receipt_id)
+
+    def predecessor_of(self, receipt_id: bytes) -> str | None:
+        return self._predecessors.get(receipt_id)
 
     def receipts_of(self, tx_hash: bytes) -> list[Outcome]:
         return [o for rid, o in self.outcomes.items() if self._receipt_tx.get(rid) == tx_hash]

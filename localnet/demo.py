@@ -52,11 +52,8 @@ def run_demo(
             raise OutlayerError(ErrorCode.NOT_FOUND, f"{artifact} is missing: run scripts/setup.sh")
     rpc = NearRpc(rpc_url)
     root = Signer.load(root_key)
-    keys = root_key.parent
-    outlayer = _account(rpc, root, "outlayer", keys, log)
-    alice = _account(rpc, root, "alice", keys, log)
-    worker = _account(rpc, root, "worker", keys, log)
-    _deploy(rpc, outlayer, worker, log)
+    outlayer, worker = provision(rpc, root, root_key.parent, log)
+    alice = account(rpc, root, "alice", root_key.parent, log)
 
     cost = int(
         rpc.view(outlayer.account_id, "estimate_execution_cost", {"resource_limits": LIMITS})
@@ -94,9 +91,21 @@ def run_demo(
     return value
 
 
-def _account(
-    rpc: NearRpc, root: Signer, name: str, keys: Path, log: Callable[[str], None]
+def provision(
+    rpc: NearRpc, root: Signer, keys: Path, log: Callable[[str], None] = print
+) -> tuple[Signer, Signer]:
+    """The OutLayer contract deployed at ``outlayer.<root>`` with ``worker.<root>`` registered
+    as its worker (created once; later calls reuse them). Returns (contract, worker) signers."""
+    outlayer = account(rpc, root, "outlayer", keys, log)
+    worker = account(rpc, root, "worker", keys, log)
+    _deploy(rpc, outlayer, worker, log)
+    return outlayer, worker
+
+
+def account(
+    rpc: NearRpc, root: Signer, name: str, keys: Path, log: Callable[[str], None] = print
 ) -> Signer:
+    """``<name>.<root>`` with a key saved in ``keys`` (created with 50 NEAR if missing)."""
     account_id = f"{name}.{root.account_id}"
     key_file = keys / f"{account_id}.json"
     try:

@@ -233,6 +233,33 @@ class LocalnetNode:
 
     rpc_EXPERIMENTAL_tx_status = rpc_tx  # noqa: N815 (NEAR's method name)
 
+    # --- the block feed -------------------------------------------------------------------------
+    def feed_block(self, height: int) -> dict[str, Any]:
+        """A block in neardata's layout (NEAR Lake's StreamerMessage): header, and per shard the
+        outcomes of the receipts executed in it, with logs and the originating tx hash."""
+        block = self.chain.blocks[height]
+        outcomes = []
+        for receipt_id in block.receipt_ids:
+            outcome = self.chain.outcomes.get(receipt_id)
+            if outcome is None:
+                continue
+            tx_hash = self.chain.tx_hash_of(receipt_id)
+            outcomes.append(
+                {
+                    "execution_outcome": self._outcome_view(outcome),
+                    "receipt": {
+                        "receipt_id": _b58(receipt_id),
+                        "receiver_id": outcome.executor_id,
+                        "predecessor_id": self.chain.predecessor_of(receipt_id),
+                    },
+                    "tx_hash": _b58(tx_hash) if tx_hash else None,
+                }
+            )
+        return {
+            "block": {"author": "localnet", "header": self._header(block)},
+            "shards": [{"shard_id": 0, "receipt_execution_outcomes": outcomes}],
+        }
+
     # --- transactions ---------------------------------------------------------------------------
     def _submit(self, signed_base64: Any) -> bytes:
         try:
@@ -488,6 +515,31 @@ def _invalid_tx(kind: str, message: str) -> RpcError:
 class _Handler(BaseHTTPRequestHandler):
     node: LocalnetNode
 
+    def do_GET(self) -> None:
+        """The neardata block feed: ``/v0/block/{height}``, ``/v0/last_block/final``."""
+        path = self.path.rstrip("/")
+        with self.node.lock:
+            if path == "/v0/last_block/final":
+                body: Any = self.node.feed_block(self.node.chain.height)
+            elif path.startswith("/v0/block/") and path[len("/v0/block/") :].isdigit():
+                height = int(path[len("/v0/block/") :])
+                if height > self.node.chain.height:
+                    self._send(404, {"error": f"block {height} is not produced yet"})
+                    return
+                body = self.node.feed_block(height)
+            else:
+                self._send(404, {"error": "not found: use /v0/block/HEIGHT"})
+                return
+        self._send(200, body)
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         request_id: Any = None
@@ -510,12 +562,7 @@ class _Handler(BaseHTTPRequestHandler):
             }
         except RpcError as exc:
             body = {"jsonrpc": "2.0", "id": request_id, "error": exc.to_json()}
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send(200, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the CLI prints what matters

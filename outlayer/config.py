@@ -78,6 +78,9 @@ class CoordinatorSettings(BaseModel):
 
     listen: str = "127.0.0.1:50060"
     wasm_store_dir: Path = Path.home() / ".local" / "share" / "outlayer" / "wasm"
+    # Until the compiler service lands: a JSON file mapping "REPO@COMMIT" to a module's SHA-256
+    # in the WASM store.
+    sources_file: Path | None = None
     # A worker that stops heartbeating loses its job after this long; the job is retried.
     lease_seconds: float = Field(30.0, gt=0, le=3600)
     max_attempts: int = Field(3, ge=1, le=20)

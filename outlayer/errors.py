@@ -27,6 +27,8 @@ class ExecutionErrorType(enum.StrEnum):
     INVALID_OUTPUT = "invalid_output"
     EXIT_CODE = "exit_code"
     WORKER_FAILURE = "worker_failure"
+    # The code source could not be turned into a module (the compiler's categories refine it).
+    COMPILATION_ERROR = "compilation_error"
 
 
 class ErrorCode(enum.StrEnum):

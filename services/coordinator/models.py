@@ -21,6 +21,7 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
         Index("ix_jobs_queue", "status", "priority", "id"),
+        Index("ix_jobs_unsettled", "kind", "settled_at", "completed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -40,6 +41,8 @@ class Job(SQLModel, table=True):
     )
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    # When the result reached its caller (for "near" jobs: resolve_execution is final).
+    settled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
 
 
 class Worker(SQLModel, table=True):

@@ -49,6 +49,8 @@ class JobState:
     status: JobStatus
     attempts: int
     result: dict[str, Any] | None
+    dedupe_key: str = ""
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,11 @@ class JobQueue:
         self._max_attempts = max_attempts
         self._clock = clock
 
-    def enqueue(self, job: JobSpec) -> int:
-        """Queues a job; the same ``dedupe_key`` again returns the first job's id."""
+    def enqueue(self, job: JobSpec, finished_with: dict[str, Any] | None = None) -> int:
+        """Queues a job; the same ``dedupe_key`` again returns the first job's id.
+
+        ``finished_with``: a job that is already decided (say, its source cannot be built) is
+        recorded as failed with this result, so it is settled like any other."""
         with Session(self._engine) as session, session.begin():
             existing = session.exec(select(Job).where(Job.dedupe_key == job.dedupe_key)).first()
             if existing is not None:
@@ -86,6 +91,8 @@ class JobQueue:
                 max_attempts=self._max_attempts,
                 created_at=self._clock(),
             )
+            if finished_with is not None:
+                self._finish(row, JobStatus.FAILED, finished_with)
             session.add(row)
             session.flush()
             assert row.id is not None
@@ -162,6 +169,34 @@ class JobQueue:
             row = session.get(Job, job_id)
             return None if row is None else _state(row)
 
+    def unsettled(self, kind: str, limit: int = 50) -> list[JobState]:
+        """Finished jobs of ``kind`` whose result has not been delivered yet, oldest first."""
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(Job)
+                .where(
+                    Job.kind == kind,
+                    col(Job.settled_at).is_(None),
+                    col(Job.status).in_([JobStatus.DONE, JobStatus.FAILED]),
+                )
+                .order_by(col(Job.completed_at), col(Job.id))
+                .limit(limit)
+            ).all()
+            return [_state(row) for row in rows]
+
+    def acknowledge(self, job_id: int) -> JobState:
+        """Records that the job's result reached its caller (idempotent)."""
+        with Session(self._engine) as session, session.begin():
+            row = self._locked(session, job_id)
+            if row is None:
+                raise KeyError(f"job {job_id} does not exist")
+            if row.status not in (JobStatus.DONE, JobStatus.FAILED):
+                raise ValueError(f"job {job_id} is {row.status}, not finished")
+            if row.settled_at is None:
+                row.settled_at = self._clock()
+                session.add(row)
+            return _state(row)
+
     def counts(self) -> dict[str, int]:
         with Session(self._engine) as session:
             rows = session.exec(select(Job.status)).all()
@@ -204,4 +239,11 @@ def _worker_failure(message: str) -> dict[str, Any]:
 def _state(row: Job) -> JobState:
     assert row.id is not None
     result = json.loads(row.result_json) if row.result_json else None
-    return JobState(row.id, JobStatus(row.status), row.attempts, result)
+    return JobState(
+        row.id,
+        JobStatus(row.status),
+        row.attempts,
+        result,
+        row.dedupe_key,
+        row.settled_at is not None,
+    )

@@ -7,7 +7,7 @@ from google.protobuf import json_format
 from sqlalchemy import Engine
 
 from outlayer.config import LimitSettings, Settings
-from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
+from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError, invalid_argument
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import limits_from_proto, resolve_limits
 from outlayer.result import ExecutionResult
@@ -15,17 +15,25 @@ from outlayer.tls import identity_for, peer_service, uses_mtls
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc
 from services.coordinator.queue import JobQueue, JobSpec, JobState
+from services.coordinator.sources import SourceMap
 from services.coordinator.workers import authenticate
 
 SERVICE_NAME = "outlayer.v1.CoordinatorService"
 SUBMITTERS = frozenset({"edge", "indexer"})
+SETTLERS = frozenset({"edge", "indexer"})
 KINDS = frozenset({"near", "https"})
 
 
 class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
     def __init__(
-        self, engine: Engine, queue: JobQueue, lease_seconds: float, limits: LimitSettings
+        self,
+        engine: Engine,
+        queue: JobQueue,
+        lease_seconds: float,
+        limits: LimitSettings,
+        sources: SourceMap,
     ) -> None:
+        self._sources = sources
         self._limits = limits
         self._engine = engine
         self._queue = queue
@@ -42,11 +50,23 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             job = JobSpec(
                 dedupe_key=spec.dedupe_key,
                 kind=spec.kind,
-                spec=json_format.MessageToDict(spec, preserving_proto_field_name=True),
+                spec=_spec_dict(spec),
                 priority=min(spec.priority, 2**62),
             )
             existed = self._queue.find(spec.dedupe_key)
-            job_id = self._queue.enqueue(job)
+            decided = None
+            if not spec.wasm_sha256:
+                sha = self._sources.resolve(spec.code_source.repo, spec.code_source.commit)
+                if sha is None:
+                    decided = ExecutionResult.failure(
+                        ExecutionErrorType.COMPILATION_ERROR,
+                        f"{spec.code_source.repo} at {spec.code_source.commit} is not built on "
+                        "this platform yet (no compiler service; see coordinator.sources_file)",
+                    ).to_json()
+                else:
+                    spec.wasm_sha256 = sha
+                    job = JobSpec(job.dedupe_key, job.kind, _spec_dict(spec), job.priority)
+            job_id = self._queue.enqueue(job, finished_with=decided)
         except OutlayerError as exc:
             abort_with(context, exc)
             raise
@@ -105,6 +125,34 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             raise
         return _status(state)
 
+    def ListUnsettledJobs(
+        self, request: pb.ListUnsettledJobsRequest, context: grpc.ServicerContext
+    ) -> pb.ListUnsettledJobsResponse:
+        try:
+            _require_peer(context, SETTLERS)
+        except OutlayerError as exc:
+            abort_with(context, exc)
+            raise
+        limit = min(request.limit or 50, 500)
+        jobs = self._queue.unsettled(request.kind, limit)
+        return pb.ListUnsettledJobsResponse(jobs=[_status(job) for job in jobs])
+
+    def AcknowledgeJob(
+        self, request: pb.AcknowledgeJobRequest, context: grpc.ServicerContext
+    ) -> pb.JobStatus:
+        try:
+            _require_peer(context, SETTLERS)
+            return _status(self._queue.acknowledge(request.job_id))
+        except OutlayerError as exc:
+            abort_with(context, exc)
+            raise
+        except KeyError:
+            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
+            raise
+        except ValueError as exc:
+            abort_with(context, OutlayerError(ErrorCode.INVALID_ARGUMENT, str(exc)))
+            raise
+
     def _worker(self, context: grpc.ServicerContext) -> str:
         try:
             _require_peer(context, frozenset({"executor"}))
@@ -129,17 +177,29 @@ def _require_peer(context: grpc.ServicerContext, allowed: frozenset[str]) -> Non
         )
 
 
+def _spec_dict(spec: pb.JobSpec) -> dict[str, object]:
+    return json_format.MessageToDict(spec, preserving_proto_field_name=True)
+
+
 def _validate(spec: pb.JobSpec) -> None:
     if spec.kind not in KINDS:
         raise invalid_argument(f"spec.kind must be near or https, got {spec.kind!r}")
     if not spec.dedupe_key or len(spec.dedupe_key) > 300:
         raise invalid_argument("spec.dedupe_key is required (at most 300 characters)")
-    if len(spec.wasm_sha256) != 64:
+    if spec.wasm_sha256 and len(spec.wasm_sha256) != 64:
         raise invalid_argument("spec.wasm_sha256 must be the module's SHA-256 (64 hex)")
+    if not spec.wasm_sha256 and not (spec.code_source.repo and spec.code_source.commit):
+        raise invalid_argument("a job needs wasm_sha256 or code_source {repo, commit}")
 
 
 def _status(state: JobState) -> pb.JobStatus:
-    message = pb.JobStatus(job_id=state.id, status=state.status.value, attempts=state.attempts)
+    message = pb.JobStatus(
+        job_id=state.id,
+        status=state.status.value,
+        attempts=state.attempts,
+        dedupe_key=state.dedupe_key,
+        settled=state.settled,
+    )
     if state.result is not None:
         message.result.CopyFrom(ExecutionResult.from_json(state.result).to_proto())
     return message
@@ -152,7 +212,13 @@ def build_server(
     queue = JobQueue(
         engine, lease_seconds=coordinator.lease_seconds, max_attempts=coordinator.max_attempts
     )
-    servicer = CoordinatorService(engine, queue, coordinator.lease_seconds, settings.limits)
+    servicer = CoordinatorService(
+        engine,
+        queue,
+        coordinator.lease_seconds,
+        settings.limits,
+        SourceMap(coordinator.sources_file),
+    )
     binding = ServiceBinding(
         SERVICE_NAME, coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer
     )

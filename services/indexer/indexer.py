@@ -1,0 +1,182 @@
+"""Following blocks into jobs, and finished jobs back onto the chain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from outlayer.errors import OutlayerError
+from outlayer.near.keys import Signer
+from outlayer.near.rpc import NearRpc
+from outlayer.result import ExecutionResult
+from outlayer.v1 import coordinator_pb2 as pb
+from outlayer.v1 import coordinator_pb2_grpc, execution_pb2
+from services.indexer.cursor import Cursor
+from services.indexer.events import RequestEvent, requests_in
+from services.indexer.feed import BlockFeed
+
+log = logging.getLogger("outlayer.indexer")
+
+MAX_ON_CHAIN_OUTPUT = 16 * 1024  # the contract's cap (contract/outlayer/contract.py)
+GONE = (
+    "does not exist (or was already settled)",
+    "was already resolved",
+    "can no longer be resumed",
+)
+FORMATS = {
+    "text": execution_pb2.RESPONSE_FORMAT_TEXT,
+    "json": execution_pb2.RESPONSE_FORMAT_JSON,
+    "bytes": execution_pb2.RESPONSE_FORMAT_BYTES,
+}
+
+
+@dataclass(frozen=True)
+class Chain:
+    contract_id: str
+    network_id: str
+
+
+class Indexer:
+    def __init__(
+        self,
+        feed: BlockFeed,
+        coordinator: coordinator_pb2_grpc.CoordinatorServiceStub,
+        *,
+        rpc: NearRpc,
+        operator: Signer,
+        chain: Chain,
+        cursor: Cursor,
+        start_height: int | None = None,
+    ) -> None:
+        self._feed = feed
+        self._coordinator = coordinator
+        self._rpc = rpc
+        self._operator = operator
+        self._chain = chain
+        self._cursor = cursor
+        self._start_height = start_height
+
+    # --- blocks → jobs --------------------------------------------------------------------------
+    def follow_once(self) -> int:
+        """Queues the requests of every new final block; returns how many blocks it read."""
+        last = self._cursor.load()
+        head = self._feed.last_final_height()
+        if last is None:
+            last = (self._start_height - 1) if self._start_height is not None else head - 1
+        read = 0
+        for height in range(last + 1, head + 1):
+            block = self._feed.block(height)
+            if block is not None:
+                for event in requests_in(block, self._chain.contract_id):
+                    self._submit(event)
+            self._cursor.save(height)  # only after the whole block is queued
+            read += 1
+        return read
+
+    def _submit(self, event: RequestEvent) -> None:
+        data = event.data
+        limits = data.get("resource_limits") or {}
+        source = data.get("code_source") or {}
+        spec = pb.JobSpec(
+            kind="near",
+            dedupe_key=f"near:{self._chain.contract_id}:{event.request_id}",
+            code_source=pb.CodeSource(repo=source.get("repo", ""), commit=source.get("commit", "")),
+            input=str(data.get("input_data") or "").encode(),
+            limits=execution_pb2.ResourceLimits(
+                max_instructions=int(limits.get("max_instructions", 0)),
+                max_memory_mb=int(limits.get("max_memory_mb", 0)),
+                max_execution_seconds=float(limits.get("max_execution_seconds", 0)),
+            ),
+            response_format=FORMATS.get(str(data.get("response_format")), FORMATS["text"]),
+            platform_env=self._platform_env(event),
+            priority=int(data.get("payment", "0")) // 10**18,
+        )
+        reply = self._coordinator.SubmitJob(pb.SubmitJobRequest(spec=spec))
+        log.info("request %s → job %s (new: %s)", event.request_id, reply.job_id, reply.created)
+
+    def _platform_env(self, event: RequestEvent) -> dict[str, str]:
+        data = event.data
+        limits = data.get("resource_limits") or {}
+        return {
+            "OUTLAYER_EXECUTION_TYPE": "NEAR",
+            "NEAR_NETWORK_ID": self._chain.network_id,
+            "NEAR_SENDER_ID": str(data.get("sender_id", "")),
+            "NEAR_USER_ACCOUNT_ID": str(data.get("sender_id", "")),
+            "NEAR_CONTRACT_ID": self._chain.contract_id,
+            "NEAR_BLOCK_HEIGHT": str(event.block_height),
+            "NEAR_BLOCK_TIMESTAMP": str(event.block_timestamp_ns),
+            "NEAR_TRANSACTION_HASH": event.tx_hash,
+            "NEAR_REQUEST_ID": str(event.request_id),
+            "NEAR_PAYMENT_YOCTO": str(data.get("payment", "0")),
+            "ATTACHED_USD": str(data.get("attached_usd", "0")),
+            "USD_PAYMENT": str(data.get("attached_usd", "0")),
+            "OUTLAYER_CALL_ID": "",
+            "NEAR_MAX_INSTRUCTIONS": str(limits.get("max_instructions", "")),
+            "NEAR_MAX_MEMORY_MB": str(limits.get("max_memory_mb", "")),
+            "NEAR_MAX_EXECUTION_SECONDS": str(limits.get("max_execution_seconds", "")),
+            "OUTLAYER_PROJECT_OWNER": "",
+            "OUTLAYER_PROJECT_NAME": "",
+        }
+
+    # --- jobs → chain ---------------------------------------------------------------------------
+    def settle_once(self) -> int:
+        """Resolves finished NEAR jobs on chain; returns how many it settled."""
+        settled = 0
+        unsettled = self._coordinator.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near"))
+        for job in unsettled.jobs:
+            prefix = f"near:{self._chain.contract_id}:"
+            if not job.dedupe_key.startswith(prefix):
+                continue  # another contract's job (a shared coordinator)
+            request_id = int(job.dedupe_key[len(prefix) :])
+            result = ExecutionResult.from_proto(job.result)
+            outcome = self._rpc.function_call(
+                self._operator, self._chain.contract_id, "resolve_execution",
+                resolve_args(request_id, result),
+            )  # fmt: skip
+            failure = outcome.failure
+            if failure is not None and not any(reason in failure for reason in GONE):
+                log.warning("resolving request %s failed (will retry): %s", request_id, failure)
+                continue
+            if failure is not None:
+                log.warning("request %s is already settled on chain: %s", request_id, failure)
+            self._coordinator.AcknowledgeJob(pb.AcknowledgeJobRequest(job_id=job.job_id))
+            settled += 1
+        return settled
+
+    def run_forever(self, stop: threading.Event, poll_s: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                self.follow_once()
+                self.settle_once()
+            except OutlayerError as exc:
+                log.warning("%s; retrying", exc)
+            except Exception:
+                log.exception("indexer loop failed; retrying")
+            stop.wait(poll_s)
+
+
+def resolve_args(request_id: int, result: ExecutionResult) -> dict[str, Any]:
+    """The arguments of resolve_execution for a result, within the contract's output cap."""
+    error = result.error
+    output = result.output
+    success = result.ok
+    if success and len(json.dumps(output)) > MAX_ON_CHAIN_OUTPUT:
+        success, output = False, None
+        error_json: dict[str, str] | None = {
+            "type": "output_limit",
+            "message": f"the output is larger than {MAX_ON_CHAIN_OUTPUT} bytes, the most a "
+            "request can return on chain",
+        }
+    else:
+        error_json = None if error is None else {"type": error.type.value, "message": error.message}
+    used = result.resources_used
+    return {
+        "request_id": request_id,
+        "success": success,
+        "output": output if success else None,
+        "error": error_json,
+        "resources_used": {"instructions": used.instructions, "time_ms": used.time_ms},
+    }

@@ -1,0 +1,156 @@
+"""On chain, end to end: a request on localnet → indexer → coordinator → executor → resolve →
+the caller's transaction returns the output. Restarting the indexer loses and doubles nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import Engine
+
+from localnet.demo import account, provision
+from localnet.genesis import new_chain
+from localnet.rpc import LocalnetNode, make_server
+from outlayer.config import Settings
+from outlayer.near.keys import Signer
+from outlayer.near.rpc import NearRpc, TxOutcome
+from outlayer.v1 import coordinator_pb2 as pb
+from outlayer.v1 import coordinator_pb2_grpc
+from outlayer.wasmstore import WasmStore
+from services.coordinator.database import make_engine, migrate
+from services.coordinator.service import build_server
+from services.coordinator.sources import SourceMap
+from services.coordinator.workers import register_worker
+from services.executor import Executor
+from services.executor.runner import JobRunner
+from services.indexer.cursor import Cursor
+from services.indexer.feed import BlockFeed
+from services.indexer.indexer import Chain, Indexer
+from tests.conftest import built_guest
+
+REPO = "https://github.com/outlayer/echo-json"
+COMMIT = "1" * 40
+UNKNOWN_COMMIT = "2" * 40
+
+
+@dataclass
+class World:
+    rpc: NearRpc
+    outlayer: Signer
+    alice: Signer
+    stub: coordinator_pb2_grpc.CoordinatorServiceStub
+    runner: JobRunner
+    make_indexer: object
+    cursor_file: Path
+
+    def indexer(self) -> Indexer:
+        return self.make_indexer()  # type: ignore[operator, no-any-return]
+
+    def request(self, commit: str = COMMIT, data: str = "hi") -> TxOutcome:
+        limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
+        cost = int(self.rpc.view(self.outlayer.account_id, "estimate_execution_cost",
+                                 {"resource_limits": limits}))  # fmt: skip
+        args = {"code_source": {"repo": REPO, "commit": commit}, "resource_limits": limits,
+                "input_data": data, "response_format": "json"}  # fmt: skip
+        return self.rpc.function_call(self.alice, self.outlayer.account_id, "request_execution",
+                                      args, deposit=cost, wait_until="INCLUDED")  # fmt: skip
+
+    def final(self, sent: TxOutcome) -> TxOutcome:
+        return self.rpc.tx_status(sent.tx_hash, self.alice.account_id, wait_until="FINAL")
+
+
+@pytest.fixture
+def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[World]:
+    chain, root = new_chain(tmp_path / "root.json")
+    node = LocalnetNode(chain, block_time_s=0.05)
+    http = make_server(node, "127.0.0.1", 0)
+    node.start()
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{http.server_address[1]}"
+    rpc = NearRpc(url)
+    outlayer, worker = provision(rpc, root, tmp_path, log=lambda _: None)
+    alice = account(rpc, root, "alice", tmp_path, log=lambda _: None)
+
+    store = WasmStore(tmp_path / "wasm")
+    sources = tmp_path / "sources.json"
+    SourceMap.add(sources, REPO, COMMIT, store.put(built_guest("echo_json_rust")))
+    configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
+        update={"sources_file": sources})})  # fmt: skip
+    engine: Engine = make_engine(f"sqlite:///{tmp_path / 'coordinator.db'}")
+    migrate(engine)
+    server, port = build_server(configured, engine, "127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+    runner = JobRunner(executor, channel, register_worker(engine, "w1"), store)
+    cursor_file = tmp_path / "indexer" / "cursor.json"
+
+    def make_indexer() -> Indexer:
+        return Indexer(BlockFeed(url), stub, rpc=rpc, operator=worker,
+                       chain=Chain(outlayer.account_id, "localnet"), cursor=Cursor(cursor_file),
+                       start_height=0)  # fmt: skip
+
+    yield World(rpc, outlayer, alice, stub, runner, make_indexer, cursor_file)
+    channel.close()
+    server.stop(grace=None)
+    http.shutdown()
+    node.stop()
+
+
+def run_everything(world: World, indexer: Indexer) -> None:
+    indexer.follow_once()
+    while world.runner.run_once() is not None:
+        pass
+    indexer.settle_once()
+
+
+def test_a_request_on_chain_comes_back_with_its_output(world: World) -> None:
+    sent = world.request(data='{"ask": 42}')
+    run_everything(world, world.indexer())
+    final = world.final(sent)
+    result = final.value
+    assert result["status"] == "success"
+    assert result["output"]["input"] == '{"ask": 42}'
+    names = result["output"]["env_names"]
+    for name in (
+        "NEAR_SENDER_ID",
+        "NEAR_CONTRACT_ID",
+        "NEAR_REQUEST_ID",
+        "NEAR_BLOCK_HEIGHT",
+        "NEAR_TRANSACTION_HASH",
+        "OUTLAYER_EXECUTION_TYPE",
+        "NEAR_PAYMENT_YOCTO",
+    ):
+        assert name in names  # fmt: skip
+    assert world.stub.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near")).jobs == []
+
+
+def test_an_unbuildable_source_is_resolved_as_a_compilation_error(world: World) -> None:
+    sent = world.request(commit=UNKNOWN_COMMIT)
+    run_everything(world, world.indexer())
+    result = world.final(sent).value
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "compilation_error"
+    assert UNKNOWN_COMMIT in result["error"]["message"]
+
+
+def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World) -> None:
+    first = world.indexer()
+    before = world.request(data="before")
+    first.follow_once()
+    # The indexer goes down; a request arrives meanwhile; a new indexer starts from the cursor.
+    during = world.request(data="during")
+    second = world.indexer()
+    run_everything(world, second)
+    run_everything(world, world.indexer())  # and once more: nothing new
+    assert world.final(before).value["output"]["input"] == "before"
+    assert world.final(during).value["output"]["input"] == "during"
+    jobs = [world.stub.GetJob(pb.GetJobRequest(job_id=n)) for n in (1, 2)]
+    assert [job.status for job in jobs] == ["done", "done"]
+    with pytest.raises(grpc.RpcError):
+        world.stub.GetJob(pb.GetJobRequest(job_id=3))  # no third job: nothing doubled
+    assert Cursor(world.cursor_file).load() is not None

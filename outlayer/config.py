@@ -86,6 +86,23 @@ class CoordinatorSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=20)
 
 
+class IndexerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Blocks in neardata's layout (localnet serves it; mainnet: https://mainnet.neardata.xyz).
+    blocks_url: str = "http://127.0.0.1:3030"
+    rpc_url: str = "http://127.0.0.1:3030"
+    contract_id: str = "outlayer.localnet"
+    network_id: str = "localnet"
+    # The operator's NEAR key (a worker registered on the contract) signs resolve_execution.
+    operator_key_file: Path | None = None
+    coordinator: str = "127.0.0.1:50060"
+    state_dir: Path = Path.home() / ".local" / "share" / "outlayer" / "indexer"
+    # Where to start when there is no cursor yet (default: the current head).
+    start_height: int | None = None
+    poll_seconds: float = Field(0.5, gt=0)
+
+
 class TlsSettings(BaseModel):
     """mTLS between services. With only ``dir`` set, a service uses ``<dir>/ca.pem`` and
     ``<dir>/<service>.pem``/``.key`` (what ``outlayer dev certs`` writes); the ``*_file``
@@ -115,6 +132,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     executor: ExecutorSettings = ExecutorSettings()
     coordinator: CoordinatorSettings = CoordinatorSettings()
+    indexer: IndexerSettings = IndexerSettings()
     tls: TlsSettings = TlsSettings()
 
     @classmethod

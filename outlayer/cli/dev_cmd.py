@@ -1,31 +1,89 @@
-"""``outlayer dev``: development helpers (for now, the development PKI)."""
+"""``outlayer dev``: the whole stack on one machine; ``dev request``; ``dev certs``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from outlayer.config import load_settings
 
+DEFAULT_DIR = Path.home() / ".outlayer" / "dev"
+
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("dev", help="development helpers")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "dev", help="run the whole stack on this machine (or: dev request, dev certs)"
+    )
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    parser.add_argument("--localnet-port", type=int, default=3030)
+    parser.add_argument("--coordinator-port", type=int, default=50060)
+    parser.add_argument("--executor-port", type=int, default=50061)
+    parser.set_defaults(handler=up_command)
+    actions = parser.add_subparsers(dest="action", required=False, metavar="ACTION")
     certs = actions.add_parser(
         "certs", help="create a development CA and a certificate per service (idempotent)"
     )
-    certs.add_argument("--dir", type=Path, metavar="DIR", help="default: the tls.dir setting")
+    certs.add_argument("--pki-dir", type=Path, metavar="DIR", help="default: the tls.dir setting")
     certs.set_defaults(handler=certs_command)
+    request = actions.add_parser("request", help="make one on-chain request through the stack")
+    request.add_argument("--input", default='{"name": "NEAR"}')
+    request.set_defaults(handler=request_command)
+
+
+def up_command(args: argparse.Namespace) -> int:
+    from outlayer.devstack import DevStack, Ports
+
+    ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port)
+    stack = DevStack(args.dir, ports, log=_say)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.up()
+        _say("the stack is up:")
+        _say(f"  NEAR JSON-RPC + block feed  {stack.rpc_url}  (contract outlayer.localnet)")
+        _say(f"  coordinator (gRPC, mTLS)    127.0.0.1:{ports.coordinator}")
+        _say(f"  executor (gRPC, mTLS)       127.0.0.1:{ports.executor}")
+        _say(f"  certificates                {args.dir / 'pki'}")
+        extra = "" if args.dir == DEFAULT_DIR else f" --dir {args.dir}"
+        if args.localnet_port != 3030:
+            extra += f" --localnet-port {args.localnet_port}"
+        _say(f"try, in another terminal:    outlayer dev{extra} request --input 'hello'")
+        _say("ready")
+        return stack.watch(stop.is_set)
+    finally:
+        stack.down()
+
+
+def request_command(args: argparse.Namespace) -> int:
+    from outlayer.devstack import request
+
+    result = request(args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input)
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0 if isinstance(result, dict) and result.get("status") == "success" else 1
 
 
 def certs_command(args: argparse.Namespace) -> int:
     from outlayer.tls import ensure_dev_pki
 
-    directory = args.dir or load_settings().tls.dir
+    directory = args.pki_dir or load_settings().tls.dir
     created = ensure_dev_pki(directory)
     what = ", ".join(created) if created else "nothing (all present)"
     print(f"outlayer dev certs: {directory}: created {what}", file=sys.stderr)
     print("outlayer dev certs: development only: the CA key is on this disk", file=sys.stderr)
     return 0
+
+
+def _say(message: str) -> None:
+    print(f"outlayer dev: {message}", file=sys.stderr, flush=True)

@@ -9,7 +9,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from outlayer.cli import coordinator_cmd, dev_cmd, executor_cmd, localnet_cmd, run_cmd
+from outlayer.cli import (
+    coordinator_cmd,
+    dev_cmd,
+    executor_cmd,
+    indexer_cmd,
+    localnet_cmd,
+    run_cmd,
+)
 from outlayer.errors import OutlayerError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -24,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.register(commands)
     executor_cmd.register(commands)
     coordinator_cmd.register(commands)
+    indexer_cmd.register(commands)
     localnet_cmd.register(commands)
     dev_cmd.register(commands)
     return parser

@@ -8,6 +8,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
+
 from outlayer.errors import OutlayerError
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
@@ -153,6 +155,8 @@ class Indexer:
                 self.settle_once()
             except OutlayerError as exc:
                 log.warning("%s; retrying", exc)
+            except grpc.RpcError as exc:
+                log.warning("coordinator unavailable (%s); retrying", exc.code())
             except Exception:
                 log.exception("indexer loop failed; retrying")
             stop.wait(poll_s)

@@ -1,0 +1,62 @@
+"""``outlayer indexer serve``: follow NEAR blocks into jobs and settle results on chain."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from outlayer.config import load_settings
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "indexer", help="follow NEAR blocks into jobs, settle results on chain"
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="run the indexer until stopped")
+    serve.set_defaults(handler=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from outlayer.errors import ErrorCode, OutlayerError
+    from outlayer.grpcclient import open_channel
+    from outlayer.near.keys import Signer
+    from outlayer.near.rpc import NearRpc
+    from outlayer.v1 import coordinator_pb2_grpc
+    from services.indexer.cursor import Cursor
+    from services.indexer.feed import BlockFeed
+    from services.indexer.indexer import Chain, Indexer
+
+    settings = load_settings()
+    config = settings.indexer
+    if config.operator_key_file is None:
+        raise OutlayerError(
+            ErrorCode.CONFIGURATION,
+            "indexer.operator_key_file must name the NEAR key (JSON, as near-cli writes) of an "
+            "account registered as a worker on the contract",
+        )
+    channel = open_channel(config.coordinator, settings.tls, "indexer", "coordinator")
+    indexer = Indexer(
+        BlockFeed(config.blocks_url),
+        coordinator_pb2_grpc.CoordinatorServiceStub(channel),
+        rpc=NearRpc(config.rpc_url),
+        operator=Signer.load(config.operator_key_file),
+        chain=Chain(config.contract_id, config.network_id),
+        cursor=Cursor(config.state_dir / f"{config.contract_id}.cursor.json"),
+        start_height=config.start_height,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"outlayer indexer: following {config.contract_id} on {config.blocks_url}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    indexer.run_forever(stop, config.poll_seconds)
+    return 0

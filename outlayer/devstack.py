@@ -1,0 +1,168 @@
+"""``outlayer dev``: the whole stack on one machine, as separate processes talking over mTLS.
+
+localnet (NEAR JSON-RPC and block feed, with the contract deployed), the coordinator (SQLite),
+one executor and the indexer. Each start is a fresh world (localnet keeps its chain in memory),
+so the dev folder's database, keys and indexer cursor are recreated; certificates are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.near.keys import Signer
+from outlayer.near.rpc import NearRpc
+from outlayer.tls import ensure_dev_pki
+from outlayer.wasmstore import WasmStore
+
+DEMO_REPO = "https://github.com/outlayer/echo-json"
+DEMO_COMMIT = "e" * 40
+FRESH_EACH_START = ("coordinator.db", "coordinator.db-wal", "coordinator.db-shm", "keys",
+                    "indexer", "worker.token", "sources.json", "root.json")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ports:
+    localnet: int = 3030
+    coordinator: int = 50060
+    executor: int = 50061
+
+
+class DevStack:
+    def __init__(self, directory: Path, ports: Ports, log: Callable[[str], None]) -> None:
+        self.dir = directory
+        self.ports = ports
+        self.log = log
+        self.rpc_url = f"http://127.0.0.1:{ports.localnet}"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def env(self) -> dict[str, str]:
+        d = self.dir
+        return {
+            **os.environ,
+            "OUTLAYER_TLS__DIR": str(d / "pki"),
+            "OUTLAYER_DATABASE_URL": f"sqlite:///{d / 'coordinator.db'}",
+            "OUTLAYER_COORDINATOR__LISTEN": f"127.0.0.1:{self.ports.coordinator}",
+            "OUTLAYER_COORDINATOR__WASM_STORE_DIR": str(d / "wasm"),
+            "OUTLAYER_COORDINATOR__SOURCES_FILE": str(d / "sources.json"),
+            "OUTLAYER_EXECUTOR__LISTEN": f"127.0.0.1:{self.ports.executor}",
+            "OUTLAYER_EXECUTOR__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
+            "OUTLAYER_EXECUTOR__WORKER_TOKEN_FILE": str(d / "worker.token"),
+            "OUTLAYER_EXECUTOR__MODULE_CACHE_DIR": str(d / "modules"),
+            "OUTLAYER_INDEXER__BLOCKS_URL": self.rpc_url,
+            "OUTLAYER_INDEXER__RPC_URL": self.rpc_url,
+            "OUTLAYER_INDEXER__CONTRACT_ID": "outlayer.localnet",
+            "OUTLAYER_INDEXER__OPERATOR_KEY_FILE": str(d / "keys" / "worker.localnet.json"),
+            "OUTLAYER_INDEXER__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
+            "OUTLAYER_INDEXER__STATE_DIR": str(d / "indexer"),
+            "OUTLAYER_INDEXER__START_HEIGHT": "0",
+            "OUTLAYER_INDEXER__POLL_SECONDS": "0.2",
+        }
+
+    def up(self) -> None:
+        from localnet.demo import provision
+        from outlayer.devtools.guestbuild import OUT_DIR
+        from services.coordinator.sources import SourceMap
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for name in FRESH_EACH_START:
+            path = self.dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        ensure_dev_pki(self.dir / "pki")
+        self._start("localnet", "localnet", "serve", "--listen",
+                    f"127.0.0.1:{self.ports.localnet}", "--block-time", "0.2",
+                    "--state-dir", str(self.dir))  # fmt: skip
+        rpc = NearRpc(self.rpc_url)
+        self._wait(lambda: rpc.call("status", []) is not None, "localnet")
+        root = Signer.load(self.dir / "root.json")
+        provision(rpc, root, self.dir / "keys", self.log)
+        guest = OUT_DIR / "echo_json_rust.wasm"
+        if not guest.is_file():
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"{guest} is missing: run scripts/setup.sh")
+        digest = WasmStore(self.dir / "wasm").put(guest.read_bytes())
+        SourceMap.add(self.dir / "sources.json", DEMO_REPO, DEMO_COMMIT, digest)
+        token = self._outlayer("coordinator", "add-worker", "dev-executor")
+        (self.dir / "worker.token").write_text(token)
+        self._start("coordinator", "coordinator", "serve")
+        self._start("executor", "executor", "serve")
+        self._start("indexer", "indexer", "serve")
+
+    def watch(self, stop: Callable[[], bool]) -> int:
+        """Waits until ``stop()`` or a service exits; returns the exit code for the CLI."""
+        while not stop():
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    self.log(f"{name} exited with code {process.returncode}; stopping the stack")
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+    def down(self) -> None:
+        """Stops the services in the reverse order of their start, each before the next."""
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _start(self, name: str, *args: str) -> None:
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "outlayer.cli.main", *args], env=self.env()
+        )
+
+    def _outlayer(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "outlayer.cli.main", *args], env=self.env(),
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise OutlayerError(ErrorCode.INTERNAL, f"outlayer {' '.join(args)}: {done.stderr}")
+        return done.stdout.strip()
+
+    def _wait(self, ready: Callable[[], Any], what: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except OutlayerError:
+                pass
+            time.sleep(0.1)
+        raise OutlayerError(ErrorCode.UNAVAILABLE, f"{what} did not start within {timeout_s:g} s")
+
+
+def request(directory: Path, rpc_url: str, input_data: str, timeout_s: float = 60) -> Any:
+    """One request on chain through the running stack, as a user makes it; returns the result."""
+    from localnet.demo import account
+
+    rpc = NearRpc(rpc_url)
+    root_key = directory / "root.json"
+    if not root_key.is_file():
+        raise OutlayerError(ErrorCode.NOT_FOUND, f"no stack in {directory}: run `outlayer dev`")
+    alice = account(rpc, Signer.load(root_key), "alice", directory / "keys", lambda _: None)
+    limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
+    cost = int(rpc.view("outlayer.localnet", "estimate_execution_cost",
+                        {"resource_limits": limits}))  # fmt: skip
+    args = {"code_source": {"repo": DEMO_REPO, "commit": DEMO_COMMIT}, "resource_limits": limits,
+            "input_data": input_data, "response_format": "json"}  # fmt: skip
+    sent = rpc.function_call(alice, "outlayer.localnet", "request_execution", args,
+                             deposit=cost, wait_until="INCLUDED")  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = rpc.tx_status(sent.tx_hash, alice.account_id)
+        if status.raw.get("final_execution_status") == "FINAL":
+            return status.value
+        time.sleep(0.2)
+    raise OutlayerError(
+        ErrorCode.UNAVAILABLE, f"no result within {timeout_s:g} s: is the stack up?"
+    )

@@ -1,10 +1,15 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
-.PHONY: setup run test lint typecheck bench
+.PHONY: setup run demo test lint typecheck bench
 
 setup:
 	@bash scripts/setup.sh
 
+# The whole stack on this machine (Ctrl-C stops it); it prints what to try next.
 run: setup
+	@.venv/bin/outlayer dev
+
+# The executor alone: real guests and a hostile one through `outlayer run`.
+demo: setup
 	@bash scripts/demo.sh
 
 lint: setup
@@ -24,3 +29,4 @@ bench: setup
 	@.venv/bin/python -m bench.executor_overhead
 	@.venv/bin/python -m bench.compute_speed
 	@.venv/bin/python -m bench.contract_gas
+	@.venv/bin/python -m bench.queue_throughput

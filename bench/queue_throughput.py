@@ -79,9 +79,8 @@ def main() -> None:
             rates[(kind, workers)] = process
             print(f"| {kind} | {workers} | {enqueue:,.0f} | {process:,.0f} |")
     print(f"PostgreSQL / SQLite, 4 workers: {rates[('postgresql', 4)] / rates[('sqlite', 4)]:.2f}x")
-    print(
-        f"4 workers / 1 worker on PostgreSQL: {rates[('postgresql', 4)] / rates[('postgresql', 1)]:.2f}x"
-    )
+    scaling = rates[("postgresql", 4)] / rates[("postgresql", 1)]
+    print(f"4 workers / 1 worker on PostgreSQL: {scaling:.2f}x")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from outlayer.cli import (
+    attestation_cmd,
     coordinator_cmd,
     dev_cmd,
     executor_cmd,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     indexer_cmd.register(commands)
     localnet_cmd.register(commands)
     dev_cmd.register(commands)
+    attestation_cmd.register(commands)
     return parser
 
 

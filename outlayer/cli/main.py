@@ -17,6 +17,7 @@ from outlayer.cli import (
     indexer_cmd,
     localnet_cmd,
     run_cmd,
+    secrets_cmd,
 )
 from outlayer.errors import OutlayerError
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     localnet_cmd.register(commands)
     dev_cmd.register(commands)
     attestation_cmd.register(commands)
+    secrets_cmd.register(commands)
     return parser
 
 

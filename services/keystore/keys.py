@@ -1,0 +1,108 @@
+"""Keys: one master secret; per-repository key pairs derived from it; sealed-box encryption.
+
+Each repository (and branch, when given) has its own X25519 key pair, derived as
+``HMAC-SHA256(master, "outlayer/secrets/v1" || 0 || repo || 0 || branch)``: a leaked repository
+key exposes no other repository and nothing about the master. Clients encrypt with the public
+key alone (libsodium sealed boxes: X25519 + XSalsa20-Poly1305, authenticated), so only the
+keystore can decrypt. The keystore signs the public keys it hands out with an Ed25519 identity
+key, derived the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.public
+import nacl.signing
+
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
+from outlayer.platform_env import RESERVED
+
+MASTER_BYTES = 32
+MAX_SECRETS_BYTES = 64 * 1024
+
+
+def _derive(master: bytes, purpose: bytes, *parts: str) -> bytes:
+    message = purpose + b"".join(b"\x00" + part.encode() for part in parts)
+    return hmac.new(master, message, hashlib.sha256).digest()
+
+
+def repo_private_key(master: bytes, repo: str, branch: str | None = None) -> nacl.public.PrivateKey:
+    return nacl.public.PrivateKey(_derive(master, b"outlayer/secrets/v1", repo, branch or ""))
+
+
+def identity_key(master: bytes) -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey(_derive(master, b"outlayer/identity/v1"))
+
+
+def signed_public_key(master: bytes, repo: str, branch: str | None = None) -> dict[str, str]:
+    """What the public endpoint returns: the repo's key, signed by the keystore's identity."""
+    public = bytes(repo_private_key(master, repo, branch).public_key)
+    statement = json.dumps({"repo": repo, "branch": branch or "", "public_key": public.hex()},
+                           sort_keys=True).encode()  # fmt: skip
+    identity = identity_key(master)
+    return {
+        "repo": repo,
+        "branch": branch or "",
+        "public_key": public.hex(),
+        "signature": bytes(identity.sign(statement).signature).hex(),
+        "identity": bytes(identity.verify_key).hex(),
+    }
+
+
+def encrypt_secrets(public_key: bytes, secrets: dict[str, str]) -> str:
+    """The base64 blob that the contract's ``store_secrets`` takes."""
+    for name, value in secrets.items():
+        if not name or "=" in name or "\0" in name or "\0" in value:
+            raise invalid_argument(f"secret name {name!r} is not a valid environment variable")
+        if name in RESERVED:
+            raise invalid_argument(
+                f"{name} is set by the platform for every run and cannot be a secret; "
+                "choose another name"
+            )
+    plain = json.dumps(secrets, sort_keys=True).encode()
+    if len(plain) > MAX_SECRETS_BYTES:
+        raise invalid_argument(f"secrets take {len(plain)} bytes; at most {MAX_SECRETS_BYTES}")
+    box = nacl.public.SealedBox(nacl.public.PublicKey(public_key))
+    return base64.b64encode(box.encrypt(plain)).decode()
+
+
+def decrypt_secrets(private_key: nacl.public.PrivateKey, blob: str) -> dict[str, str]:
+    try:
+        plain = nacl.public.SealedBox(private_key).decrypt(base64.b64decode(blob, validate=True))
+        secrets = json.loads(plain)
+    except (nacl.exceptions.CryptoError, ValueError):
+        raise OutlayerError(
+            ErrorCode.PERMISSION_DENIED,
+            "the secrets cannot be decrypted with this repository's key (encrypted for another "
+            "repository or branch, or damaged)",
+        ) from None
+    if not isinstance(secrets, dict) or any(name in RESERVED for name in secrets):
+        raise OutlayerError(ErrorCode.PERMISSION_DENIED, "the stored secrets are malformed")
+    return {str(k): str(v) for k, v in secrets.items()}
+
+
+def development_master(path: Path) -> bytes:
+    """A master secret kept in a file, for development only (in TDX it comes from the enclave's
+    sealing key through the dstack guest agent). Created on first use."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(MASTER_BYTES))
+    print(
+        f"WARNING: development keystore master secret in {path}: NOT protected by TDX; "
+        "anyone who can read this file can decrypt every secret",
+        file=sys.stderr,
+    )
+    master = path.read_bytes()
+    if len(master) != MASTER_BYTES:
+        raise OutlayerError(ErrorCode.CONFIGURATION, f"{path} is not a {MASTER_BYTES}-byte key")
+    return master

@@ -1,0 +1,101 @@
+"""Access conditions, evaluated against localnet (balances, tokens) and with hostile patterns."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localnet.demo import account
+from localnet.genesis import new_chain
+from localnet.rpc import LocalnetNode, make_server
+from outlayer.near.actions import DeployContractAction
+from outlayer.near.rpc import NearRpc
+from services.keystore.access import RpcChainView, evaluate
+from tests.conftest import built_contract
+
+NEAR = 10**24
+
+
+class Tokens:
+    """An in-memory chain for the NFT rules (no NFT contract is built in this repository)."""
+
+    def near_balance(self, account_id: str) -> int:
+        return 5 * NEAR if account_id == "rich.test" else 0
+
+    def ft_balance(self, contract_id: str, account_id: str) -> int:
+        return 0
+
+    def nft_owned(self, contract_id: str, account_id: str, token_id: str | None) -> bool:
+        return (
+            contract_id == "nft.test" and account_id == "collector.test" and token_id in (None, "7")
+        )
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RpcChainView, str]]:
+    directory: Path = tmp_path_factory.mktemp("access")
+    ledger, root = new_chain(directory / "root.json")
+    node = LocalnetNode(ledger, block_time_s=0.05)
+    server = make_server(node, "127.0.0.1", 0)
+    node.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rpc = NearRpc(f"http://127.0.0.1:{server.server_address[1]}")
+    token = account(rpc, root, "usdc", directory, lambda _: None)
+    holder = account(rpc, root, "holder", directory, lambda _: None)
+    rpc.send(token, token.account_id, [DeployContractAction(built_contract("test_token"))])
+    rpc.function_call(token, token.account_id, "new",
+                      {"owner_id": holder.account_id, "total_supply": "1000"})  # fmt: skip
+    yield RpcChainView(rpc), token.account_id
+    server.shutdown()
+    node.stop()
+
+
+def test_balances_are_read_from_the_chain(chain: tuple[RpcChainView, str]) -> None:
+    view, token = chain
+    rich = {"NearBalance": {"min_balance": str(10 * NEAR)}}
+    assert evaluate(rich, "holder.localnet", view).allowed  # created with 50 NEAR
+    assert not evaluate(rich, "nobody.localnet", view).allowed
+    holds = {"FtBalance": {"contract_id": token, "min_balance": "1000"}}
+    assert evaluate(holds, "holder.localnet", view).allowed
+    decision = evaluate(holds, "usdc.localnet", view)
+    assert not decision.allowed and "holds 0" in decision.reason
+
+
+def test_logic_combines_conditions() -> None:
+    chain = Tokens()
+    not_a_bot = {
+        "Logic": {"operator": "Not", "conditions": [{"AccountPattern": {"pattern": r".*\.bot"}}]}
+    }
+    vip = {"Logic": {"operator": "Or", "conditions": [
+        {"Whitelist": {"accounts": ["alice.test"]}},
+        {"Logic": {"operator": "And", "conditions": [
+            {"NftOwned": {"contract_id": "nft.test", "token_id": "7"}}, not_a_bot,
+        ]}},
+    ]}}  # fmt: skip
+    assert evaluate(vip, "alice.test", chain).allowed
+    assert evaluate(vip, "collector.test", chain).allowed
+    assert not evaluate(vip, "someone.test", chain).allowed
+    assert evaluate({"NftOwned": {"contract_id": "nft.test"}}, "collector.test", chain).allowed
+    assert not evaluate(
+        {"NftOwned": {"contract_id": "other.test"}}, "collector.test", chain
+    ).allowed
+
+
+def test_a_pathological_pattern_times_out_and_denies() -> None:
+    decision = evaluate({"AccountPattern": {"pattern": "(a|aa)+$"}}, "a" * 60 + "b", Tokens())
+    assert not decision.allowed and "took too long" in decision.reason
+
+
+def test_malformed_conditions_deny() -> None:
+    conditions: list[dict[str, object]] = [{}, {"AllowAll": {}, "Whitelist": {}}, {"Nope": {}},
+                      {"AccountPattern": {"pattern": "("}},
+                      {"Logic": {"operator": "Not", "conditions": []}}]  # fmt: skip
+    for condition in conditions:
+        assert not evaluate(condition, "a.test", Tokens()).allowed, condition
+    deep: dict[str, object] = {"AllowAll": {}}
+    for _ in range(10):
+        deep = {"Logic": {"operator": "And", "conditions": [deep]}}
+    assert not evaluate(deep, "a.test", Tokens()).allowed

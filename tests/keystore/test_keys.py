@@ -1,0 +1,85 @@
+"""Key derivation and the encryption scheme of the keystore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nacl.signing
+import pytest
+
+from outlayer.errors import OutlayerError
+from outlayer.platform_env import RESERVED
+from services.indexer.indexer import Chain, Indexer
+from services.keystore.keys import (
+    decrypt_secrets,
+    development_master,
+    encrypt_secrets,
+    repo_private_key,
+    signed_public_key,
+)
+
+MASTER = bytes(range(32))
+REPO = "https://github.com/alice/bot"
+
+
+def test_keys_are_per_repository_and_branch_and_deterministic() -> None:
+    base = bytes(repo_private_key(MASTER, REPO))
+    assert bytes(repo_private_key(MASTER, REPO)) == base
+    others = {
+        bytes(repo_private_key(MASTER, REPO, "main")),
+        bytes(repo_private_key(MASTER, REPO + "2")),
+        bytes(repo_private_key(bytes(32), REPO)),
+    }
+    assert base not in others and len(others) == 3
+
+
+def test_round_trip_and_only_the_repository_key_decrypts() -> None:
+    public = bytes(repo_private_key(MASTER, REPO).public_key)
+    blob = encrypt_secrets(public, {"API_KEY": "s3cr3t", "OTHER": "x"})
+    assert "s3cr3t" not in blob
+    assert decrypt_secrets(repo_private_key(MASTER, REPO), blob) == {
+        "API_KEY": "s3cr3t",
+        "OTHER": "x",
+    }
+    with pytest.raises(OutlayerError, match="cannot be decrypted"):
+        decrypt_secrets(repo_private_key(MASTER, REPO, "main"), blob)
+    tampered = blob[:20] + ("A" if blob[20] != "A" else "B") + blob[21:]
+    with pytest.raises(OutlayerError, match="cannot be decrypted"):
+        decrypt_secrets(repo_private_key(MASTER, REPO), tampered)
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED))
+def test_reserved_platform_variables_cannot_be_secrets(name: str) -> None:
+    public = bytes(repo_private_key(MASTER, REPO).public_key)
+    with pytest.raises(OutlayerError, match="set by the platform"):
+        encrypt_secrets(public, {name: "spoofed"})
+
+
+def test_the_indexer_sets_exactly_the_reserved_variables() -> None:
+    indexer = Indexer.__new__(Indexer)
+    indexer._chain = Chain("outlayer.test", "localnet")
+    from services.indexer.events import RequestEvent
+
+    event = RequestEvent({"request_id": 1, "sender_id": "a.test"}, 5, 6, "hash")
+    assert set(indexer._platform_env(event)) == RESERVED
+
+
+def test_public_keys_are_signed_by_the_keystore_identity() -> None:
+    answer = signed_public_key(MASTER, REPO, "main")
+    assert answer["public_key"] == bytes(repo_private_key(MASTER, REPO, "main").public_key).hex()
+    verify_key = nacl.signing.VerifyKey(bytes.fromhex(answer["identity"]))
+    import json
+
+    statement = json.dumps({"repo": REPO, "branch": "main", "public_key": answer["public_key"]},
+                           sort_keys=True).encode()  # fmt: skip
+    verify_key.verify(statement, bytes.fromhex(answer["signature"]))
+
+
+def test_development_master_is_created_once_and_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "master.key"
+    first = development_master(path)
+    assert development_master(path) == first and len(first) == 32
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert "NOT protected by TDX" in capsys.readouterr().err

@@ -1,0 +1,64 @@
+"""The client side of secrets, as a user runs it: public key → encrypt → store on chain; only the
+repository's key opens what the contract holds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from localnet.demo import account, provision
+from localnet.genesis import new_chain
+from localnet.rpc import LocalnetNode, make_server
+from outlayer.near.rpc import NearRpc
+from services.keystore.keys import decrypt_secrets, development_master, repo_private_key
+
+REPO = "https://github.com/alice/bot"
+
+
+def outlayer(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "outlayer.cli.main", "secrets", *args],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_encrypt_store_and_only_the_keystore_can_read(tmp_path: Path) -> None:
+    ledger, root = new_chain(tmp_path / "root.json")
+    node = LocalnetNode(ledger, block_time_s=0.05)
+    server = make_server(node, "127.0.0.1", 0)
+    node.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        rpc = NearRpc(url)
+        outlayer_contract, _ = provision(rpc, root, tmp_path / "keys", lambda _: None)
+        alice = account(rpc, root, "alice", tmp_path / "keys", lambda _: None)
+        master_file = tmp_path / "master.key"
+
+        key = outlayer("public-key", "--repo", REPO, "--master-key-file", str(master_file))
+        assert key.returncode == 0, key.stderr
+        public_key = json.loads(key.stdout)["public_key"]
+        blob = outlayer("encrypt", "--public-key", public_key, "API_KEY=s3cr3t", "MODE=prod")
+        assert blob.returncode == 0, blob.stderr
+        stored = outlayer("store", "--rpc", url, "--contract", outlayer_contract.account_id,
+                          "--key-file", str(tmp_path / "keys" / "alice.localnet.json"),
+                          "--repo", REPO, "--profile", "prod", "--blob", blob.stdout.strip(),
+                          "--access", '{"Whitelist": {"accounts": ["bob.localnet"]}}')  # fmt: skip
+        assert stored.returncode == 0, stored.stderr
+        wanted = {"owner": alice.account_id, "repo": REPO, "profile": "prod"}
+        on_chain = rpc.view(outlayer_contract.account_id, "get_secrets", wanted)
+        assert "s3cr3t" not in json.dumps(on_chain)
+        assert on_chain["access"] == {"Whitelist": {"accounts": ["bob.localnet"]}}
+        opened = decrypt_secrets(repo_private_key(development_master(master_file), REPO),
+                                 on_chain["encrypted_secrets_base64"])  # fmt: skip
+        assert opened == {"API_KEY": "s3cr3t", "MODE": "prod"}
+
+        refused = outlayer("store", "--rpc", url, "--contract", outlayer_contract.account_id,
+                           "--key-file", str(tmp_path / "keys" / "alice.localnet.json"),
+                           "--repo", REPO, "--profile", "p2", "--blob", blob.stdout.strip(),
+                           "--access", '{"Everyone": {}}')  # fmt: skip
+        assert refused.returncode == 1 and "unknown access condition" in refused.stderr
+    finally:
+        server.shutdown()
+        node.stop()

@@ -103,6 +103,18 @@ class IndexerSettings(BaseModel):
     poll_seconds: float = Field(0.5, gt=0)
 
 
+class TelemetrySettings(BaseModel):
+    """OpenTelemetry: traces and metrics are always recorded; where they go is configured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # e.g. http://127.0.0.1:4317 (an OpenTelemetry Collector); empty: not exported over OTLP.
+    otlp_endpoint: str = ""
+    # Print spans and metrics to stderr (development only).
+    console: bool = False
+    metric_interval_seconds: float = Field(15.0, gt=0)
+
+
 class TlsSettings(BaseModel):
     """mTLS between services. With only ``dir`` set, a service uses ``<dir>/ca.pem`` and
     ``<dir>/<service>.pem``/``.key`` (what ``outlayer dev certs`` writes); the ``*_file``
@@ -134,6 +146,7 @@ class Settings(BaseSettings):
     coordinator: CoordinatorSettings = CoordinatorSettings()
     indexer: IndexerSettings = IndexerSettings()
     tls: TlsSettings = TlsSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
     def settings_customise_sources(

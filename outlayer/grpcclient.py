@@ -7,6 +7,7 @@ import grpc
 
 from outlayer.config import TlsSettings
 from outlayer.grpcserver import GRPC_OPTIONS
+from outlayer.telemetry import instrument
 from outlayer.tls import DOMAIN, identity_for
 
 
@@ -14,6 +15,6 @@ def open_channel(target: str, tls: TlsSettings, me: str, peer: str) -> grpc.Chan
     """A channel from service ``me`` to service ``peer`` at ``target`` (HOST:PORT)."""
     identity = identity_for(tls, me)
     if identity is None:
-        return grpc.insecure_channel(target, options=GRPC_OPTIONS)
+        return instrument(grpc.insecure_channel(target, options=GRPC_OPTIONS))
     options = [*GRPC_OPTIONS, ("grpc.ssl_target_name_override", f"{peer}.{DOMAIN}")]
-    return grpc.secure_channel(target, identity.channel_credentials(), options=options)
+    return instrument(grpc.secure_channel(target, identity.channel_credentials(), options=options))

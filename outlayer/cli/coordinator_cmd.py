@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 from outlayer.config import load_settings
+from outlayer.telemetry import configure
 
 
 def register(commands: Any) -> None:
@@ -40,6 +41,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from services.coordinator.service import build_server
 
     settings = load_settings()
+    configure("coordinator", settings.telemetry)
     server, port = build_server(settings, _engine(), args.listen)
     server.start()
     host = (args.listen or settings.coordinator.listen).rsplit(":", 1)[0]

@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 from outlayer.config import load_settings
+from outlayer.telemetry import configure
 
 
 def register(commands: Any) -> None:
@@ -25,6 +26,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from services.executor.service import build_server
 
     settings = load_settings()
+    configure("executor", settings.telemetry)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 from outlayer.config import load_settings
+from outlayer.telemetry import configure
 
 
 def register(commands: Any) -> None:
@@ -32,6 +33,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from services.indexer.indexer import Chain, Indexer
 
     settings = load_settings()
+    configure("indexer", settings.telemetry)
     config = settings.indexer
     if config.operator_key_file is None:
         raise OutlayerError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import json_format
+from opentelemetry.metrics import Observation
 from sqlalchemy import Engine
 
 from outlayer.config import LimitSettings, Settings
@@ -11,6 +12,7 @@ from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError, invali
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import limits_from_proto, resolve_limits
 from outlayer.result import ExecutionResult
+from outlayer.telemetry import inject_context, meter
 from outlayer.tls import identity_for, peer_service, uses_mtls
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc
@@ -19,6 +21,11 @@ from services.coordinator.sources import SourceMap
 from services.coordinator.workers import authenticate
 
 SERVICE_NAME = "outlayer.v1.CoordinatorService"
+_METER = meter("outlayer.coordinator")
+_SUBMITTED = _METER.create_counter("outlayer.jobs.submitted", description="jobs queued")
+_FINISHED = _METER.create_counter("outlayer.jobs.finished", description="jobs completed, by status")
+_INSTRUCTIONS = _METER.create_histogram("outlayer.job.instructions", unit="{instruction}")
+_RUN_MS = _METER.create_histogram("outlayer.job.run_time", unit="ms")
 SUBMITTERS = frozenset({"edge", "indexer"})
 SETTLERS = frozenset({"edge", "indexer"})
 KINDS = frozenset({"near", "https"})
@@ -46,6 +53,8 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             _require_peer(context, SUBMITTERS)
             spec = request.spec
             _validate(spec)
+            spec.trace_context.clear()
+            spec.trace_context.update(inject_context())  # the executor continues this trace
             resolve_limits(limits_from_proto(spec.limits), self._limits)  # refuse over the caps
             job = JobSpec(
                 dedupe_key=spec.dedupe_key,
@@ -67,6 +76,8 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
                     spec.wasm_sha256 = sha
                     job = JobSpec(job.dedupe_key, job.kind, _spec_dict(spec), job.priority)
             job_id = self._queue.enqueue(job, finished_with=decided)
+            if existed is None:
+                _SUBMITTED.add(1, {"kind": spec.kind})
         except OutlayerError as exc:
             abort_with(context, exc)
             raise
@@ -107,6 +118,11 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         result = ExecutionResult.from_proto(request.result).to_json()
         try:
             completion = self._queue.complete(request.job_id, worker, result)
+            if completion.first:
+                _FINISHED.add(1, {"status": str(result.get("status"))})
+                used = result.get("resources_used") or {}
+                _INSTRUCTIONS.record(int(used.get("instructions", 0)))
+                _RUN_MS.record(int(used.get("time_ms", 0)))
         except KeyError:
             abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
             raise
@@ -212,6 +228,7 @@ def build_server(
     queue = JobQueue(
         engine, lease_seconds=coordinator.lease_seconds, max_attempts=coordinator.max_attempts
     )
+    _observe_queue(queue)
     servicer = CoordinatorService(
         engine,
         queue,
@@ -225,3 +242,14 @@ def build_server(
     identity = identity_for(settings.tls, "coordinator")
     credentials = identity.server_credentials() if identity else None
     return create_server(listen or coordinator.listen, [binding], 16, credentials)
+
+
+def _observe_queue(queue: JobQueue) -> None:
+    """Gauges of the queue's state (queued, leased, done, failed), read when exported."""
+
+    def observe(_options: object) -> list[Observation]:
+        return [Observation(count, {"status": status}) for status, count in queue.counts().items()]
+
+    _METER.create_observable_gauge(
+        "outlayer.jobs", callbacks=[observe], description="jobs by status"
+    )

@@ -16,12 +16,14 @@ import grpc
 from outlayer.errors import ExecutionErrorType, OutlayerError
 from outlayer.limits import limits_from_proto
 from outlayer.result import RESPONSE_FORMAT_FROM_PB, ExecutionResult, ResponseFormat
+from outlayer.telemetry import extract_context, tracer
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.executor.executor import ExecutionJob, Executor
 
 log = logging.getLogger("outlayer.executor.runner")
+_TRACER = tracer("outlayer.executor")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,16 @@ class JobRunner:
         lease = self._stub.LeaseJob(pb.LeaseJobRequest(), metadata=self._metadata)
         if not lease.has_job:
             return None
+        parent = extract_context(dict(lease.spec.trace_context))
+        with _TRACER.start_as_current_span("outlayer.job.execute", context=parent) as span:
+            span.set_attribute("outlayer.job_id", lease.job_id)
+            span.set_attribute("outlayer.attempt", lease.attempt)
+            outcome = self._run_leased(lease)
+            span.set_attribute("outlayer.status", outcome.result.status.value)
+            span.set_attribute("outlayer.instructions", outcome.result.resources_used.instructions)
+            return outcome
+
+    def _run_leased(self, lease: pb.LeaseJobResponse) -> RunOutcome:
         stop = threading.Event()
         beats = threading.Thread(
             target=self._heartbeat, args=(lease.job_id, lease.lease_seconds, stop), daemon=True

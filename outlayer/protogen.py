@@ -27,11 +27,15 @@ def generate() -> list[Path]:
     OUTPUT_PACKAGE.mkdir(parents=True)
     (OUTPUT_PACKAGE / "__init__.py").write_text('"""Generated from protos/outlayer/v1."""\n')
     well_known = resources.files("grpc_tools") / "_proto"
+    # google/api/annotations.proto and http.proto (the grpc-gateway HTTP rules) ship with
+    # googleapis-common-protos, next to their generated modules.
+    googleapis = Path(str(resources.files("google.api").joinpath("http.proto"))).parents[2]
     bin_dir = Path(sys.executable).parent
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
+        f"-I{googleapis}",
         f"--python_out={REPO_ROOT}",
         f"--grpc_python_out={REPO_ROOT}",
         f"--plugin=protoc-gen-mypy={bin_dir / 'protoc-gen-mypy'}",

@@ -84,6 +84,14 @@ class CoordinatorSettings(BaseModel):
     # A worker that stops heartbeating loses its job after this long; the job is retried.
     lease_seconds: float = Field(30.0, gt=0, le=3600)
     max_attempts: int = Field(3, ge=1, le=20)
+    # HTTPS calls are priced like on-chain ones: base + instructions x per_instruction + ms x
+    # per_ms, in yoctoNEAR (the contract's defaults).
+    base_fee_yocto: int = Field(10**21, ge=0)
+    per_instruction_yocto: int = Field(10**6, ge=0)
+    per_ms_yocto: int = Field(10**19, ge=0)
+    # Creating projects and payment keys needs this token (header X-Admin-Token) until
+    # NEAR-signed ownership lands; empty: management is disabled.
+    admin_token: str = ""
 
 
 class IndexerSettings(BaseModel):
@@ -101,6 +109,13 @@ class IndexerSettings(BaseModel):
     # Where to start when there is no cursor yet (default: the current head).
     start_height: int | None = None
     poll_seconds: float = Field(0.5, gt=0)
+
+
+class EdgeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = "127.0.0.1:8443"
+    coordinator: str = "127.0.0.1:50060"
 
 
 class TelemetrySettings(BaseModel):
@@ -145,6 +160,7 @@ class Settings(BaseSettings):
     executor: ExecutorSettings = ExecutorSettings()
     coordinator: CoordinatorSettings = CoordinatorSettings()
     indexer: IndexerSettings = IndexerSettings()
+    edge: EdgeSettings = EdgeSettings()
     tls: TlsSettings = TlsSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 

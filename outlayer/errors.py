@@ -41,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     PERMISSION_DENIED = "permission_denied"
     UNAVAILABLE = "unavailable"
     CONFIGURATION = "configuration_error"
+    FAILED_PRECONDITION = "insufficient_balance"
     INTERNAL = "internal"
 
 
@@ -52,6 +53,7 @@ _GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.CONFIGURATION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 

@@ -13,6 +13,7 @@ from outlayer.cli import (
     attestation_cmd,
     coordinator_cmd,
     dev_cmd,
+    edge_cmd,
     executor_cmd,
     indexer_cmd,
     localnet_cmd,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     executor_cmd.register(commands)
     coordinator_cmd.register(commands)
     indexer_cmd.register(commands)
+    edge_cmd.register(commands)
     localnet_cmd.register(commands)
     dev_cmd.register(commands)
     attestation_cmd.register(commands)

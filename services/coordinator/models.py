@@ -59,3 +59,67 @@ class Worker(SQLModel, table=True):
     token_sha256: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     revoked: bool = False
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_projects_owner_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=200)
+    name: str = Field(max_length=200)
+    wasm_sha256: str = Field(max_length=64)
+    version: int = 1
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class PaymentKey(SQLModel, table=True):
+    """Amounts are decimal strings of yoctoNEAR: exact at any size, in SQLite and PostgreSQL."""
+
+    __tablename__ = "payment_keys"
+    __table_args__ = (
+        UniqueConstraint("key_id", name="uq_payment_keys_key_id"),
+        UniqueConstraint("secret_sha256", name="uq_payment_keys_secret_sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=64)
+    secret_sha256: str = Field(max_length=64)
+    owner: str = Field(max_length=200)
+    balance: str = Field(default="0", max_length=80)
+    held: str = Field(default="0", max_length=80)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class Call(SQLModel, table=True):
+    __tablename__ = "calls"
+
+    call_id: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(max_length=64)
+    owner: str = Field(max_length=200)
+    project: str = Field(max_length=200)
+    job_id: int
+    hold: str = Field(max_length=80)
+    max_cost: str = Field(max_length=80)
+    attached_deposit: str = Field(max_length=80)
+    charged: str | None = Field(default=None, max_length=80)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class EarningsEntry(SQLModel, table=True):
+    __tablename__ = "earnings_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=200, index=True)
+    call_id: str = Field(max_length=64)
+    project: str = Field(max_length=200)
+    amount: str = Field(max_length=80)
+    payer_key_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class OwnerEarnings(SQLModel, table=True):
+    __tablename__ = "project_owner_earnings"
+
+    owner: str = Field(primary_key=True, max_length=200)
+    total: str = Field(default="0", max_length=80)

@@ -15,12 +15,14 @@ from outlayer.result import ExecutionResult
 from outlayer.telemetry import inject_context, meter
 from outlayer.tls import identity_for, peer_service, uses_mtls
 from outlayer.v1 import coordinator_pb2 as pb
-from outlayer.v1 import coordinator_pb2_grpc
+from outlayer.v1 import coordinator_pb2_grpc, public_pb2_grpc
+from services.coordinator.public import PublicService
 from services.coordinator.queue import JobQueue, JobSpec, JobState
 from services.coordinator.sources import SourceMap
 from services.coordinator.workers import authenticate
 
 SERVICE_NAME = "outlayer.v1.CoordinatorService"
+PUBLIC_SERVICE_NAME = "outlayer.v1.PublicService"
 _METER = meter("outlayer.coordinator")
 _SUBMITTED = _METER.create_counter("outlayer.jobs.submitted", description="jobs queued")
 _FINISHED = _METER.create_counter("outlayer.jobs.finished", description="jobs completed, by status")
@@ -239,9 +241,14 @@ def build_server(
     binding = ServiceBinding(
         SERVICE_NAME, coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer
     )
+    public = ServiceBinding(
+        PUBLIC_SERVICE_NAME,
+        public_pb2_grpc.add_PublicServiceServicer_to_server,
+        PublicService(engine, queue, settings),
+    )
     identity = identity_for(settings.tls, "coordinator")
     credentials = identity.server_credentials() if identity else None
-    return create_server(listen or coordinator.listen, [binding], 16, credentials)
+    return create_server(listen or coordinator.listen, [binding, public], 32, credentials)
 
 
 def _observe_queue(queue: JobQueue) -> None:

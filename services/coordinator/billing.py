@@ -1,0 +1,167 @@
+"""Paying for HTTPS calls: a hold at the call's worst-case cost, then a charge for what it used.
+
+No charge without a result: the hold only reserves balance; the payment key is charged, and
+the project owner credited with the attached deposit (on success), once, when the job's result
+is settled. A call refused before it is queued holds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from outlayer.config import CoordinatorSettings
+from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.limits import ResourceLimits
+from services.coordinator.models import Call, EarningsEntry, OwnerEarnings, PaymentKey
+from services.coordinator.queue import JobQueue, utcnow
+
+SECRET_PREFIX = "olk_"
+
+
+@dataclass(frozen=True)
+class Settled:
+    charged: int
+    result: dict[str, Any]
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Billing:
+    def __init__(self, engine: Engine, queue: JobQueue, pricing: CoordinatorSettings) -> None:
+        self._engine = engine
+        self._queue = queue
+        self._pricing = pricing
+
+    def cost(self, instructions: int, ms: int) -> int:
+        p = self._pricing
+        return p.base_fee_yocto + instructions * p.per_instruction_yocto + ms * p.per_ms_yocto
+
+    def max_cost(self, limits: ResourceLimits) -> int:
+        return self.cost(limits.max_instructions, int(limits.max_execution_seconds * 1000))
+
+    def create_key(self, owner: str, balance: int) -> tuple[PaymentKey, str]:
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        key = PaymentKey(
+            key_id="pk_" + uuid.uuid4().hex[:16],
+            secret_sha256=_digest(secret),
+            owner=owner,
+            balance=str(balance),
+            held="0",
+            created_at=utcnow(),
+        )
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            session.add(key)
+        return key, secret
+
+    def key_for(self, secret: str | None) -> PaymentKey:
+        if not secret:
+            raise OutlayerError(ErrorCode.UNAUTHENTICATED, "send your payment key in X-Payment-Key")
+        with Session(self._engine, expire_on_commit=False) as session:
+            key = session.exec(
+                select(PaymentKey).where(PaymentKey.secret_sha256 == _digest(secret))
+            ).first()
+        if key is None:
+            raise OutlayerError(ErrorCode.UNAUTHENTICATED, "unknown payment key (X-Payment-Key)")
+        return key
+
+    def hold(self, key_id: str, call: Call) -> None:
+        """Reserves the call's worst case on the key, and records the call, in one transaction."""
+        hold = int(call.hold)
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            key = session.exec(
+                select(PaymentKey).where(PaymentKey.key_id == key_id).with_for_update()
+            ).one()
+            available = int(key.balance) - int(key.held)
+            if available < hold:
+                raise OutlayerError(
+                    ErrorCode.FAILED_PRECONDITION,
+                    f"payment key {key_id} has {available} yoctoNEAR available; this call may "
+                    f"cost up to {hold} (lower its limits, or top the key up)",
+                )
+            key.held = str(int(key.held) + hold)
+            session.add(key)
+            session.add(call)
+
+    def release(self, call_id: str) -> None:
+        """Gives a hold back when the call could not be queued."""
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            call = session.get(Call, call_id, with_for_update=True)
+            if call is None or call.charged is not None:
+                return
+            key = session.exec(
+                select(PaymentKey).where(PaymentKey.key_id == call.key_id).with_for_update()
+            ).one()
+            key.held = str(int(key.held) - int(call.hold))
+            call.charged = "0"
+            session.add(key)
+            session.add(call)
+
+    def settle(self, call_id: str) -> Settled | None:
+        """Charges a finished call once; None while its job is still running."""
+        with Session(self._engine, expire_on_commit=False) as session:
+            known = session.get(Call, call_id)
+        if known is None:
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id}")
+        # Read the job before taking the write lock: one connection at a time holds it (SQLite),
+        # and a finished job's result never changes.
+        state = self._queue.get(known.job_id)
+        if state is None or state.result is None:
+            return None
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            call = session.get(Call, call_id, with_for_update=True)
+            assert call is not None
+            if call.charged is not None:
+                return Settled(int(call.charged), state.result)
+            used = state.result.get("resources_used") or {}
+            success = state.result.get("status") == "success"
+            compute = min(
+                self.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0))),
+                int(call.max_cost),
+            )
+            deposit = int(call.attached_deposit) if success else 0
+            charged = compute + deposit
+            key = session.exec(
+                select(PaymentKey).where(PaymentKey.key_id == call.key_id).with_for_update()
+            ).one()
+            key.balance = str(int(key.balance) - charged)
+            key.held = str(int(key.held) - int(call.hold))
+            call.charged = str(charged)
+            session.add(key)
+            session.add(call)
+            if deposit:
+                earnings = session.get(OwnerEarnings, call.owner, with_for_update=True)
+                if earnings is None:
+                    earnings = OwnerEarnings(owner=call.owner, total="0")
+                earnings.total = str(int(earnings.total) + deposit)
+                session.add(earnings)
+                session.add(
+                    EarningsEntry(
+                        owner=call.owner,
+                        call_id=call.call_id,
+                        project=f"{call.owner}/{call.project}",
+                        amount=str(deposit),
+                        payer_key_id=call.key_id,
+                        created_at=utcnow(),
+                    )
+                )
+        self._queue.acknowledge(call.job_id)
+        return Settled(charged, state.result)
+
+    def earnings(self, owner: str) -> tuple[int, list[EarningsEntry]]:
+        with Session(self._engine, expire_on_commit=False) as session:
+            total = session.get(OwnerEarnings, owner)
+            history = session.exec(
+                select(EarningsEntry)
+                .where(EarningsEntry.owner == owner)
+                .order_by(col(EarningsEntry.id))
+            ).all()
+            return (int(total.total) if total else 0), list(history)

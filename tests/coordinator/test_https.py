@@ -1,0 +1,148 @@
+"""HTTPS calls through the edge: paid from a payment key, the attached deposit to the project's
+owner; bad keys, exhausted balances, unknown projects and malformed JSON cost nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from outlayer.config import Settings
+from outlayer.wasmstore import WasmStore
+from services.coordinator.service import build_server
+from services.coordinator.workers import register_worker
+from services.edge.server import Edge, make_server
+from services.executor import Executor
+from services.executor.runner import JobRunner
+from tests.conftest import built_guest
+
+ADMIN = {"X-Admin-Token": "admin-secret"}
+NEAR = 10**24
+
+
+@dataclass
+class Https:
+    http: httpx.Client
+
+    def admin(self, path: str, body: dict[str, Any]) -> Any:
+        response = self.http.post(path, json=body, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def balance(self, key_id: str) -> int:
+        return int(self.http.get(f"/payment-keys/{key_id}").json()["balance_yocto"])
+
+
+@pytest.fixture
+def https(
+    engine: Engine, settings: Settings, executor: Executor, tmp_path: Path
+) -> Iterator[Https]:
+    configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
+        update={"admin_token": "admin-secret"})})  # fmt: skip
+    server, port = build_server(configured, engine, "127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    store = WasmStore(tmp_path / "wasm")
+    store.put(built_guest("echo_json_rust"))
+    runner = JobRunner(executor, channel, register_worker(engine, "w"), store)
+    stop = threading.Event()
+    worker = threading.Thread(target=runner.run_forever, args=(stop, 0.02), daemon=True)
+    worker.start()
+    edge = make_server(Edge(channel), "127.0.0.1", 0, None)
+    threading.Thread(target=edge.serve_forever, daemon=True).start()
+    with httpx.Client(base_url=f"http://127.0.0.1:{edge.server_address[1]}", timeout=60) as http:
+        yield Https(http)
+    stop.set()
+    worker.join()
+    edge.shutdown()
+    server.stop(grace=None)
+
+
+def setup_project(h: Https, balance: int = 10 * NEAR) -> tuple[str, str]:
+    import hashlib
+
+    digest = hashlib.sha256(built_guest("echo_json_rust")).hexdigest()
+    h.admin("/projects", {"owner": "dev.near", "name": "echo", "wasm_sha256": digest})
+    key = h.admin("/payment-keys", {"owner": "alice.near", "balance_yocto": str(balance)})
+    return key["key_id"], key["secret"]
+
+
+def test_a_paid_call_returns_the_result_and_pays_the_owner(https: Https) -> None:
+    key_id, secret = setup_project(https)
+    response = https.http.post(
+        "/call/dev.near/echo",
+        json={"input": "hi there", "response_format": "RESPONSE_FORMAT_JSON"},
+        headers={"X-Payment-Key": secret, "X-Attached-Deposit": "5000"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "done"
+    result = body["result"]
+    assert result["status"] == "success" and result["output"]["input"] == "hi there"
+    assert "OUTLAYER_CALL_ID" in result["output"]["env_names"]
+    charged = int(body["charged_yocto"])
+    assert charged > 5000
+    assert https.balance(key_id) == 10 * NEAR - charged
+    earnings = https.http.get("/earnings/dev.near").json()
+    assert earnings["total_yocto"] == "5000"
+    assert earnings["history"][0]["call_id"] == body["call_id"]
+    again = https.http.get(f"/calls/{body['call_id']}").json()
+    assert again["charged_yocto"] == body["charged_yocto"]  # settled once
+    assert https.balance(key_id) == 10 * NEAR - charged
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "code"),
+    [
+        ("/call/dev.near/echo", {"input": "x"}, {"X-Payment-Key": "olk_wrong"}, 401, "unauthenticated"),
+        ("/call/dev.near/echo", {"input": "x"}, {}, 401, "unauthenticated"),
+        ("/call/dev.near/nope", {"input": "x"}, "KEY", 404, "not_found"),
+        ("/call/dev.near/echo", b"{not json", "KEY", 400, "invalid_json"),
+        ("/call/dev.near/echo", {"inptu": "x"}, "KEY", 400, "invalid_argument"),
+        ("/call/dev.near/echo", {"limits": {"max_instructions": "999999999999"}}, "KEY", 400, "limit_exceeded"),
+        ("/call/dev.near/echo", {"input": "x"}, "KEY+deposit=abc", 400, "invalid_argument"),
+    ],
+)  # fmt: skip
+def test_refused_calls_cost_nothing(
+    https: Https, path: str, body: object, headers: object, status: int, code: str
+) -> None:
+    key_id, secret = setup_project(https)
+    sent: dict[str, str] = {}
+    if headers == "KEY":
+        sent = {"X-Payment-Key": secret}
+    elif headers == "KEY+deposit=abc":
+        sent = {"X-Payment-Key": secret, "X-Attached-Deposit": "abc"}
+    elif isinstance(headers, dict):
+        sent = headers
+    content = body if isinstance(body, bytes) else None
+    response = https.http.post(path, json=None if content else body, content=content, headers=sent)
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+    assert response.json()["message"]
+    assert https.balance(key_id) == 10 * NEAR
+
+
+def test_an_exhausted_balance_is_refused_with_the_amount_needed(https: Https) -> None:
+    key_id, secret = setup_project(https, balance=1000)
+    response = https.http.post("/call/dev.near/echo", json={"input": "x"},
+                               headers={"X-Payment-Key": secret})  # fmt: skip
+    assert response.status_code == 402
+    assert response.json()["code"] == "insufficient_balance"
+    assert "1000 yoctoNEAR available" in response.json()["message"]
+    assert https.balance(key_id) == 1000
+
+
+def test_management_needs_the_admin_token_and_openapi_is_served(https: Https) -> None:
+    refused = https.http.post("/payment-keys", json={"owner": "x", "balance_yocto": "1"})
+    assert refused.status_code == 401
+    spec = https.http.get("/openapi.json").json()
+    assert "post" in spec["paths"]["/call/{owner}/{project}"]
+    assert spec["components"]["schemas"]["CallRequest"]["properties"]["input"] == {"type": "string"}
+    assert https.http.get("/nowhere").status_code == 404

@@ -251,12 +251,25 @@ def build_server(
     return create_server(listen or coordinator.listen, [binding, public], 32, credentials)
 
 
+_OBSERVED: list[JobQueue] = []
+
+
 def _observe_queue(queue: JobQueue) -> None:
     """Gauges of the queue's state (queued, leased, done, failed), read when exported."""
+    if not _OBSERVED:
+        _METER.create_observable_gauge(
+            "outlayer.jobs", callbacks=[_observe], description="jobs by status"
+        )
+    _OBSERVED.append(queue)
 
-    def observe(_options: object) -> list[Observation]:
-        return [Observation(count, {"status": status}) for status, count in queue.counts().items()]
 
-    _METER.create_observable_gauge(
-        "outlayer.jobs", callbacks=[observe], description="jobs by status"
-    )
+def _observe(_options: object) -> list[Observation]:
+    observations: list[Observation] = []
+    for queue in list(_OBSERVED):
+        try:
+            counts = queue.counts()
+        except Exception:  # a queue whose database is gone (a stopped server): stop observing
+            _OBSERVED.remove(queue)
+            continue
+        observations.extend(Observation(n, {"status": status}) for status, n in counts.items())
+    return observations

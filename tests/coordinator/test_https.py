@@ -101,16 +101,18 @@ def test_a_paid_call_returns_the_result_and_pays_the_owner(https: Https) -> None
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "code"),
     [
-        ("/call/dev.near/echo", {"input": "x"}, {"X-Payment-Key": "olk_wrong"}, 401, "unauthenticated"),
+        ("/call/dev.near/echo", {"input": "x"}, {"X-Payment-Key": "olk_wrong"}, 401,
+         "unauthenticated"),
         ("/call/dev.near/echo", {"input": "x"}, {}, 401, "unauthenticated"),
         ("/call/dev.near/nope", {"input": "x"}, "KEY", 404, "not_found"),
         ("/call/dev.near/echo", b"{not json", "KEY", 400, "invalid_json"),
         ("/call/dev.near/echo", {"inptu": "x"}, "KEY", 400, "invalid_argument"),
-        ("/call/dev.near/echo", {"limits": {"max_instructions": "999999999999"}}, "KEY", 400, "limit_exceeded"),
+        ("/call/dev.near/echo", {"limits": {"max_instructions": "999999999999"}}, "KEY", 400,
+         "limit_exceeded"),
         ("/call/dev.near/echo", {"input": "x"}, "KEY+deposit=abc", 400, "invalid_argument"),
     ],
 )  # fmt: skip
-def test_refused_calls_cost_nothing(
+def test_refused_calls_cost_nothing(  # noqa: PLR0917 (one argument per column)
     https: Https, path: str, body: object, headers: object, status: int, code: str
 ) -> None:
     key_id, secret = setup_project(https)

@@ -26,8 +26,19 @@ from outlayer.wasmstore import WasmStore
 
 DEMO_REPO = "https://github.com/outlayer/echo-json"
 DEMO_COMMIT = "e" * 40
-FRESH_EACH_START = ("coordinator.db", "coordinator.db-wal", "coordinator.db-shm", "keys",
-                    "indexer", "worker.token", "sources.json", "root.json")  # fmt: skip
+HTTPS_OWNER = "dev.localnet"
+FRESH_EACH_START = (
+    "coordinator.db",
+    "coordinator.db-wal",
+    "coordinator.db-shm",
+    "keys",
+    "indexer",
+    "worker.token",
+    "sources.json",
+    "root.json",
+    "payment.key",
+    "admin.token",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class Ports:
     localnet: int = 3030
     coordinator: int = 50060
     executor: int = 50061
+    edge: int = 8443
 
 
 class DevStack:
@@ -66,6 +78,9 @@ class DevStack:
             "OUTLAYER_INDEXER__STATE_DIR": str(d / "indexer"),
             "OUTLAYER_INDEXER__START_HEIGHT": "0",
             "OUTLAYER_INDEXER__POLL_SECONDS": "0.2",
+            "OUTLAYER_EDGE__LISTEN": f"127.0.0.1:{self.ports.edge}",
+            "OUTLAYER_EDGE__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
+            "OUTLAYER_COORDINATOR__ADMIN_TOKEN": self._admin_token(),
         }
 
     def up(self) -> None:
@@ -78,9 +93,17 @@ class DevStack:
             path = self.dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         ensure_dev_pki(self.dir / "pki")
-        self._start("localnet", "localnet", "serve", "--listen",
-                    f"127.0.0.1:{self.ports.localnet}", "--block-time", "0.2",
-                    "--state-dir", str(self.dir))  # fmt: skip
+        self._start(
+            "localnet",
+            "localnet",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{self.ports.localnet}",
+            "--block-time",
+            "0.2",
+            "--state-dir",
+            str(self.dir),
+        )
         rpc = NearRpc(self.rpc_url)
         self._wait(lambda: rpc.call("status", []) is not None, "localnet")
         root = Signer.load(self.dir / "root.json")
@@ -95,6 +118,51 @@ class DevStack:
         self._start("coordinator", "coordinator", "serve")
         self._start("executor", "executor", "serve")
         self._start("indexer", "indexer", "serve")
+        self._start("edge", "edge", "serve")
+        self._https_project(digest)
+
+    @property
+    def edge_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports.edge}"
+
+    def curl_line(self) -> str:
+        secret = (self.dir / "payment.key").read_text().strip()
+        return (
+            f"curl --cacert {self.dir / 'pki' / 'ca.pem'} -H 'X-Payment-Key: {secret}' "
+            f'-d \'{{"input": "hello"}}\' {self.edge_url}/call/{HTTPS_OWNER}/echo'
+        )
+
+    def _https_project(self, digest: str) -> None:
+        """A project and a payment key for HTTPS calls, through the edge's own API."""
+        import httpx
+
+        client = httpx.Client(
+            base_url=self.edge_url,
+            verify=str(self.dir / "pki" / "ca.pem"),
+            headers={"X-Admin-Token": self._admin_token()},
+            timeout=30,
+        )
+        project = {"owner": HTTPS_OWNER, "name": "echo", "wasm_sha256": digest}
+        # The edge answers 503 until the coordinator behind it is up.
+        self._wait(
+            lambda: client.post("/projects", json=project).status_code == 200,
+            "the edge and the coordinator",
+        )
+        key = client.post(
+            "/payment-keys", json={"owner": "alice.localnet", "balance_yocto": str(10 * 10**24)}
+        )
+        if key.status_code != 200:
+            raise OutlayerError(ErrorCode.INTERNAL, f"creating the dev payment key: {key.text}")
+        (self.dir / "payment.key").write_text(key.json()["secret"])
+        self.log(f"project {HTTPS_OWNER}/echo and a payment key with 10 NEAR are ready")
+
+    def _admin_token(self) -> str:
+        path = self.dir / "admin.token"
+        if not path.is_file():
+            import secrets
+
+            path.write_text(secrets.token_urlsafe(24))
+        return path.read_text().strip()
 
     def watch(self, stop: Callable[[], bool]) -> int:
         """Waits until ``stop()`` or a service exits; returns the exit code for the CLI."""
@@ -123,8 +191,13 @@ class DevStack:
         )
 
     def _outlayer(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "outlayer.cli.main", *args], env=self.env(),
-                              capture_output=True, text=True, check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "outlayer.cli.main", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise OutlayerError(ErrorCode.INTERNAL, f"outlayer {' '.join(args)}: {done.stderr}")
         return done.stdout.strip()
@@ -135,7 +208,7 @@ class DevStack:
             try:
                 if ready():
                     return
-            except OutlayerError:
+            except Exception:  # not up yet (connection refused, not ready)
                 pass
             time.sleep(0.1)
         raise OutlayerError(ErrorCode.UNAVAILABLE, f"{what} did not start within {timeout_s:g} s")
@@ -151,12 +224,18 @@ def request(directory: Path, rpc_url: str, input_data: str, timeout_s: float = 6
         raise OutlayerError(ErrorCode.NOT_FOUND, f"no stack in {directory}: run `outlayer dev`")
     alice = account(rpc, Signer.load(root_key), "alice", directory / "keys", lambda _: None)
     limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
-    cost = int(rpc.view("outlayer.localnet", "estimate_execution_cost",
-                        {"resource_limits": limits}))  # fmt: skip
-    args = {"code_source": {"repo": DEMO_REPO, "commit": DEMO_COMMIT}, "resource_limits": limits,
-            "input_data": input_data, "response_format": "json"}  # fmt: skip
-    sent = rpc.function_call(alice, "outlayer.localnet", "request_execution", args,
-                             deposit=cost, wait_until="INCLUDED")  # fmt: skip
+    cost = int(
+        rpc.view("outlayer.localnet", "estimate_execution_cost", {"resource_limits": limits})
+    )
+    args = {
+        "code_source": {"repo": DEMO_REPO, "commit": DEMO_COMMIT},
+        "resource_limits": limits,
+        "input_data": input_data,
+        "response_format": "json",
+    }
+    sent = rpc.function_call(
+        alice, "outlayer.localnet", "request_execution", args, deposit=cost, wait_until="INCLUDED"
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = rpc.tx_status(sent.tx_hash, alice.account_id)
@@ -166,3 +245,20 @@ def request(directory: Path, rpc_url: str, input_data: str, timeout_s: float = 6
     raise OutlayerError(
         ErrorCode.UNAVAILABLE, f"no result within {timeout_s:g} s: is the stack up?"
     )
+
+
+def https_call(directory: Path, edge_port: int, input_data: str) -> Any:
+    """One HTTPS call through the edge with the dev stack's payment key."""
+    import httpx
+
+    secret_file = directory / "payment.key"
+    if not secret_file.is_file():
+        raise OutlayerError(ErrorCode.NOT_FOUND, f"no stack in {directory}: run `outlayer dev`")
+    response = httpx.post(
+        f"https://127.0.0.1:{edge_port}/call/{HTTPS_OWNER}/echo",
+        json={"input": input_data, "response_format": "RESPONSE_FORMAT_JSON"},
+        headers={"X-Payment-Key": secret_file.read_text().strip()},
+        verify=str(directory / "pki" / "ca.pem"),
+        timeout=90,
+    )
+    return response.json()

@@ -1,5 +1,5 @@
-"""`outlayer dev` brings the whole stack up as separate processes over mTLS, and
-`outlayer dev request` makes an on-chain request through it, as the README says."""
+"""`outlayer dev` brings the whole stack up as separate processes over mTLS; `outlayer dev demo`
+makes an on-chain request and an HTTPS call through it, and the printed curl line works."""
 
 from __future__ import annotations
 
@@ -15,8 +15,16 @@ from tests.test_services_cli import free_port
 
 
 def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None:
-    ports = ["--localnet-port", str(free_port()), "--coordinator-port", str(free_port()),
-             "--executor-port", str(free_port())]  # fmt: skip
+    ports = [
+        "--localnet-port",
+        str(free_port()),
+        "--edge-port",
+        str(free_port()),
+        "--coordinator-port",
+        str(free_port()),
+        "--executor-port",
+        str(free_port()),
+    ]
     base = [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(tmp_path / "dev")]
     log = (tmp_path / "dev.log").open("w+")
     stack = subprocess.Popen([*base, *ports], stderr=log, env=dict(os.environ))
@@ -26,8 +34,13 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
             assert stack.poll() is None, (tmp_path / "dev.log").read_text()
             assert time.monotonic() < deadline, "the stack did not come up in 120 s"
             time.sleep(0.2)
-        done = subprocess.run([*base, *ports[:2], "request", "--input", "from the test"],
-                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        done = subprocess.run(
+            [*base, *ports[:2], "request", "--input", "from the test"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert result["status"] == "success"

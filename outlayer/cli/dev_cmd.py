@@ -24,6 +24,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--localnet-port", type=int, default=3030)
     parser.add_argument("--coordinator-port", type=int, default=50060)
     parser.add_argument("--executor-port", type=int, default=50061)
+    parser.add_argument("--edge-port", type=int, default=8443)
     parser.set_defaults(handler=up_command)
     actions = parser.add_subparsers(dest="action", required=False, metavar="ACTION")
     certs = actions.add_parser(
@@ -34,12 +35,15 @@ def register(commands: Any) -> None:
     request = actions.add_parser("request", help="make one on-chain request through the stack")
     request.add_argument("--input", default='{"name": "NEAR"}')
     request.set_defaults(handler=request_command)
+    demo = actions.add_parser("demo", help="one on-chain request and one HTTPS call; prints both")
+    demo.add_argument("--input", default="hello")
+    demo.set_defaults(handler=demo_command)
 
 
 def up_command(args: argparse.Namespace) -> int:
     from outlayer.devstack import DevStack, Ports
 
-    ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port)
+    ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port)
     stack = DevStack(args.dir, ports, log=_say)
     stop = threading.Event()
 
@@ -54,11 +58,16 @@ def up_command(args: argparse.Namespace) -> int:
         _say(f"  NEAR JSON-RPC + block feed  {stack.rpc_url}  (contract outlayer.localnet)")
         _say(f"  coordinator (gRPC, mTLS)    127.0.0.1:{ports.coordinator}")
         _say(f"  executor (gRPC, mTLS)       127.0.0.1:{ports.executor}")
+        _say(f"  HTTPS edge (REST/JSON)      {stack.edge_url}  (OpenAPI: /openapi.json)")
         _say(f"  certificates                {args.dir / 'pki'}")
         extra = "" if args.dir == DEFAULT_DIR else f" --dir {args.dir}"
         if args.localnet_port != 3030:
             extra += f" --localnet-port {args.localnet_port}"
-        _say(f"try, in another terminal:    outlayer dev{extra} request --input 'hello'")
+        if args.edge_port != 8443:
+            extra += f" --edge-port {args.edge_port}"
+        _say("an HTTPS call, paid from the dev payment key:")
+        _say(f"  {stack.curl_line()}")
+        _say(f"one on-chain request and one HTTPS call:  outlayer dev{extra} demo")
         _say("ready")
         return stack.watch(stop.is_set)
     finally:
@@ -72,6 +81,21 @@ def request_command(args: argparse.Namespace) -> int:
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if isinstance(result, dict) and result.get("status") == "success" else 1
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from outlayer.devstack import https_call, request
+
+    on_chain = request(args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input)
+    over_https = https_call(args.dir, args.edge_port, args.input)
+    json.dump({"on_chain": on_chain, "https": over_https}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    ok = (
+        isinstance(on_chain, dict)
+        and on_chain.get("status") == "success"
+        and over_https.get("result", {}).get("status") == "success"
+    )
+    return 0 if ok else 1
 
 
 def certs_command(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
@@ -176,12 +175,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             self._billing.release(call_id)
             raise
         wait = min(request.wait_seconds or DEFAULT_WAIT_S, MAX_WAIT_S)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            answer = self._answer(call_id)
-            if answer.status == "done":
-                return answer
-            time.sleep(0.02)
+        self._queue.wait_finished(job_id, wait)
         return self._answer(call_id)
 
     def _answer(self, call_id: str) -> pb.CallResponse:

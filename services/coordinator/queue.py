@@ -9,6 +9,8 @@ anyway, a retried request) get the stored result back.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,6 +71,10 @@ class JobQueue:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        # Woken whenever a job finishes in this process, so a waiting caller needs no polling
+        # (another coordinator's completions are still seen, at the wait's poll interval).
+        self._finished = threading.Condition()
+        self._queued = threading.Condition()  # woken on enqueue, for long-polling leases
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._clock = clock
@@ -96,7 +102,10 @@ class JobQueue:
             session.add(row)
             session.flush()
             assert row.id is not None
-            return row.id
+            job_id = row.id
+        with self._queued:
+            self._queued.notify_all()
+        return job_id
 
     def find(self, dedupe_key: str) -> int | None:
         with Session(self._engine) as session:
@@ -126,6 +135,17 @@ class JobQueue:
                 row.id, row.kind, json.loads(row.spec_json), row.attempts, row.lease_expires_at
             )
 
+    def lease_waiting(self, worker: str, timeout_s: float, poll_s: float = 0.5) -> LeasedJob | None:
+        """Like :meth:`lease`, but waits up to ``timeout_s`` for a job to be queued."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            leased = self.lease(worker)
+            remaining = deadline - time.monotonic()
+            if leased is not None or remaining <= 0:
+                return leased
+            with self._queued:
+                self._queued.wait(min(remaining, poll_s))
+
     def heartbeat(self, job_id: int, worker: str) -> bool:
         """Extends the lease; False when ``worker`` no longer holds it (stop working on it)."""
         with Session(self._engine) as session, session.begin():
@@ -146,7 +166,9 @@ class JobQueue:
                 return Completion(json.loads(row.result_json), first=False)
             self._finish(row, JobStatus.DONE, result)
             session.add(row)
-            return Completion(result, first=True)
+            completion = Completion(result, first=True)
+        self._notify()
+        return completion
 
     def fail(self, job_id: int, worker: str, message: str, *, retryable: bool = True) -> JobState:
         """A worker gives up on a job: retried while attempts remain (if retryable)."""
@@ -162,7 +184,24 @@ class JobQueue:
                 else:
                     self._finish(row, JobStatus.FAILED, _worker_failure(message))
                 session.add(row)
-            return _state(row)
+            state = _state(row)
+        self._notify()
+        return state
+
+    def wait_finished(self, job_id: int, timeout_s: float, poll_s: float = 0.25) -> JobState | None:
+        """The job's state once it is done or failed, or its state when ``timeout_s`` passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.get(job_id)
+            remaining = deadline - time.monotonic()
+            if state is None or state.result is not None or remaining <= 0:
+                return state
+            with self._finished:
+                self._finished.wait(min(remaining, poll_s))
+
+    def _notify(self) -> None:
+        with self._finished:
+            self._finished.notify_all()
 
     def get(self, job_id: int) -> JobState | None:
         with Session(self._engine) as session:

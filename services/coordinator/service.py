@@ -22,6 +22,7 @@ from services.coordinator.sources import SourceMap
 from services.coordinator.workers import authenticate
 
 SERVICE_NAME = "outlayer.v1.CoordinatorService"
+MAX_LEASE_WAIT_S = 10.0
 PUBLIC_SERVICE_NAME = "outlayer.v1.PublicService"
 _METER = meter("outlayer.coordinator")
 _SUBMITTED = _METER.create_counter("outlayer.jobs.submitted", description="jobs queued")
@@ -96,7 +97,8 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.LeaseJobRequest, context: grpc.ServicerContext
     ) -> pb.LeaseJobResponse:
         worker = self._worker(context)
-        leased = self._queue.lease(worker)
+        wait = min(max(request.wait_seconds, 0.0), MAX_LEASE_WAIT_S)
+        leased = self._queue.lease_waiting(worker, wait) if wait else self._queue.lease(worker)
         if leased is None:
             return pb.LeaseJobResponse(has_job=False)
         spec = json_format.ParseDict(leased.spec, pb.JobSpec())

@@ -46,9 +46,11 @@ class JobRunner:
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._store = store
 
-    def run_once(self) -> RunOutcome | None:
-        """Leases and runs one job; None when the queue is empty."""
-        lease = self._stub.LeaseJob(pb.LeaseJobRequest(), metadata=self._metadata)
+    def run_once(self, wait_s: float = 0.0) -> RunOutcome | None:
+        """Leases and runs one job (waiting up to ``wait_s`` for one); None when there is none."""
+        lease = self._stub.LeaseJob(
+            pb.LeaseJobRequest(wait_seconds=wait_s), metadata=self._metadata
+        )
         if not lease.has_job:
             return None
         parent = extract_context(dict(lease.spec.trace_context))
@@ -85,11 +87,11 @@ class JobRunner:
         )
         return RunOutcome(lease.job_id, ExecutionResult.from_proto(done.result), done.first)
 
-    def run_forever(self, stop: threading.Event, idle_wait_s: float = 0.2) -> None:
+    def run_forever(self, stop: threading.Event, long_poll_s: float = 2.0) -> None:
+        """Runs jobs until ``stop``; an idle runner long-polls the coordinator for the next one."""
         while not stop.is_set():
             try:
-                if self.run_once() is None:
-                    stop.wait(idle_wait_s)
+                self.run_once(wait_s=long_poll_s)
             except grpc.RpcError as exc:
                 log.warning("coordinator unavailable (%s); retrying", exc.code())
                 stop.wait(1.0)

@@ -53,7 +53,7 @@ def https(
     store.put(built_guest("echo_json_rust"))
     runner = JobRunner(executor, channel, register_worker(engine, "w"), store)
     stop = threading.Event()
-    worker = threading.Thread(target=runner.run_forever, args=(stop, 0.02), daemon=True)
+    worker = threading.Thread(target=runner.run_forever, args=(stop, 0.5), daemon=True)
     worker.start()
     edge = make_server(Edge(channel), "127.0.0.1", 0, None)
     threading.Thread(target=edge.serve_forever, daemon=True).start()

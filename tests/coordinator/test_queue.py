@@ -134,3 +134,27 @@ def test_concurrent_workers_never_lease_the_same_job(engine: Engine) -> None:
         thread.join()
     assert sorted(leased) == sorted(ids)
     assert queue.counts()["done"] == 40
+
+
+def test_a_waiting_lease_gets_a_job_queued_while_it_waits(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    assert queue.lease_waiting("w", 0.1) is None  # nothing queued: gives up after the wait
+    timer = threading.Timer(0.2, lambda: queue.enqueue(spec("late")))
+    timer.start()
+    leased = queue.lease_waiting("w", 30)
+    timer.join()
+    assert leased is not None and leased.spec == {"key": "late"}
+
+
+def test_waiting_for_a_result_returns_it_once_completed(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    job_id = queue.enqueue(spec("a"))
+    leased = queue.lease("w")
+    assert leased is not None
+    pending = queue.wait_finished(job_id, 0.05)
+    assert pending is not None and pending.result is None
+    timer = threading.Timer(0.2, lambda: queue.complete(job_id, "w", {"status": "success"}))
+    timer.start()
+    done = queue.wait_finished(job_id, 30)
+    timer.join()
+    assert done is not None and done.result == {"status": "success"}

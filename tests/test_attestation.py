@@ -12,7 +12,13 @@ import pytest
 
 from outlayer.attestation import Verdict, load_allowlist, verify_quote
 
+# The product side's real TDX quote and collateral, in shared/ beside the clone (read-only).
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "test-vectors" / "tdx"
+if not (VECTORS / "tdx_quote").is_file():
+    pytest.fail(
+        f"the TDX test vectors are missing: expected {VECTORS} (../shared beside the clone)",
+        pytrace=False,
+    )
 QUOTE = VECTORS / "tdx_quote"
 COLLATERAL = VECTORS / "tdx_quote_collateral.json"
 VALID_AT = 1750809600  # 2025-06-25T00:00:00Z, inside the collateral's validity

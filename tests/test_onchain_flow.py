@@ -3,8 +3,8 @@ the caller's transaction returns the output. Restarting the indexer loses and do
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +13,6 @@ import pytest
 from sqlalchemy import Engine
 
 from localnet.demo import account, provision
-from localnet.genesis import new_chain
-from localnet.rpc import LocalnetNode, make_server
 from outlayer.config import Settings
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
@@ -31,6 +29,7 @@ from services.indexer.cursor import Cursor
 from services.indexer.feed import BlockFeed
 from services.indexer.indexer import Chain, Indexer
 from tests.conftest import built_guest
+from tests.localnet_server import running_localnet
 
 REPO = "https://github.com/outlayer/echo-json"
 COMMIT = "1" * 40
@@ -65,12 +64,8 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[World]:
-    chain, root = new_chain(tmp_path / "root.json")
-    node = LocalnetNode(chain, block_time_s=0.05)
-    http = make_server(node, "127.0.0.1", 0)
-    node.start()
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{http.server_address[1]}"
+    localnet = ExitStack()
+    url, root = localnet.enter_context(running_localnet(tmp_path))
     rpc = NearRpc(url)
     outlayer, worker = provision(rpc, root, tmp_path, log=lambda _: None)
     alice = account(rpc, root, "alice", tmp_path, log=lambda _: None)
@@ -97,8 +92,7 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     yield World(rpc, outlayer, alice, stub, runner, make_indexer, cursor_file)
     channel.close()
     server.stop(grace=None)
-    http.shutdown()
-    node.stop()
+    localnet.close()
 
 
 def run_everything(world: World, indexer: Indexer) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
 
+from outlayer.cli.signals import stop_on_signals
 from outlayer.config import load_settings
 from outlayer.telemetry import configure
 
@@ -46,13 +44,7 @@ def serve_command(args: argparse.Namespace) -> int:
     server.start()
     host = (args.listen or settings.coordinator.listen).rsplit(":", 1)[0]
     print(f"outlayer coordinator: serving on {host}:{port}", file=sys.stderr, flush=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     stop.wait()
     server.stop(grace=5).wait()
     return 0

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from outlayer.cli.signals import stop_on_signals
 from outlayer.config import load_settings
 
 DEFAULT_DIR = Path.home() / ".outlayer" / "dev"
@@ -45,13 +43,7 @@ def up_command(args: argparse.Namespace) -> int:
 
     ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port)
     stack = DevStack(args.dir, ports, log=_say)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     try:
         stack.up()
         _say("the stack is up:")

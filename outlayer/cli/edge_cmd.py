@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
 
+from outlayer.cli.signals import stop_on_signals
 from outlayer.config import load_settings
 from outlayer.telemetry import configure
 
@@ -43,10 +41,6 @@ def serve_command(args: argparse.Namespace) -> int:
     print(f"outlayer edge: {scheme}://{host}:{server.server_address[1]} "
           f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)  # fmt: skip
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(server.shutdown)
     server.serve_forever()
     return 0

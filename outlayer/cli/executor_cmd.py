@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
-from types import FrameType
 from typing import Any
 
+from outlayer.cli.signals import stop_on_signals
 from outlayer.config import load_settings
 from outlayer.telemetry import configure
 
@@ -27,13 +26,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure("executor", settings.telemetry)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     with Executor(settings) as executor:
         server, port = build_server(settings, executor, args.listen)
         server.start()

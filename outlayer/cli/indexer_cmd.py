@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
 
+from outlayer.cli.signals import stop_on_signals
 from outlayer.config import load_settings
 from outlayer.telemetry import configure
 
@@ -51,13 +49,7 @@ def serve_command(args: argparse.Namespace) -> int:
         cursor=Cursor(config.state_dir / f"{config.contract_id}.cursor.json"),
         start_height=config.start_height,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     print(f"outlayer indexer: following {config.contract_id} on {config.blocks_url}",
           file=sys.stderr, flush=True)  # fmt: skip
     indexer.run_forever(stop, config.poll_seconds)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from outlayer.cli.signals import stop_on_signals
 
 DEFAULT_STATE_DIR = Path.home() / ".outlayer" / "localnet"
 
@@ -54,14 +53,7 @@ def serve_command(args: argparse.Namespace) -> int:
     print(f"localnet: NEAR JSON-RPC on {url} (chain id localnet)", flush=True)
     print(f"localnet: root account {root.account_id}, key in {key_file}", flush=True)
     print(f"localnet: try  outlayer localnet demo --rpc {url}", flush=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(server.shutdown)
     server.serve_forever()
     node.stop()
     return 0

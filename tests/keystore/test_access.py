@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from localnet.demo import account
-from localnet.genesis import new_chain
-from localnet.rpc import LocalnetNode, make_server
 from outlayer.near.actions import DeployContractAction
 from outlayer.near.rpc import NearRpc
 from services.keystore.access import RpcChainView, evaluate
 from tests.conftest import built_contract
+from tests.localnet_server import running_localnet
 
 NEAR = 10**24
 
@@ -37,20 +35,14 @@ class Tokens:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RpcChainView, str]]:
     directory: Path = tmp_path_factory.mktemp("access")
-    ledger, root = new_chain(directory / "root.json")
-    node = LocalnetNode(ledger, block_time_s=0.05)
-    server = make_server(node, "127.0.0.1", 0)
-    node.start()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    rpc = NearRpc(f"http://127.0.0.1:{server.server_address[1]}")
-    token = account(rpc, root, "usdc", directory, lambda _: None)
-    holder = account(rpc, root, "holder", directory, lambda _: None)
-    rpc.send(token, token.account_id, [DeployContractAction(built_contract("test_token"))])
-    rpc.function_call(token, token.account_id, "new",
-                      {"owner_id": holder.account_id, "total_supply": "1000"})  # fmt: skip
-    yield RpcChainView(rpc), token.account_id
-    server.shutdown()
-    node.stop()
+    with running_localnet(directory) as (url, root):
+        rpc = NearRpc(url)
+        token = account(rpc, root, "usdc", directory, lambda _: None)
+        holder = account(rpc, root, "holder", directory, lambda _: None)
+        rpc.send(token, token.account_id, [DeployContractAction(built_contract("test_token"))])
+        rpc.function_call(token, token.account_id, "new",
+                          {"owner_id": holder.account_id, "total_supply": "1000"})  # fmt: skip
+        yield RpcChainView(rpc), token.account_id
 
 
 def test_balances_are_read_from_the_chain(chain: tuple[RpcChainView, str]) -> None:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from localnet.demo import account, provision
-from localnet.genesis import new_chain
-from localnet.rpc import LocalnetNode, make_server
 from outlayer.near.rpc import NearRpc
 from services.keystore.keys import decrypt_secrets, development_master, repo_private_key
+from tests.localnet_server import running_localnet
 
 REPO = "https://github.com/alice/bot"
 
@@ -24,13 +22,7 @@ def outlayer(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_encrypt_store_and_only_the_keystore_can_read(tmp_path: Path) -> None:
-    ledger, root = new_chain(tmp_path / "root.json")
-    node = LocalnetNode(ledger, block_time_s=0.05)
-    server = make_server(node, "127.0.0.1", 0)
-    node.start()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with running_localnet(tmp_path) as (url, root):
         rpc = NearRpc(url)
         outlayer_contract, _ = provision(rpc, root, tmp_path / "keys", lambda _: None)
         alice = account(rpc, root, "alice", tmp_path / "keys", lambda _: None)
@@ -59,6 +51,3 @@ def test_encrypt_store_and_only_the_keystore_can_read(tmp_path: Path) -> None:
                            "--repo", REPO, "--profile", "p2", "--blob", blob.stdout.strip(),
                            "--access", '{"Everyone": {}}')  # fmt: skip
         assert refused.returncode == 1 and "unknown access condition" in refused.stderr
-    finally:
-        server.shutdown()
-        node.stop()

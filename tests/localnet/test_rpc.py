@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,6 @@ import nacl.signing
 import pytest
 
 from localnet.demo import run_demo
-from localnet.genesis import new_chain
-from localnet.rpc import LocalnetNode, make_server
 from outlayer.near.actions import (
     Action,
     AddKeyAction,
@@ -25,22 +22,15 @@ from outlayer.near.actions import (
 from outlayer.near.borsh import SignedTransaction, Transaction
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, NearRpcError
+from tests.localnet_server import running_localnet
 
 NEAR = 10**24
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Signer, Path]]:
-    key_file = tmp_path / "root.json"
-    chain, root = new_chain(key_file)
-    node = LocalnetNode(chain, block_time_s=0.05)
-    server = make_server(node, "127.0.0.1", 0)
-    node.start()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root, key_file
-    server.shutdown()
-    node.stop()
+    with running_localnet(tmp_path) as (url, root):
+        yield url, root, tmp_path / "root.json"
 
 
 def new_account(rpc: NearRpc, root: Signer, name: str, amount: int = 10 * NEAR) -> Signer:

@@ -44,6 +44,8 @@ class ExecutionResult:
     resources_used: ResourcesUsed = field(default_factory=ResourcesUsed)
     logs: str = ""
     exit_code: int | None = None
+    # USD (the token's smallest unit) the guest gave back via outlayer.refund_usd.
+    refund_usd: int = 0
 
     @property
     def ok(self) -> bool:
@@ -81,6 +83,7 @@ class ExecutionResult:
             },
             "logs": self.logs,
             "exit_code": self.exit_code,
+            "refund_usd": str(self.refund_usd),
         }
 
     @classmethod
@@ -100,6 +103,7 @@ class ExecutionResult:
             ),
             logs=data.get("logs", ""),
             exit_code=data.get("exit_code"),
+            refund_usd=int(data.get("refund_usd", 0)),
         )
 
     # --- Protobuf -----------------------------------------------------------------------------
@@ -113,6 +117,7 @@ class ExecutionResult:
                 memory_bytes=self.resources_used.memory_bytes,
             ),
             logs=self.logs,
+            refund_usd=self.refund_usd,
         )
         if self.error is not None:
             message.error.CopyFrom(
@@ -135,6 +140,7 @@ class ExecutionResult:
             resources_used=ResourcesUsed(used.instructions, used.time_ms, used.memory_bytes),
             logs=message.logs,
             exit_code=message.exit_code if message.HasField("exit_code") else None,
+            refund_usd=message.refund_usd,
         )
 
 

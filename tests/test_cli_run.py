@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.conftest import GUESTS_DIR, built_guest
 
-RESULT_KEYS = {"status", "output", "error", "resources_used", "logs", "exit_code"}
+RESULT_KEYS = {"status", "output", "error", "resources_used", "logs", "exit_code", "refund_usd"}
 
 
 def outlayer(

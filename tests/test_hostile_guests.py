@@ -206,3 +206,23 @@ def test_bytes_format_is_base64(executor: Executor) -> None:
     )
     assert result.ok
     assert base64.b64decode(result.output) == b"hello\n"
+
+
+@pytest.mark.parametrize(
+    ("attached", "refunded"), [("5000000", 3_000_000), ("1000000", 1_000_000), (None, 0)]
+)
+def test_refund_usd_is_reported_and_capped_at_what_was_attached(
+    executor: Executor, attached: str | None, refunded: int
+) -> None:
+    env = {} if attached is None else {"ATTACHED_USD": attached}
+    result = executor.execute(ExecutionJob(wat_guest("refund_usd"), env=env))
+    assert result.ok, result
+    assert result.refund_usd == refunded
+    assert result.to_json()["refund_usd"] == str(refunded)
+
+
+def test_only_the_platforms_own_functions_link(executor: Executor) -> None:
+    result = executor.execute(ExecutionJob(wat_guest("unknown_platform_function")))
+    assert result.error is not None
+    assert result.error.type is ExecutionErrorType.LINK_ERROR
+    assert "outlayer::mint_money" in result.error.message

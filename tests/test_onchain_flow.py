@@ -16,6 +16,7 @@ from localnet.demo import account, provision
 from outlayer.config import Settings
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
+from outlayer.result import ExecutionResult
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc
 from outlayer.wasmstore import WasmStore
@@ -148,3 +149,13 @@ def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World)
     with pytest.raises(grpc.RpcError):
         world.stub.GetJob(pb.GetJobRequest(job_id=3))  # no third job: nothing doubled
     assert Cursor(world.cursor_file).load() is not None
+
+
+def test_a_guest_refund_is_passed_to_the_contract_only_on_success() -> None:
+    from outlayer.errors import ExecutionErrorType
+    from services.indexer.indexer import resolve_args
+
+    ok = ExecutionResult.from_json({"status": "success", "output": "x", "refund_usd": "7"})
+    assert resolve_args(3, ok)["refund_usd"] == "7"
+    failed = ExecutionResult.failure(ExecutionErrorType.RUNTIME_ERROR, "trap")
+    assert resolve_args(3, failed)["refund_usd"] == "0"

@@ -21,7 +21,10 @@ from outlayer.limits import ResourceLimits
 from services.executor._wasi_poll import POLL_ONEOFF_TYPE, DeadlineReached, make_poll_oneoff
 
 WASI_MODULE = "wasi_snapshot_preview1"
-ALLOWED_IMPORT_MODULES = frozenset({WASI_MODULE})
+PLATFORM_MODULE = "outlayer"
+# WASI preview 1, and the platform's own module: outlayer.refund_usd(amount: i64).
+ALLOWED_IMPORT_MODULES = frozenset({WASI_MODULE, PLATFORM_MODULE})
+PLATFORM_FUNCTIONS = {"refund_usd": wasmtime.FuncType([wasmtime.ValType.i64()], [])}
 WASM_MAGIC = b"\0asm"
 WASM_PAGE = 64 * 1024
 MAX_TABLE_ELEMENTS = 1_000_000
@@ -50,6 +53,7 @@ class RawOutcome:
     exit_code: int | None = None
     error_type: ExecutionErrorType | None = None
     error_message: str = ""
+    refund_usd: int = 0
 
 
 class HostFunctionFailure(Exception):
@@ -132,12 +136,14 @@ def _check_imports(module: wasmtime.Module) -> None:
         f"{item.module}::{item.name}"
         for item in module.imports
         if item.module not in ALLOWED_IMPORT_MODULES
+        or (item.module == PLATFORM_MODULE and item.name not in PLATFORM_FUNCTIONS)
     ]
     if foreign:
         raise InvalidModule(
             ExecutionErrorType.LINK_ERROR,
             f"module imports {', '.join(foreign)}, which OutLayer does not provide; "
-            f"guests may import only WASI preview 1 ({WASI_MODULE})",
+            f"guests may import only WASI preview 1 ({WASI_MODULE}) and "
+            f"{PLATFORM_MODULE}::{', '.join(PLATFORM_FUNCTIONS)}",
         )
     if not any(export.name == "_start" for export in module.exports):
         raise InvalidModule(
@@ -159,6 +165,7 @@ class GuestRun:
         self._logs_dropped = 0
         self._output_overflow = False
         self._deadline = threading.Event()
+        self._refund_usd = 0
 
     # --- captured streams (called by wasmtime on the guest's thread) ---------------------------
     def _on_stdout(self, data: bytes) -> int:
@@ -178,6 +185,13 @@ class GuestRun:
         self._logs += kept
         self._logs_dropped += len(data) - len(kept)
         return len(data)
+
+    def _on_refund_usd(self, amount: int) -> None:
+        """The guest gives part of an attached USD payment back; capped at what was attached
+        (ATTACHED_USD), and only the last call counts."""
+        attached = self._job.env.get("ATTACHED_USD", "0")
+        cap = int(attached) if attached.isdigit() else 0
+        self._refund_usd = max(0, min(amount, cap))
 
     def _on_deadline(self) -> None:
         self._deadline.set()
@@ -207,6 +221,9 @@ class GuestRun:
             make_poll_oneoff(self._deadline, limits.max_execution_seconds + 1),
             access_caller=True,
         )
+        linker.define_func(
+            PLATFORM_MODULE, "refund_usd", PLATFORM_FUNCTIONS["refund_usd"], self._on_refund_usd
+        )
 
         outcome = RawOutcome()
         instance: wasmtime.Instance | None = None
@@ -235,6 +252,7 @@ class GuestRun:
         outcome.memory_bytes = _memory_size(store, instance)
         outcome.stdout = bytes(self._stdout)
         outcome.logs = self._render_logs()
+        outcome.refund_usd = self._refund_usd
         self._classify(outcome, failure, instantiated=instance is not None)
         return outcome
 

@@ -152,4 +152,5 @@ def to_result(outcome: RawOutcome, response_format: ResponseFormat) -> Execution
         resources_used=used,
         logs=outcome.logs,
         exit_code=outcome.exit_code,
+        refund_usd=outcome.refund_usd,
     )

@@ -183,4 +183,5 @@ def resolve_args(request_id: int, result: ExecutionResult) -> dict[str, Any]:
         "output": output if success else None,
         "error": error_json,
         "resources_used": {"instructions": used.instructions, "time_ms": used.time_ms},
+        "refund_usd": str(result.refund_usd if success else 0),
     }

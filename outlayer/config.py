@@ -98,6 +98,8 @@ class IndexerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Blocks in neardata's layout (localnet serves it; mainnet: https://mainnet.neardata.xyz).
+    # gRPC health checking and reflection (the indexer serves no API of its own).
+    listen: str = "127.0.0.1:50062"
     blocks_url: str = "http://127.0.0.1:3030"
     rpc_url: str = "http://127.0.0.1:3030"
     contract_id: str = "outlayer.localnet"

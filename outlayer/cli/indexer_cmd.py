@@ -23,8 +23,10 @@ def register(commands: Any) -> None:
 def serve_command(args: argparse.Namespace) -> int:
     from outlayer.errors import ErrorCode, OutlayerError
     from outlayer.grpcclient import open_channel
+    from outlayer.grpcserver import create_server
     from outlayer.near.keys import Signer
     from outlayer.near.rpc import NearRpc
+    from outlayer.tls import identity_for
     from outlayer.v1 import coordinator_pb2_grpc
     from services.indexer.cursor import Cursor
     from services.indexer.feed import BlockFeed
@@ -49,8 +51,18 @@ def serve_command(args: argparse.Namespace) -> int:
         cursor=Cursor(config.state_dir / f"{config.contract_id}.cursor.json"),
         start_height=config.start_height,
     )
+    identity = identity_for(settings.tls, "indexer")
+    health, port = create_server(
+        config.listen, [], 2, identity.server_credentials() if identity else None
+    )
+    health.start()
     stop = stop_on_signals()
-    print(f"outlayer indexer: following {config.contract_id} on {config.blocks_url}",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"outlayer indexer: following {config.contract_id} on {config.blocks_url}; "
+        f"health on port {port}",
+        file=sys.stderr,
+        flush=True,
+    )
     indexer.run_forever(stop, config.poll_seconds)
+    health.stop(grace=2).wait()
     return 0

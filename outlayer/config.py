@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -89,6 +89,8 @@ class CoordinatorSettings(BaseModel):
     base_fee_yocto: int = Field(10**21, ge=0)
     per_instruction_yocto: int = Field(10**6, ge=0)
     per_ms_yocto: int = Field(10**19, ge=0)
+    # The operators' API (system_hidden_logs); it listens on loopback only.
+    admin_listen: str = "127.0.0.1:50068"
     # Creating projects and payment keys needs this token (header X-Admin-Token) until
     # NEAR-signed ownership lands; empty: management is disabled.
     admin_token: str = ""
@@ -158,6 +160,16 @@ class Settings(BaseSettings):
     # SQLite by default; PostgreSQL with e.g. postgresql+psycopg://user@host:5432/outlayer
     # (environment: OUTLAYER_DATABASE_URL).
     database_url: str = Field(default_factory=default_database_url)
+    # Keep raw build/run output (system_hidden_logs) for operators to debug with. Off by
+    # default; the environment variable is SAVE_SYSTEM_HIDDEN_LOGS_TO_DEBUG, as the spec names it.
+    save_system_hidden_logs_to_debug: bool = Field(
+        False,
+        validation_alias=AliasChoices(
+            "save_system_hidden_logs_to_debug",
+            "SAVE_SYSTEM_HIDDEN_LOGS_TO_DEBUG",
+            "OUTLAYER_SAVE_SYSTEM_HIDDEN_LOGS_TO_DEBUG",
+        ),
+    )
     limits: LimitSettings = LimitSettings()
     executor: ExecutorSettings = ExecutorSettings()
     coordinator: CoordinatorSettings = CoordinatorSettings()

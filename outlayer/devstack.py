@@ -64,6 +64,7 @@ class DevStack:
             "OUTLAYER_TLS__DIR": str(d / "pki"),
             "OUTLAYER_DATABASE_URL": f"sqlite:///{d / 'coordinator.db'}",
             "OUTLAYER_COORDINATOR__LISTEN": f"127.0.0.1:{self.ports.coordinator}",
+            "OUTLAYER_COORDINATOR__ADMIN_LISTEN": "127.0.0.1:0",
             "OUTLAYER_COORDINATOR__WASM_STORE_DIR": str(d / "wasm"),
             "OUTLAYER_COORDINATOR__SOURCES_FILE": str(d / "sources.json"),
             "OUTLAYER_EXECUTOR__LISTEN": f"127.0.0.1:{self.ports.executor}",

@@ -41,6 +41,7 @@ class Stack:
             "OUTLAYER_TLS__DIR": str(root / "pki"),
             "OUTLAYER_COORDINATOR__WASM_STORE_DIR": str(root / "wasm"),
             "OUTLAYER_COORDINATOR__LEASE_SECONDS": "1",
+            "OUTLAYER_COORDINATOR__ADMIN_LISTEN": "127.0.0.1:0",
             "OUTLAYER_EXECUTOR__MODULE_CACHE_DIR": str(root / "modules"),
             "OUTLAYER_EXECUTOR__COORDINATOR": f"127.0.0.1:{self.coordinator_port}",
             "OUTLAYER_EXECUTOR__WORKER_TOKEN_FILE": str(root / "worker.token"),

@@ -36,17 +36,22 @@ def _engine() -> Any:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    from services.coordinator.admin import build_admin_server
     from services.coordinator.service import build_server
 
     settings = load_settings()
     configure("coordinator", settings.telemetry)
-    server, port = build_server(settings, _engine(), args.listen)
+    engine = _engine()
+    server, port = build_server(settings, engine, args.listen)
     server.start()
+    admin, _ = build_admin_server(settings, engine)
+    admin.start()
     host = (args.listen or settings.coordinator.listen).rsplit(":", 1)[0]
     print(f"outlayer coordinator: serving on {host}:{port}", file=sys.stderr, flush=True)
     stop = stop_on_signals()
     stop.wait()
     server.stop(grace=5).wait()
+    admin.stop(grace=1).wait()
     return 0
 
 

@@ -123,3 +123,16 @@ class OwnerEarnings(SQLModel, table=True):
 
     owner: str = Field(primary_key=True, max_length=200)
     total: str = Field(default="0", max_length=80)
+
+
+class SystemHiddenLog(SQLModel, table=True):
+    """Raw build/run output kept for operators when save_system_hidden_logs_to_debug is on;
+    readable only through the admin API on loopback, never in a public answer."""
+
+    __tablename__ = "system_hidden_logs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(index=True)
+    source: str = Field(max_length=200)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))

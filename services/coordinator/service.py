@@ -16,6 +16,7 @@ from outlayer.telemetry import inject_context, meter
 from outlayer.tls import identity_for, peer_service, uses_mtls
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc, public_pb2_grpc
+from services.coordinator.admin import save_hidden_log
 from services.coordinator.public import PublicService
 from services.coordinator.queue import JobQueue, JobSpec, JobState
 from services.coordinator.sources import SourceMap
@@ -39,11 +40,14 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self,
         engine: Engine,
         queue: JobQueue,
+        *,
         lease_seconds: float,
         limits: LimitSettings,
         sources: SourceMap,
+        save_hidden_logs: bool = False,
     ) -> None:
         self._sources = sources
+        self._save_hidden_logs = save_hidden_logs
         self._limits = limits
         self._engine = engine
         self._queue = queue
@@ -103,9 +107,12 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             return pb.LeaseJobResponse(has_job=False)
         spec = json_format.ParseDict(leased.spec, pb.JobSpec())
         return pb.LeaseJobResponse(
-            has_job=True, job_id=leased.id, spec=spec, attempt=leased.attempt,
+            has_job=True,
+            job_id=leased.id,
+            spec=spec,
+            attempt=leased.attempt,
             lease_seconds=self._lease_seconds,
-        )  # fmt: skip
+        )
 
     def Heartbeat(
         self, request: pb.HeartbeatRequest, context: grpc.ServicerContext
@@ -122,6 +129,10 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         result = ExecutionResult.from_proto(request.result).to_json()
         try:
             completion = self._queue.complete(request.job_id, worker, result)
+            if self._save_hidden_logs and request.hidden_log:
+                save_hidden_log(
+                    self._engine, request.job_id, f"executor:{worker}", request.hidden_log
+                )
             if completion.first:
                 _FINISHED.add(1, {"status": str(result.get("status"))})
                 used = result.get("resources_used") or {}
@@ -137,9 +148,11 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         worker = self._worker(context)
         try:
             state = self._queue.fail(
-                request.job_id, worker, request.message or "the worker gave up",
+                request.job_id,
+                worker,
+                request.message or "the worker gave up",
                 retryable=request.retryable,
-            )  # fmt: skip
+            )
         except KeyError:
             abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
             raise
@@ -236,9 +249,10 @@ def build_server(
     servicer = CoordinatorService(
         engine,
         queue,
-        coordinator.lease_seconds,
-        settings.limits,
-        SourceMap(coordinator.sources_file),
+        lease_seconds=coordinator.lease_seconds,
+        limits=settings.limits,
+        sources=SourceMap(coordinator.sources_file),
+        save_hidden_logs=settings.save_system_hidden_logs_to_debug,
     )
     binding = ServiceBinding(
         SERVICE_NAME, coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer

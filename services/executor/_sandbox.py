@@ -11,6 +11,7 @@ import os
 import re
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class RawOutcome:
     error_type: ExecutionErrorType | None = None
     error_message: str = ""
     refund_usd: int = 0
+    # The raw failure (full wasmtime error with its backtrace, or our own traceback): for the
+    # operator's system_hidden_logs only, never part of a result.
+    hidden_log: str = ""
 
 
 class HostFunctionFailure(Exception):
@@ -244,6 +248,7 @@ class GuestRun:
             failure = exc
         except Exception as exc:  # a bug in one of our host functions, not the guest's fault
             failure = HostFunctionFailure(f"{type(exc).__name__}: {exc}")
+            outcome.hidden_log = traceback.format_exc()
         finally:
             watchdog.cancel()
             outcome.time_ms = round((time.perf_counter() - started) * 1000)
@@ -253,6 +258,8 @@ class GuestRun:
         outcome.stdout = bytes(self._stdout)
         outcome.logs = self._render_logs()
         outcome.refund_usd = self._refund_usd
+        if failure is not None and not outcome.hidden_log:
+            outcome.hidden_log = f"{type(failure).__name__}: {failure}"
         self._classify(outcome, failure, instantiated=instance is not None)
         return outcome
 

@@ -61,10 +61,14 @@ class Executor:
 
     def execute(self, job: ExecutionJob) -> ExecutionResult:
         """Runs one job; raises OutlayerError for a request it refuses."""
+        return self.execute_with_diagnostics(job)[0]
+
+    def execute_with_diagnostics(self, job: ExecutionJob) -> tuple[ExecutionResult, str]:
+        """The result, and the raw failure text for the operator's hidden logs ("" if none)."""
         sandbox_job = self._validate(job)
         with self._slots:
             outcome = self._run(sandbox_job, job.wasm)
-        return to_result(outcome, job.response_format)
+        return to_result(outcome, job.response_format), outcome.hidden_log
 
     def close(self) -> None:
         if self._pool is not None:

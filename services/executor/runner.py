@@ -69,7 +69,7 @@ class JobRunner:
         )
         beats.start()
         try:
-            result = self._execute(lease.spec)
+            result, hidden_log = self._execute(lease.spec)
         except Exception as exc:  # an executor bug: give the job back to be retried
             log.exception("job %s failed inside the executor", lease.job_id)
             stop.set()
@@ -82,7 +82,9 @@ class JobRunner:
             stop.set()
             beats.join()
         done = self._stub.CompleteJob(
-            pb.CompleteJobRequest(job_id=lease.job_id, result=result.to_proto()),
+            pb.CompleteJobRequest(
+                job_id=lease.job_id, result=result.to_proto(), hidden_log=hidden_log
+            ),
             metadata=self._metadata,
         )
         return RunOutcome(lease.job_id, ExecutionResult.from_proto(done.result), done.first)
@@ -96,13 +98,13 @@ class JobRunner:
                 log.warning("coordinator unavailable (%s); retrying", exc.code())
                 stop.wait(1.0)
 
-    def _execute(self, spec: pb.JobSpec) -> ExecutionResult:
+    def _execute(self, spec: pb.JobSpec) -> tuple[ExecutionResult, str]:
         wasm = self._store.get(spec.wasm_sha256)
         if wasm is None:
             return ExecutionResult.failure(
                 ExecutionErrorType.INVALID_WASM,
                 f"module sha256:{spec.wasm_sha256} is not in the WASM store",
-            )
+            ), ""
         job = ExecutionJob(
             wasm=wasm,
             input=spec.input,
@@ -111,11 +113,11 @@ class JobRunner:
             response_format=RESPONSE_FORMAT_FROM_PB.get(spec.response_format, ResponseFormat.TEXT),
         )
         try:
-            return self._executor.execute(job)
+            return self._executor.execute_with_diagnostics(job)
         except OutlayerError as exc:  # the coordinator checks requests; this one slipped by
             return ExecutionResult.failure(
                 ExecutionErrorType.WORKER_FAILURE, f"the executor refused the job: {exc.message}"
-            )
+            ), ""
 
     def _heartbeat(self, job_id: int, lease_seconds: float, stop: threading.Event) -> None:
         interval = max(lease_seconds / 3, 0.05)

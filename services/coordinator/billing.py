@@ -73,6 +73,20 @@ class Billing:
             raise OutlayerError(ErrorCode.UNAUTHENTICATED, "unknown payment key (X-Payment-Key)")
         return key
 
+    def call_for_nonce(self, key_id: str, nonce: str | None) -> str | None:
+        if nonce is None:
+            return None
+        with Session(self._engine, expire_on_commit=False) as session:
+            call = session.exec(
+                select(Call).where(Call.key_id == key_id, Call.nonce == nonce)
+            ).first()
+            return None if call is None else call.call_id
+
+    def job_of(self, call_id: str) -> int:
+        with Session(self._engine, expire_on_commit=False) as session:
+            call = session.get(Call, call_id)
+            return 0 if call is None else call.job_id
+
     def hold(self, key_id: str, call: Call) -> None:
         """Reserves the call's worst case on the key, and records the call, in one transaction."""
         hold = int(call.hold)
@@ -127,7 +141,10 @@ class Billing:
                 self.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0))),
                 int(call.max_cost),
             )
-            deposit = int(call.attached_deposit) if success else 0
+            attached = int(call.attached_deposit) if success else 0
+            # The guest may give part of the attached payment back (outlayer.refund_usd).
+            refund = min(int(state.result.get("refund_usd") or 0), attached)
+            deposit = attached - refund
             charged = compute + deposit
             key = session.exec(
                 select(PaymentKey).where(PaymentKey.key_id == call.key_id).with_for_update()

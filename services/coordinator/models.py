@@ -93,6 +93,7 @@ class PaymentKey(SQLModel, table=True):
 
 class Call(SQLModel, table=True):
     __tablename__ = "calls"
+    __table_args__ = (UniqueConstraint("key_id", "nonce", name="uq_calls_key_nonce"),)
 
     call_id: str = Field(primary_key=True, max_length=64)
     key_id: str = Field(max_length=64)
@@ -103,6 +104,7 @@ class Call(SQLModel, table=True):
     max_cost: str = Field(max_length=80)
     attached_deposit: str = Field(max_length=80)
     charged: str | None = Field(default=None, max_length=80)
+    nonce: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
 
 

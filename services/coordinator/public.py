@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import grpc
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from outlayer.config import Settings
@@ -138,6 +139,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         project = self._project(request.owner, request.project)
         limits = resolve_limits(limits_from_proto(request.limits), self._settings.limits)
         max_cost = self._billing.max_cost(limits)
+        nonce = request.nonce or None
+        if nonce is not None and len(nonce) > 100:
+            raise invalid_argument("nonce is at most 100 characters")
+        earlier = self._billing.call_for_nonce(key.key_id, nonce)
+        if earlier is not None:  # a retry: the first call's answer, not a second run
+            return self._await(earlier, request.wait_seconds)
         call_id = uuid.uuid4().hex
         call = Call(
             call_id=call_id,
@@ -148,9 +155,15 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             hold=str(max_cost + int(deposit_text)),
             max_cost=str(max_cost),
             attached_deposit=deposit_text,
+            nonce=nonce,
             created_at=utcnow(),
         )
-        self._billing.hold(key.key_id, call)
+        try:
+            self._billing.hold(key.key_id, call)
+        except IntegrityError:  # the same nonce raced in from another request
+            earlier = self._billing.call_for_nonce(key.key_id, nonce)
+            assert earlier is not None
+            return self._await(earlier, request.wait_seconds)
         try:
             spec = {
                 "kind": "https",
@@ -174,8 +187,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         except Exception:
             self._billing.release(call_id)
             raise
-        wait = min(request.wait_seconds or DEFAULT_WAIT_S, MAX_WAIT_S)
-        self._queue.wait_finished(job_id, wait)
+        return self._await(call_id, request.wait_seconds)
+
+    def _await(self, call_id: str, wait_seconds: float) -> pb.CallResponse:
+        job_id = self._billing.job_of(call_id)
+        if job_id:
+            self._queue.wait_finished(job_id, min(wait_seconds or DEFAULT_WAIT_S, MAX_WAIT_S))
         return self._answer(call_id)
 
     def _answer(self, call_id: str) -> pb.CallResponse:
@@ -249,8 +266,10 @@ def _https_env(
             "NEAR_MAX_INSTRUCTIONS": str(limits.max_instructions),
             "NEAR_MAX_MEMORY_MB": str(limits.max_memory_mb),
             "NEAR_MAX_EXECUTION_SECONDS": str(limits.max_execution_seconds),
-            "ATTACHED_USD": "0",
-            "USD_PAYMENT": "0",
+            # Over HTTPS the attached payment is X-Attached-Deposit: a guest's refund_usd gives
+            # back from it, as on chain from attached_usd.
+            "ATTACHED_USD": deposit,
+            "USD_PAYMENT": deposit,
         }
     )
     return env

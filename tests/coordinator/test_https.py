@@ -30,6 +30,7 @@ NEAR = 10**24
 @dataclass
 class Https:
     http: httpx.Client
+    store: WasmStore
 
     def admin(self, path: str, body: dict[str, Any]) -> Any:
         response = self.http.post(path, json=body, headers=ADMIN)
@@ -44,8 +45,11 @@ class Https:
 def https(
     engine: Engine, settings: Settings, executor: Executor, tmp_path: Path
 ) -> Iterator[Https]:
-    configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
-        update={"admin_token": "admin-secret"})})  # fmt: skip
+    configured = settings.model_copy(
+        update={
+            "coordinator": settings.coordinator.model_copy(update={"admin_token": "admin-secret"})
+        }
+    )
     server, port = build_server(configured, engine, "127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -58,7 +62,7 @@ def https(
     edge = make_server(Edge(channel), "127.0.0.1", 0, None)
     threading.Thread(target=edge.serve_forever, daemon=True).start()
     with httpx.Client(base_url=f"http://127.0.0.1:{edge.server_address[1]}", timeout=60) as http:
-        yield Https(http)
+        yield Https(http, store)
     stop.set()
     worker.join()
     edge.shutdown()
@@ -101,17 +105,27 @@ def test_a_paid_call_returns_the_result_and_pays_the_owner(https: Https) -> None
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "code"),
     [
-        ("/call/dev.near/echo", {"input": "x"}, {"X-Payment-Key": "olk_wrong"}, 401,
-         "unauthenticated"),
+        (
+            "/call/dev.near/echo",
+            {"input": "x"},
+            {"X-Payment-Key": "olk_wrong"},
+            401,
+            "unauthenticated",
+        ),
         ("/call/dev.near/echo", {"input": "x"}, {}, 401, "unauthenticated"),
         ("/call/dev.near/nope", {"input": "x"}, "KEY", 404, "not_found"),
         ("/call/dev.near/echo", b"{not json", "KEY", 400, "invalid_json"),
         ("/call/dev.near/echo", {"inptu": "x"}, "KEY", 400, "invalid_argument"),
-        ("/call/dev.near/echo", {"limits": {"max_instructions": "999999999999"}}, "KEY", 400,
-         "limit_exceeded"),
+        (
+            "/call/dev.near/echo",
+            {"limits": {"max_instructions": "999999999999"}},
+            "KEY",
+            400,
+            "limit_exceeded",
+        ),
         ("/call/dev.near/echo", {"input": "x"}, "KEY+deposit=abc", 400, "invalid_argument"),
     ],
-)  # fmt: skip
+)
 def test_refused_calls_cost_nothing(  # noqa: PLR0917 (one argument per column)
     https: Https, path: str, body: object, headers: object, status: int, code: str
 ) -> None:
@@ -133,8 +147,9 @@ def test_refused_calls_cost_nothing(  # noqa: PLR0917 (one argument per column)
 
 def test_an_exhausted_balance_is_refused_with_the_amount_needed(https: Https) -> None:
     key_id, secret = setup_project(https, balance=1000)
-    response = https.http.post("/call/dev.near/echo", json={"input": "x"},
-                               headers={"X-Payment-Key": secret})  # fmt: skip
+    response = https.http.post(
+        "/call/dev.near/echo", json={"input": "x"}, headers={"X-Payment-Key": secret}
+    )
     assert response.status_code == 402
     assert response.json()["code"] == "insufficient_balance"
     assert "1000 yoctoNEAR available" in response.json()["message"]
@@ -148,3 +163,49 @@ def test_management_needs_the_admin_token_and_openapi_is_served(https: Https) ->
     assert "post" in spec["paths"]["/call/{owner}/{project}"]
     assert spec["components"]["schemas"]["CallRequest"]["properties"]["input"] == {"type": "string"}
     assert https.http.get("/nowhere").status_code == 404
+
+
+def test_a_retried_request_with_the_same_nonce_runs_and_pays_once(https: Https) -> None:
+    key_id, secret = setup_project(https)
+    body = {"input": "once", "nonce": "order-17"}
+    first = https.http.post("/call/dev.near/echo", json=body, headers={"X-Payment-Key": secret})
+    retry = https.http.post("/call/dev.near/echo", json=body, headers={"X-Payment-Key": secret})
+    assert first.status_code == retry.status_code == 200
+    assert retry.json()["call_id"] == first.json()["call_id"]
+    assert https.balance(key_id) == 10 * NEAR - int(first.json()["charged_yocto"])
+    other = https.http.post(
+        "/call/dev.near/echo",
+        json={"input": "x", "nonce": "order-18"},
+        headers={"X-Payment-Key": secret},
+    )
+    assert other.json()["call_id"] != first.json()["call_id"]
+
+
+def test_a_guest_refund_comes_out_of_the_attached_deposit(https: Https, tmp_path: Path) -> None:
+    import hashlib
+
+    from tests.conftest import wat_guest
+
+    refunder = wat_guest("refund_usd")  # gives back 3,000,000 of what was attached
+    https.store.put(refunder)
+    https.admin(
+        "/projects",
+        {
+            "owner": "dev.near",
+            "name": "refunder",
+            "wasm_sha256": hashlib.sha256(refunder).hexdigest(),
+        },
+    )
+    key = https.admin("/payment-keys", {"owner": "alice.near", "balance_yocto": str(10 * NEAR)})
+    response = https.http.post(
+        "/call/dev.near/refunder",
+        json={"input": ""},
+        headers={"X-Payment-Key": key["secret"], "X-Attached-Deposit": "5000000"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["result"]["refund_usd"] == "3000000"
+    earnings = https.http.get("/earnings/dev.near").json()
+    assert earnings["total_yocto"] == "2000000"  # the owner keeps what was not refunded
+    compute = int(body["charged_yocto"]) - 2_000_000
+    assert compute > 0 and https.balance(key["key_id"]) == 10 * NEAR - compute - 2_000_000

@@ -55,14 +55,10 @@ def run_demo(
     outlayer, worker = provision(rpc, root, root_key.parent, log)
     alice = account(rpc, root, "alice", root_key.parent, log)
 
-    cost = int(
-        rpc.view(outlayer.account_id, "estimate_execution_cost", {"resource_limits": LIMITS})
+    log(f"{alice.account_id} requests an execution")
+    sent = send_request(
+        rpc, alice, outlayer.account_id, code_source=SOURCE, input_data=input_data, limits=LIMITS
     )
-    args = {"code_source": SOURCE, "resource_limits": LIMITS, "input_data": input_data,
-            "response_format": "json"}  # fmt: skip
-    log(f"{alice.account_id} requests an execution, attaching {cost} yoctoNEAR")
-    sent = rpc.function_call(alice, outlayer.account_id, "request_execution", args,
-                             deposit=cost, wait_until="INCLUDED")  # fmt: skip
     event = _wait_for_event(rpc, sent.tx_hash, alice.account_id)
     log(f"the contract emitted execution_requested for request {event['request_id']}")
 
@@ -86,7 +82,7 @@ def run_demo(
     if resolved.failure:
         raise OutlayerError(ErrorCode.INTERNAL, f"resolve_execution failed: {resolved.failure}")
     log(f"{worker.account_id} resolved the request; waiting for the user's transaction")
-    final = _wait_final(rpc, sent.tx_hash, alice.account_id)
+    final = wait_final(rpc, sent.tx_hash, alice.account_id)
     value: dict[str, Any] = final.value
     return value
 
@@ -158,11 +154,38 @@ def _wait_for_event(rpc: NearRpc, tx_hash: str, sender: str, timeout_s: float = 
     raise OutlayerError(ErrorCode.UNAVAILABLE, "no execution_requested event within 30 s")
 
 
-def _wait_final(rpc: NearRpc, tx_hash: str, sender: str, timeout_s: float = 60) -> TxOutcome:
+def send_request(
+    rpc: NearRpc,
+    user: Signer,
+    contract_id: str,
+    *,
+    code_source: dict[str, str],
+    input_data: str,
+    limits: dict[str, int],
+) -> TxOutcome:
+    """``request_execution`` as a user sends it: the deposit the contract estimates for these
+    limits, JSON output, answered once the transaction is included (the result comes later)."""
+    cost = int(rpc.view(contract_id, "estimate_execution_cost", {"resource_limits": limits}))
+    args = {
+        "code_source": code_source,
+        "resource_limits": limits,
+        "input_data": input_data,
+        "response_format": "json",
+    }
+    return rpc.function_call(
+        user, contract_id, "request_execution", args, deposit=cost, wait_until="INCLUDED"
+    )
+
+
+def wait_final(rpc: NearRpc, tx_hash: str, sender: str, timeout_s: float = 60) -> TxOutcome:
+    """The transaction's status once every receipt it caused has run (the request settled)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         outcome = rpc.tx_status(tx_hash, sender)
         if outcome.raw.get("final_execution_status") == "FINAL":
             return outcome
         time.sleep(0.2)
-    raise OutlayerError(ErrorCode.UNAVAILABLE, "the request did not settle within 60 s")
+    raise OutlayerError(
+        ErrorCode.UNAVAILABLE,
+        f"the request did not settle within {timeout_s:g} s: are the indexer and an executor up?",
+    )

@@ -9,6 +9,7 @@ same client works against a real node. Blocks are produced on a timer, as on a r
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -481,14 +482,10 @@ def _permission(function_call: Any) -> Any:
 
 
 def _code_hash(code: bytes) -> bytes:
-    import hashlib
-
     return hashlib.sha256(code).digest() if code else bytes(32)
 
 
 def _chunk_hash(block: Block) -> bytes:
-    import hashlib
-
     return hashlib.sha256(b"chunk" + block.hash).digest()
 
 

@@ -583,8 +583,7 @@ class _Call:
     def h_promise_return(self, promise_index: int) -> None:
         self._no_view("promise_return")
         self._charge(gas.PROMISE_RETURN)
-        if self._receipt(promise_index) is None:  # pragma: no cover - _receipt raises
-            return
+        self._receipt(promise_index)  # refuses a missing or joint promise
         self.out.return_promise = promise_index
 
     def h_promise_yield_create(

@@ -218,7 +218,7 @@ class DevStack:
 
 def request(directory: Path, rpc_url: str, input_data: str, timeout_s: float = 60) -> Any:
     """One request on chain through the running stack, as a user makes it; returns the result."""
-    from localnet.demo import account
+    from localnet.demo import account, send_request, wait_final
 
     rpc = NearRpc(rpc_url)
     root_key = directory / "root.json"
@@ -226,27 +226,11 @@ def request(directory: Path, rpc_url: str, input_data: str, timeout_s: float = 6
         raise OutlayerError(ErrorCode.NOT_FOUND, f"no stack in {directory}: run `outlayer dev`")
     alice = account(rpc, Signer.load(root_key), "alice", directory / "keys", lambda _: None)
     limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
-    cost = int(
-        rpc.view("outlayer.localnet", "estimate_execution_cost", {"resource_limits": limits})
+    source = {"repo": DEMO_REPO, "commit": DEMO_COMMIT}
+    sent = send_request(
+        rpc, alice, "outlayer.localnet", code_source=source, input_data=input_data, limits=limits
     )
-    args = {
-        "code_source": {"repo": DEMO_REPO, "commit": DEMO_COMMIT},
-        "resource_limits": limits,
-        "input_data": input_data,
-        "response_format": "json",
-    }
-    sent = rpc.function_call(
-        alice, "outlayer.localnet", "request_execution", args, deposit=cost, wait_until="INCLUDED"
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = rpc.tx_status(sent.tx_hash, alice.account_id)
-        if status.raw.get("final_execution_status") == "FINAL":
-            return status.value
-        time.sleep(0.2)
-    raise OutlayerError(
-        ErrorCode.UNAVAILABLE, f"no result within {timeout_s:g} s: is the stack up?"
-    )
+    return wait_final(rpc, sent.tx_hash, alice.account_id, timeout_s).value
 
 
 def https_call(directory: Path, edge_port: int, input_data: str) -> Any:

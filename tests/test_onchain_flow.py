@@ -12,7 +12,7 @@ import grpc
 import pytest
 from sqlalchemy import Engine
 
-from localnet.demo import account, provision
+from localnet.demo import account, provision, send_request, wait_final
 from outlayer.config import Settings
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
@@ -52,15 +52,18 @@ class World:
 
     def request(self, commit: str = COMMIT, data: str = "hi") -> TxOutcome:
         limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
-        cost = int(self.rpc.view(self.outlayer.account_id, "estimate_execution_cost",
-                                 {"resource_limits": limits}))  # fmt: skip
-        args = {"code_source": {"repo": REPO, "commit": commit}, "resource_limits": limits,
-                "input_data": data, "response_format": "json"}  # fmt: skip
-        return self.rpc.function_call(self.alice, self.outlayer.account_id, "request_execution",
-                                      args, deposit=cost, wait_until="INCLUDED")  # fmt: skip
+        source = {"repo": REPO, "commit": commit}
+        return send_request(
+            self.rpc,
+            self.alice,
+            self.outlayer.account_id,
+            code_source=source,
+            input_data=data,
+            limits=limits,
+        )
 
     def final(self, sent: TxOutcome) -> TxOutcome:
-        return self.rpc.tx_status(sent.tx_hash, self.alice.account_id, wait_until="FINAL")
+        return wait_final(self.rpc, sent.tx_hash, self.alice.account_id)
 
 
 @pytest.fixture

@@ -270,7 +270,8 @@ class GuestRun:
         # stdin from an anonymous in-memory file: no disk, and the guest cannot block on it.
         fd = os.memfd_create("outlayer-stdin", os.MFD_CLOEXEC)
         try:
-            os.write(fd, self._job.input) if self._job.input else None
+            if self._job.input:
+                os.write(fd, self._job.input)
             wasi.stdin_file = f"/proc/self/fd/{fd}"
         finally:
             os.close(fd)

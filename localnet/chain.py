@@ -69,6 +69,16 @@ class Outcome:
     receipt_ids: list[bytes] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DataChange:
+    """One contract storage write (value None: a removal), as ``EXPERIMENTAL_changes`` lists it."""
+
+    account_id: str
+    key: bytes
+    value: bytes | None
+    receipt_id: bytes
+
+
 @dataclass
 class Block:
     height: int
@@ -77,6 +87,7 @@ class Block:
     timestamp_ns: int
     tx_hashes: list[bytes] = field(default_factory=list)
     receipt_ids: list[bytes] = field(default_factory=list)
+    data_changes: list[DataChange] = field(default_factory=list)
 
 
 @dataclass
@@ -257,6 +268,7 @@ class Chain:
         snapshot = copy.deepcopy(self.accounts.get(receipt.receiver_id))
         outcome = Outcome(receipt.receipt_id, receipt.receiver_id, block.height, success=True)
         new_receipts: list[Receipt] = []
+        changes_before = len(block.data_changes)
         try:
             for action in receipt.actions:
                 self._apply(
@@ -271,6 +283,7 @@ class Chain:
                         f"staked for its storage, has {account.amount}"
                     )
         except ChainError as exc:
+            del block.data_changes[changes_before:]  # a failed receipt changed nothing
             outcome.success = False
             outcome.failure = str(exc)
             outcome.return_data = None
@@ -359,6 +372,9 @@ class Chain:
         if not result.ok:
             raise ChainError(f"FunctionCallError: {result.error}")
         for key, value in result.storage_writes.items():
+            block.data_changes.append(
+                DataChange(receipt.receiver_id, key, value, receipt.receipt_id)
+            )
             if value is None:
                 account.storage.pop(key, None)
             else:

@@ -234,34 +234,37 @@ class LocalnetNode:
 
     rpc_EXPERIMENTAL_tx_status = rpc_tx  # noqa: N815 (NEAR's method name)
 
-    # --- the block feed -------------------------------------------------------------------------
-    def feed_block(self, height: int) -> dict[str, Any]:
-        """A block in neardata's layout (NEAR Lake's StreamerMessage): header, and per shard the
-        outcomes of the receipts executed in it, with logs and the originating tx hash."""
-        block = self.chain.blocks[height]
-        outcomes = []
-        for receipt_id in block.receipt_ids:
-            outcome = self.chain.outcomes.get(receipt_id)
-            if outcome is None:
-                continue
-            tx_hash = self.chain.tx_hash_of(receipt_id)
-            outcomes.append(
+    # --- state changes ----------------------------------------------------------------------------
+    def rpc_EXPERIMENTAL_changes(self, params: Any) -> Any:  # noqa: N802 (NEAR's method name)
+        """Contract storage changes in one block (``changes_type: data_changes``), as nearcore
+        answers them: each with its cause, the receipt that wrote it."""
+        if not isinstance(params, dict) or params.get("changes_type") != "data_changes":
+            raise _invalid("localnet serves EXPERIMENTAL_changes for changes_type data_changes")
+        accounts = params.get("account_ids")
+        if not isinstance(accounts, list) or not accounts:
+            raise _invalid("data_changes needs account_ids: a non-empty list")
+        prefix = base64.b64decode(params.get("key_prefix_base64") or "")
+        with self.lock:
+            block = self._find_block(params)
+            changes = [
                 {
-                    "execution_outcome": self._outcome_view(outcome),
-                    "receipt": {
-                        "receipt_id": _b58(receipt_id),
-                        "receiver_id": outcome.executor_id,
-                        "predecessor_id": self.chain.predecessor_of(receipt_id),
+                    "cause": {"type": "receipt_processing", "receipt_hash": _b58(c.receipt_id)},
+                    "type": "data_deletion" if c.value is None else "data_update",
+                    "change": {
+                        "account_id": c.account_id,
+                        "key_base64": base64.b64encode(c.key).decode(),
+                        **(
+                            {}
+                            if c.value is None
+                            else {"value_base64": base64.b64encode(c.value).decode()}
+                        ),
                     },
-                    "tx_hash": _b58(tx_hash) if tx_hash else None,
                 }
-            )
-        return {
-            "block": {"author": "localnet", "header": self._header(block)},
-            "shards": [{"shard_id": 0, "receipt_execution_outcomes": outcomes}],
-        }
+                for c in block.data_changes
+                if c.account_id in accounts and c.key.startswith(prefix)
+            ]
+            return {"block_hash": _b58(block.hash), "changes": changes}
 
-    # --- transactions ---------------------------------------------------------------------------
     def _submit(self, signed_base64: Any) -> bytes:
         try:
             signed = SignedTransaction.decode(base64.b64decode(str(signed_base64), validate=True))
@@ -511,23 +514,6 @@ def _invalid_tx(kind: str, message: str) -> RpcError:
 
 class _Handler(BaseHTTPRequestHandler):
     node: LocalnetNode
-
-    def do_GET(self) -> None:
-        """The neardata block feed: ``/v0/block/{height}``, ``/v0/last_block/final``."""
-        path = self.path.rstrip("/")
-        with self.node.lock:
-            if path == "/v0/last_block/final":
-                body: Any = self.node.feed_block(self.node.chain.height)
-            elif path.startswith("/v0/block/") and path[len("/v0/block/") :].isdigit():
-                height = int(path[len("/v0/block/") :])
-                if height > self.node.chain.height:
-                    self._send(404, {"error": f"block {height} is not produced yet"})
-                    return
-                body = self.node.feed_block(height)
-            else:
-                self._send(404, {"error": "not found: use /v0/block/HEIGHT"})
-                return
-        self._send(200, body)
 
     def _send(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -71,6 +71,9 @@ class ExecutorSettings(BaseModel):
     # Where to lease jobs from (empty: serve Execute only, lease nothing) and with which token.
     coordinator: str = ""
     worker_token_file: Path | None = None
+    # The keystore to fetch jobs' secrets from, over the attested channel (empty: jobs that name
+    # secrets fail with a clear error).
+    keystore: str = ""
 
 
 class CoordinatorSettings(BaseModel):
@@ -99,10 +102,9 @@ class CoordinatorSettings(BaseModel):
 class IndexerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Blocks in neardata's layout (localnet serves it; mainnet: https://mainnet.neardata.xyz).
     # gRPC health checking and reflection (the indexer serves no API of its own).
     listen: str = "127.0.0.1:50062"
-    blocks_url: str = "http://127.0.0.1:3030"
+    # NEAR JSON-RPC: blocks are followed and results settled through it (localnet by default).
     rpc_url: str = "http://127.0.0.1:3030"
     contract_id: str = "outlayer.localnet"
     network_id: str = "localnet"
@@ -120,6 +122,39 @@ class EdgeSettings(BaseModel):
 
     listen: str = "127.0.0.1:8443"
     coordinator: str = "127.0.0.1:50060"
+    # Serves the keystore's public endpoints (repository keys, attestation); empty: not served.
+    keystore: str = ""
+
+
+class KeystoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = "127.0.0.1:50064"
+    # "tdx": the master secret and quotes come from the dstack guest agent (a TDX VM);
+    # "development": a master secret in a file and a labelled development attestation.
+    mode: Literal["tdx", "development"] = "development"
+    master_key_file: Path = Path.home() / ".outlayer" / "keystore-master.key"
+    # The dstack guest agent: a unix socket path or an http:// URL (empty: dstack's default).
+    dstack_endpoint: str = ""
+    # Intel collateral for the quote: a JSON file (as dcap-qvl writes it) or a PCCS to ask.
+    collateral_file: Path | None = None
+    pccs_url: str = "https://api.trustedservices.intel.com"
+    # Where stored secrets and balances are read (view calls only).
+    rpc_url: str = "http://127.0.0.1:3030"
+    contract_id: str = "outlayer.localnet"
+
+
+class AttestationSettings(BaseModel):
+    """What a client of the keystore (executor, edge) accepts as proof."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The allow-list of measurements (MRTD, RTMR0-3) a TDX keystore must match.
+    measurements_file: Path | None = None
+    # Development keystores have no TDX; accept their labelled attestation (never in production).
+    accept_development: bool = False
+    # Verify collateral as of this UNIX time instead of now (replaying a recorded quote).
+    verify_at: int | None = None
 
 
 class TelemetrySettings(BaseModel):
@@ -175,6 +210,8 @@ class Settings(BaseSettings):
     coordinator: CoordinatorSettings = CoordinatorSettings()
     indexer: IndexerSettings = IndexerSettings()
     edge: EdgeSettings = EdgeSettings()
+    keystore: KeystoreSettings = KeystoreSettings()
+    attestation: AttestationSettings = AttestationSettings()
     tls: TlsSettings = TlsSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 

@@ -29,6 +29,10 @@ class ExecutionErrorType(enum.StrEnum):
     WORKER_FAILURE = "worker_failure"
     # The code source could not be turned into a module (the compiler's categories refine it).
     COMPILATION_ERROR = "compilation_error"
+    # The job names stored secrets: the requester fails their access condition, or none exist.
+    # Either way the guest never runs.
+    SECRETS_ACCESS_DENIED = "secrets_access_denied"
+    SECRETS_NOT_FOUND = "secrets_not_found"
 
 
 class ErrorCode(enum.StrEnum):
@@ -43,6 +47,8 @@ class ErrorCode(enum.StrEnum):
     CONFIGURATION = "configuration_error"
     FAILED_PRECONDITION = "insufficient_balance"
     INTERNAL = "internal"
+    # The requester fails the access condition of the secrets a request names.
+    ACCESS_CONDITION = "access_condition_failed"
 
 
 _GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
@@ -55,6 +61,7 @@ _GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.CONFIGURATION: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorCode.ACCESS_CONDITION: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 

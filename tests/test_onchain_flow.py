@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from localnet.demo import account, provision, send_request, wait_final
 from outlayer.config import Settings
+from outlayer.errors import OutlayerError
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
 from outlayer.result import ExecutionResult
@@ -27,7 +28,7 @@ from services.coordinator.workers import register_worker
 from services.executor import Executor
 from services.executor.runner import JobRunner
 from services.indexer.cursor import Cursor
-from services.indexer.feed import BlockFeed
+from services.indexer.feed import RequestFeed, _new_request
 from services.indexer.indexer import Chain, Indexer
 from tests.conftest import built_guest
 from tests.localnet_server import running_localnet
@@ -89,7 +90,7 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     cursor_file = tmp_path / "indexer" / "cursor.json"
 
     def make_indexer() -> Indexer:
-        return Indexer(BlockFeed(url), stub, rpc=rpc, operator=worker,
+        return Indexer(RequestFeed(rpc, outlayer.account_id), stub, rpc=rpc, operator=worker,
                        chain=Chain(outlayer.account_id, "localnet"), cursor=Cursor(cursor_file),
                        start_height=0)  # fmt: skip
 
@@ -162,3 +163,29 @@ def test_a_guest_refund_is_passed_to_the_contract_only_on_success() -> None:
     assert resolve_args(3, ok)["refund_usd"] == "7"
     failed = ExecutionResult.failure(ExecutionErrorType.RUNTIME_ERROR, "trap")
     assert resolve_args(3, failed)["refund_usd"] == "0"
+
+
+def test_the_feed_finds_each_request_once_where_the_chain_made_it(world: World) -> None:
+    feed = RequestFeed(world.rpc, world.outlayer.account_id)
+    sent = world.request(data="located")
+    made = next(
+        r for r in sent.raw["receipts_outcome"]
+        if any("execution_requested" in line for line in r["outcome"]["logs"])
+    )  # fmt: skip
+    made_at = world.rpc.call("block", {"block_id": made["block_hash"]})["header"]
+    run_everything(world, world.indexer())  # resolves it: the record is rewritten as resolved
+    world.final(sent)
+    head = feed.last_final_height()
+    found = [e for h in range(head + 1) for e in feed.requests_at(h) or []]
+    assert [(e.request_id, e.block_height, e.receipt_id) for e in found] == [
+        (1, made_at["height"], made["id"])
+    ]
+    assert found[0].block_timestamp_ns == int(made_at["timestamp_nanosec"])
+    assert found[0].data["input_data"] == "located"
+    assert feed.requests_at(head + 1000) is None  # not produced: the cursor waits, nothing lost
+
+
+def test_the_feed_refuses_a_contract_that_does_not_store_requests_as_json(world: World) -> None:
+    with pytest.raises(OutlayerError, match="not JSON"):
+        _new_request({"type": "data_update", "change": {"value_base64": "bm90IGpzb24="}})
+    assert _new_request({"type": "data_deletion", "change": {}}) is None

@@ -50,6 +50,7 @@ def start_runner(settings: Any, executor: Any, stop: threading.Event) -> threadi
     from outlayer.grpcclient import open_channel
     from outlayer.wasmstore import WasmStore
     from services.executor.runner import JobRunner
+    from services.executor.secrets import KeystoreSecrets
 
     target = settings.executor.coordinator
     if not target:
@@ -64,8 +65,10 @@ def start_runner(settings: Any, executor: Any, stop: threading.Event) -> threadi
             "(`outlayer coordinator add-worker NAME` prints one)",
         )
     channel = open_channel(target, settings.tls, "executor", "coordinator")
+    keystore = settings.executor.keystore
+    secrets = KeystoreSecrets(keystore, settings.tls, settings.attestation) if keystore else None
     runner = JobRunner(executor, channel, token_file.read_text().strip(),
-                       WasmStore(settings.coordinator.wasm_store_dir))  # fmt: skip
+                       WasmStore(settings.coordinator.wasm_store_dir), secrets)  # fmt: skip
     thread = threading.Thread(target=runner.run_forever, args=(stop,), name="job-runner")
     thread.start()
     print(f"outlayer executor: leasing jobs from {target}", file=sys.stderr, flush=True)

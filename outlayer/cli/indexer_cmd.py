@@ -29,7 +29,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from outlayer.tls import identity_for
     from outlayer.v1 import coordinator_pb2_grpc
     from services.indexer.cursor import Cursor
-    from services.indexer.feed import BlockFeed
+    from services.indexer.feed import RequestFeed
     from services.indexer.indexer import Chain, Indexer
 
     settings = load_settings()
@@ -42,10 +42,11 @@ def serve_command(args: argparse.Namespace) -> int:
             "account registered as a worker on the contract",
         )
     channel = open_channel(config.coordinator, settings.tls, "indexer", "coordinator")
+    rpc = NearRpc(config.rpc_url)
     indexer = Indexer(
-        BlockFeed(config.blocks_url),
+        RequestFeed(rpc, config.contract_id),
         coordinator_pb2_grpc.CoordinatorServiceStub(channel),
-        rpc=NearRpc(config.rpc_url),
+        rpc=rpc,
         operator=Signer.load(config.operator_key_file),
         chain=Chain(config.contract_id, config.network_id),
         cursor=Cursor(config.state_dir / f"{config.contract_id}.cursor.json"),
@@ -58,7 +59,7 @@ def serve_command(args: argparse.Namespace) -> int:
     health.start()
     stop = stop_on_signals()
     print(
-        f"outlayer indexer: following {config.contract_id} on {config.blocks_url}; "
+        f"outlayer indexer: following {config.contract_id} on {config.rpc_url}; "
         f"health on port {port}",
         file=sys.stderr,
         flush=True,

@@ -16,6 +16,7 @@ from outlayer.cli import (
     edge_cmd,
     executor_cmd,
     indexer_cmd,
+    keystore_cmd,
     localnet_cmd,
     run_cmd,
     secrets_cmd,
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     executor_cmd.register(commands)
     coordinator_cmd.register(commands)
     indexer_cmd.register(commands)
+    keystore_cmd.register(commands)
     edge_cmd.register(commands)
     localnet_cmd.register(commands)
     dev_cmd.register(commands)

@@ -9,11 +9,12 @@ from sqlalchemy import Engine
 
 from outlayer.config import LimitSettings, Settings
 from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError, invalid_argument
+from outlayer.grants import issue_grant
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import limits_from_proto, resolve_limits
 from outlayer.result import ExecutionResult
 from outlayer.telemetry import inject_context, meter
-from outlayer.tls import identity_for, peer_service, uses_mtls
+from outlayer.tls import Identity, identity_for, peer_service, uses_mtls
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc, public_pb2_grpc
 from services.coordinator.admin import save_hidden_log
@@ -45,7 +46,9 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         limits: LimitSettings,
         sources: SourceMap,
         save_hidden_logs: bool = False,
+        grant_signer: Identity | None = None,
     ) -> None:
+        self._grant_signer = grant_signer  # the coordinator's mesh identity signs secrets grants
         self._sources = sources
         self._save_hidden_logs = save_hidden_logs
         self._limits = limits
@@ -106,13 +109,21 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         if leased is None:
             return pb.LeaseJobResponse(has_job=False)
         spec = json_format.ParseDict(leased.spec, pb.JobSpec())
-        return pb.LeaseJobResponse(
+        reply = pb.LeaseJobResponse(
             has_job=True,
             job_id=leased.id,
             spec=spec,
             attempt=leased.attempt,
             lease_seconds=self._lease_seconds,
         )
+        if spec.HasField("secrets_ref") and self._grant_signer is not None:
+            ref = spec.secrets_ref
+            reply.secrets_grant.CopyFrom(issue_grant(
+                self._grant_signer, job_id=leased.id, account_id=ref.account_id,
+                profile=ref.profile, repo=spec.code_source.repo, branch=ref.branch,
+                requester=ref.requester,
+            ))  # fmt: skip
+        return reply
 
     def Heartbeat(
         self, request: pb.HeartbeatRequest, context: grpc.ServicerContext
@@ -223,6 +234,13 @@ def _validate(spec: pb.JobSpec) -> None:
         raise invalid_argument("spec.wasm_sha256 must be the module's SHA-256 (64 hex)")
     if not spec.wasm_sha256 and not (spec.code_source.repo and spec.code_source.commit):
         raise invalid_argument("a job needs wasm_sha256 or code_source {repo, commit}")
+    if spec.HasField("secrets_ref"):
+        ref = spec.secrets_ref
+        if not (ref.account_id and ref.profile and ref.requester):
+            raise invalid_argument("spec.secrets_ref needs account_id, profile and requester")
+        if not spec.code_source.repo:
+            raise invalid_argument("secrets belong to a repository: spec.code_source.repo is "
+                                   "required with secrets_ref")  # fmt: skip
 
 
 def _status(state: JobState) -> pb.JobStatus:
@@ -253,6 +271,7 @@ def build_server(
         limits=settings.limits,
         sources=SourceMap(coordinator.sources_file),
         save_hidden_logs=settings.save_system_hidden_logs_to_debug,
+        grant_signer=identity_for(settings.tls, "coordinator"),
     )
     binding = ServiceBinding(
         SERVICE_NAME, coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer

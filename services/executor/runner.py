@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from outlayer.errors import ExecutionErrorType, OutlayerError
+from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError
 from outlayer.limits import limits_from_proto
 from outlayer.result import RESPONSE_FORMAT_FROM_PB, ExecutionResult, ResponseFormat
 from outlayer.telemetry import extract_context, tracer
@@ -21,9 +21,14 @@ from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.executor.executor import ExecutionJob, Executor
+from services.executor.secrets import KeystoreSecrets
 
 log = logging.getLogger("outlayer.executor.runner")
 _TRACER = tracer("outlayer.executor")
+
+
+class GiveBack(Exception):
+    """The job cannot run here now; the coordinator retries it (bounded attempts)."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,9 @@ class JobRunner:
         channel: grpc.Channel,
         token: str,
         store: WasmStore,
+        secrets: KeystoreSecrets | None = None,
     ) -> None:
+        self._secrets = secrets
         self._executor = executor
         self._stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
@@ -69,7 +76,20 @@ class JobRunner:
         )
         beats.start()
         try:
-            result, hidden_log = self._execute(lease.spec)
+            result, hidden_log = self._execute(lease)
+        except GiveBack as exc:  # another attempt may succeed (keystore down, grant expired)
+            log.warning("giving job %s back: %s", lease.job_id, exc)
+            stop.set()
+            status = self._stub.FailJob(
+                pb.FailJobRequest(job_id=lease.job_id, message=str(exc), retryable=True),
+                metadata=self._metadata,
+            )
+            result = (
+                ExecutionResult.from_proto(status.result)
+                if status.HasField("result")
+                else (ExecutionResult.failure(ExecutionErrorType.WORKER_FAILURE, str(exc)))
+            )
+            return RunOutcome(lease.job_id, result, False)
         except Exception as exc:  # an executor bug: give the job back to be retried
             log.exception("job %s failed inside the executor", lease.job_id)
             stop.set()
@@ -98,7 +118,22 @@ class JobRunner:
                 log.warning("coordinator unavailable (%s); retrying", exc.code())
                 stop.wait(1.0)
 
-    def _execute(self, spec: pb.JobSpec) -> tuple[ExecutionResult, str]:
+    def _execute(self, lease: pb.LeaseJobResponse) -> tuple[ExecutionResult, str]:
+        spec = lease.spec
+        secrets: dict[str, str] = {}
+        if spec.HasField("secrets_ref"):
+            try:
+                secrets = self._job_secrets(lease)
+            except OutlayerError as exc:
+                if exc.code is ErrorCode.ACCESS_CONDITION:
+                    return ExecutionResult.failure(
+                        ExecutionErrorType.SECRETS_ACCESS_DENIED, exc.message
+                    ), ""
+                if exc.code is ErrorCode.NOT_FOUND:
+                    return ExecutionResult.failure(
+                        ExecutionErrorType.SECRETS_NOT_FOUND, exc.message
+                    ), ""
+                raise GiveBack(exc.message) from None
         wasm = self._store.get(spec.wasm_sha256)
         if wasm is None:
             return ExecutionResult.failure(
@@ -108,7 +143,7 @@ class JobRunner:
         job = ExecutionJob(
             wasm=wasm,
             input=spec.input,
-            env=dict(spec.platform_env),
+            env={**secrets, **spec.platform_env},  # the platform's variables always win
             limits=limits_from_proto(spec.limits),
             response_format=RESPONSE_FORMAT_FROM_PB.get(spec.response_format, ResponseFormat.TEXT),
         )
@@ -118,6 +153,13 @@ class JobRunner:
             return ExecutionResult.failure(
                 ExecutionErrorType.WORKER_FAILURE, f"the executor refused the job: {exc.message}"
             ), ""
+
+    def _job_secrets(self, lease: pb.LeaseJobResponse) -> dict[str, str]:
+        if not lease.HasField("secrets_grant"):
+            raise GiveBack("the coordinator issued no secrets grant (does it run with mTLS?)")
+        if self._secrets is None:
+            raise GiveBack("this executor has no keystore configured (executor.keystore)")
+        return self._secrets.fetch(lease.secrets_grant)
 
     def _heartbeat(self, job_id: int, lease_seconds: float, stop: threading.Event) -> None:
         interval = max(lease_seconds / 3, 0.05)

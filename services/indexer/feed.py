@@ -1,39 +1,76 @@
-"""The block feed in neardata's layout (``/v0/block/{height}``): localnet serves it, and so do
-neardata.xyz and NEAR Lake-compatible services for mainnet and testnet."""
+"""New requests, block by block, read over NEAR JSON-RPC.
+
+The contract stores every request under ``req:{id}`` with status ``pending`` when it is made
+(contract/outlayer/contract.py), so ``EXPERIMENTAL_changes`` (``data_changes`` under that key
+prefix) lists exactly the requests a block created: one call per block, whatever else the block
+holds. Logs (the ``execution_requested`` event) are not reachable per block over JSON-RPC, and
+the transaction status of a yielded request is not final until it is resolved, so events are
+for explorers and the stored record is what the indexer reads.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
-import httpx
-
 from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.near.rpc import NearRpc, NearRpcError
+from services.indexer.events import RequestEvent
+
+REQUEST_KEY_PREFIX = b"req:"
 
 
-class BlockFeed:
-    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
-        self._base = base_url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout_s)
+class RequestFeed:
+    def __init__(self, rpc: NearRpc, contract_id: str) -> None:
+        self._rpc = rpc
+        self._contract_id = contract_id
 
     def last_final_height(self) -> int:
-        block = self._get("/v0/last_block/final")
-        if block is None:
-            raise OutlayerError(ErrorCode.UNAVAILABLE, f"{self._base} has no final block yet")
-        return int(block["block"]["header"]["height"])
+        return int(self._rpc.block()["header"]["height"])
 
-    def block(self, height: int) -> dict[str, Any] | None:
-        """The block at ``height``; None when it is not produced yet (or was skipped)."""
-        return self._get(f"/v0/block/{height}")
-
-    def _get(self, path: str) -> dict[str, Any] | None:
+    def requests_at(self, height: int) -> list[RequestEvent] | None:
+        """The requests made in block ``height``; None when the chain skipped that height."""
         try:
-            response = self._http.get(self._base + path)
-        except httpx.HTTPError as exc:
-            raise OutlayerError(
-                ErrorCode.UNAVAILABLE, f"block feed {self._base} did not answer: {exc}"
-            ) from None
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        body: dict[str, Any] | None = response.json()
-        return body
+            header = self._rpc.block(height)["header"]
+            changes = self._rpc.call(
+                "EXPERIMENTAL_changes",
+                {
+                    "block_id": height,
+                    "changes_type": "data_changes",
+                    "account_ids": [self._contract_id],
+                    "key_prefix_base64": base64.b64encode(REQUEST_KEY_PREFIX).decode(),
+                },
+            )
+        except NearRpcError as exc:
+            if exc.cause == "UNKNOWN_BLOCK":
+                return None
+            raise
+        found = []
+        for change in changes.get("changes", []):
+            request = _new_request(change)
+            if request is not None:
+                found.append(
+                    RequestEvent(
+                        data=request,
+                        block_height=int(header["height"]),
+                        block_timestamp_ns=int(header["timestamp_nanosec"]),
+                        receipt_id=str(change["cause"].get("receipt_hash", "")),
+                    )
+                )
+        return found
+
+
+def _new_request(change: dict[str, Any]) -> dict[str, Any] | None:
+    if change.get("type") != "data_update":
+        return None
+    try:
+        record = json.loads(base64.b64decode(change["change"]["value_base64"]))
+    except (KeyError, ValueError) as exc:
+        raise OutlayerError(
+            ErrorCode.INTERNAL,
+            f"a request record of the contract is not JSON ({exc}); is contract_id right?",
+        ) from None
+    if not isinstance(record, dict) or record.get("status") != "pending":
+        return None  # a later update (resolved, failed) of a request already picked up
+    return record

@@ -17,8 +17,8 @@ from outlayer.result import ExecutionResult
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc, execution_pb2
 from services.indexer.cursor import Cursor
-from services.indexer.events import RequestEvent, requests_in
-from services.indexer.feed import BlockFeed
+from services.indexer.events import RequestEvent
+from services.indexer.feed import RequestFeed
 
 log = logging.getLogger("outlayer.indexer")
 
@@ -44,7 +44,7 @@ class Chain:
 class Indexer:
     def __init__(
         self,
-        feed: BlockFeed,
+        feed: RequestFeed,
         coordinator: coordinator_pb2_grpc.CoordinatorServiceStub,
         *,
         rpc: NearRpc,
@@ -70,10 +70,8 @@ class Indexer:
             last = (self._start_height - 1) if self._start_height is not None else head - 1
         read = 0
         for height in range(last + 1, head + 1):
-            block = self._feed.block(height)
-            if block is not None:
-                for event in requests_in(block, self._chain.contract_id):
-                    self._submit(event)
+            for event in self._feed.requests_at(height) or []:
+                self._submit(event)
             self._cursor.save(height)  # only after the whole block is queued
             read += 1
         return read
@@ -96,6 +94,14 @@ class Indexer:
             platform_env=self._platform_env(event),
             priority=int(data.get("payment", "0")) // 10**18,
         )
+        secrets_ref = data.get("secrets_ref")
+        if isinstance(secrets_ref, dict) and secrets_ref.get("profile"):
+            sender = str(data.get("sender_id", ""))
+            spec.secrets_ref.CopyFrom(pb.SecretsRef(
+                account_id=str(secrets_ref.get("account_id") or sender),
+                profile=str(secrets_ref["profile"]), requester=sender,
+                branch=str(source.get("branch") or ""),
+            ))  # fmt: skip
         reply = self._coordinator.SubmitJob(pb.SubmitJobRequest(spec=spec))
         log.info("request %s → job %s (new: %s)", event.request_id, reply.job_id, reply.created)
 
@@ -110,7 +116,8 @@ class Indexer:
             "NEAR_CONTRACT_ID": self._chain.contract_id,
             "NEAR_BLOCK_HEIGHT": str(event.block_height),
             "NEAR_BLOCK_TIMESTAMP": str(event.block_timestamp_ns),
-            "NEAR_TRANSACTION_HASH": event.tx_hash,
+            # JSON-RPC cannot map a receipt back to its transaction; explorers resolve this id.
+            "NEAR_TRANSACTION_HASH": event.receipt_id,
             "NEAR_REQUEST_ID": str(event.request_id),
             "NEAR_PAYMENT_YOCTO": str(data.get("payment", "0")),
             "ATTACHED_USD": str(data.get("attached_usd", "0")),

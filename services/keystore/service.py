@@ -1,0 +1,178 @@
+"""The keystore's gRPC API: repository public keys, its attestation, and one job's secrets.
+
+Job secrets go only to a caller whose mesh certificate says ``executor``, with a grant the
+coordinator signed for that job, used once, before it expires; then the stored access condition
+must admit the requester. Every refusal is logged with the job and the reason, never with
+secret material.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from outlayer.attested import binding, public_key_der
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
+from outlayer.grants import GrantClaims, verify_grant
+from outlayer.grpcserver import abort_with
+from outlayer.near.rpc import NearRpc
+from outlayer.tls import peer_service
+from outlayer.v1 import keystore_pb2, keystore_pb2_grpc
+from services.keystore.access import ChainView, evaluate
+from services.keystore.keys import (
+    decrypt_secrets,
+    identity_key,
+    repo_private_key,
+    signed_public_key,
+)
+from services.keystore.tee import Tee
+from services.keystore.tlskey import TlsKey
+
+log = logging.getLogger("outlayer.keystore")
+NONCE_BYTES = 32
+
+
+class StoredSecrets:
+    """Encrypted secrets and their access condition, as the contract keeps them."""
+
+    def __init__(self, rpc: NearRpc, contract_id: str) -> None:
+        self._rpc = rpc
+        self._contract_id = contract_id
+
+    def find(self, claims: GrantClaims) -> dict[str, Any] | None:
+        record = self._rpc.view(
+            self._contract_id,
+            "get_secrets",
+            {
+                "owner": claims.account_id,
+                "repo": claims.repo,
+                "branch": claims.branch or None,
+                "profile": claims.profile,
+            },
+        )
+        return record if isinstance(record, dict) else None
+
+
+class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
+    def __init__(
+        self,
+        *,
+        master: bytes,
+        tee: Tee,
+        tls_key: TlsKey,
+        mesh_ca_pem: bytes,
+        stored: StoredSecrets,
+        chain: ChainView,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._master = master
+        self._tee = tee
+        self._identity = bytes(identity_key(master).verify_key)
+        self._tls_key = tls_key
+        self._mesh_ca = mesh_ca_pem
+        self._stored = stored
+        self._chain = chain
+        self._clock = clock
+        self._started = clock()
+        self._used: dict[str, float] = {}  # grant id → expiry
+        self._lock = threading.Lock()
+
+    def GetRepoPublicKey(
+        self, request: keystore_pb2.GetRepoPublicKeyRequest, context: grpc.ServicerContext
+    ) -> keystore_pb2.RepoPublicKey:
+        repo = request.repo.strip()
+        if not repo or repo != request.repo:
+            abort_with(context, invalid_argument("repo is required, without spaces"))
+        return keystore_pb2.RepoPublicKey(
+            **signed_public_key(self._master, repo, request.branch or None)
+        )
+
+    def GetAttestation(
+        self, request: keystore_pb2.GetAttestationRequest, context: grpc.ServicerContext
+    ) -> keystore_pb2.Attestation:
+        try:
+            nonce = bytes.fromhex(request.nonce)
+        except ValueError:
+            nonce = b""
+        if len(nonce) != NONCE_BYTES:
+            abort_with(context, invalid_argument(f"nonce must be {NONCE_BYTES} bytes in hex"))
+        certificate = self._tls_key.certificate_pem
+        report_data = binding(public_key_der(certificate), self._identity) + nonce
+        try:
+            quote, collateral = self._tee.attest(report_data)
+        except OutlayerError as exc:
+            abort_with(context, exc)
+        return keystore_pb2.Attestation(
+            mode=self._tee.mode,
+            quote=quote,
+            collateral_json=collateral,
+            tls_certificate_pem=certificate.decode(),
+            identity=self._identity.hex(),
+            report_data=report_data.hex(),
+        )
+
+    def GetJobSecrets(
+        self, request: keystore_pb2.GetJobSecretsRequest, context: grpc.ServicerContext
+    ) -> keystore_pb2.JobSecrets:
+        try:
+            return keystore_pb2.JobSecrets(env=self._job_secrets(request, context))
+        except OutlayerError as exc:
+            log.warning("refused job secrets (%s): %s", exc.code.value, exc.message)
+            abort_with(context, exc)
+            raise  # abort raises; this keeps type checkers content
+
+    def _job_secrets(
+        self, request: keystore_pb2.GetJobSecretsRequest, context: grpc.ServicerContext
+    ) -> dict[str, str]:
+        caller = peer_service(context)
+        if caller != "executor":
+            raise OutlayerError(
+                ErrorCode.PERMISSION_DENIED,
+                f"job secrets are served to executors only (the caller is {caller or 'unknown'})",
+            )
+        now = self._clock()
+        claims = verify_grant(request.grant, self._mesh_ca, now)
+        self._spend(claims, now)
+        record = self._stored.find(claims)
+        if record is None:
+            raise OutlayerError(
+                ErrorCode.NOT_FOUND,
+                f"{claims.account_id} has stored no secrets for {claims.repo} "
+                f"(branch {claims.branch or 'none'}, profile {claims.profile}); store them with "
+                "`outlayer secrets store` first",
+            )
+        decision = evaluate(record.get("access"), claims.requester, self._chain)
+        if not decision.allowed:
+            raise OutlayerError(
+                ErrorCode.ACCESS_CONDITION,
+                f"the access condition of {claims.account_id}'s secrets (profile "
+                f"{claims.profile}) refuses {claims.requester}: {decision.reason}",
+            )
+        private = repo_private_key(self._master, claims.repo, claims.branch or None)
+        env = decrypt_secrets(private, str(record.get("encrypted_secrets_base64", "")))
+        log.info("released %d variables for job %s", len(env), claims.job_id)
+        return env
+
+    def _spend(self, claims: GrantClaims, now: float) -> None:
+        """Single use: a grant is accepted once, and none issued before this keystore started
+        (its memory of spent grants starts then)."""
+        if claims.issued_at < self._started:
+            raise OutlayerError(
+                ErrorCode.PERMISSION_DENIED,
+                f"the grant for job {claims.job_id} predates this keystore; lease the job again",
+            )
+        with self._lock:
+            for grant_id, expiry in list(self._used.items()):
+                if expiry < now:
+                    del self._used[grant_id]
+            if claims.grant_id in self._used:
+                raise OutlayerError(
+                    ErrorCode.PERMISSION_DENIED,
+                    f"the grant for job {claims.job_id} was already used",
+                )
+            self._used[claims.grant_id] = claims.expires_at

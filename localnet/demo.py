@@ -162,16 +162,19 @@ def send_request(
     code_source: dict[str, str],
     input_data: str,
     limits: dict[str, int],
+    secrets_ref: dict[str, str] | None = None,
 ) -> TxOutcome:
     """``request_execution`` as a user sends it: the deposit the contract estimates for these
     limits, JSON output, answered once the transaction is included (the result comes later)."""
     cost = int(rpc.view(contract_id, "estimate_execution_cost", {"resource_limits": limits}))
-    args = {
+    args: dict[str, object] = {
         "code_source": code_source,
         "resource_limits": limits,
         "input_data": input_data,
         "response_format": "json",
     }
+    if secrets_ref is not None:
+        args["secrets_ref"] = secrets_ref
     return rpc.function_call(
         user, contract_id, "request_execution", args, deposit=cost, wait_until="INCLUDED"
     )

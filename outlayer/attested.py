@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from outlayer.attestation import Verdict, load_allowlist, verify_quote
 from outlayer.config import AttestationSettings, TlsSettings
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import ErrorCode, OutlayerError, error_from_rpc
 from outlayer.grpcserver import GRPC_OPTIONS
 from outlayer.telemetry import instrument
 from outlayer.tls import DOMAIN, identity_for
@@ -159,9 +159,12 @@ def attested_keystore(
     try:
         stub = keystore_pb2_grpc.KeystoreServiceStub(channel)
         nonce = os.urandom(NONCE_BYTES)
-        attestation = stub.GetAttestation(
-            keystore_pb2.GetAttestationRequest(nonce=nonce.hex()), timeout=30
-        )
+        try:
+            attestation = stub.GetAttestation(
+                keystore_pb2.GetAttestationRequest(nonce=nonce.hex()), timeout=30
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the keystore at {target}") from None
         verdict = check_attestation(
             attestation, served_certificate_pem=pem, nonce=nonce, policy=policy
         )

@@ -33,6 +33,7 @@ class ExecutionErrorType(enum.StrEnum):
     # Either way the guest never runs.
     SECRETS_ACCESS_DENIED = "secrets_access_denied"
     SECRETS_NOT_FOUND = "secrets_not_found"
+    SECRETS_INVALID = "secrets_invalid"  # stored, but not decryptable or setting reserved names
 
 
 class ErrorCode(enum.StrEnum):
@@ -90,3 +91,14 @@ def invalid_argument(message: str) -> OutlayerError:
 
 def limit_exceeded(message: str) -> OutlayerError:
     return OutlayerError(ErrorCode.LIMIT_EXCEEDED, message)
+
+
+def error_from_rpc(exc: grpc.RpcError, service: str = "the service") -> OutlayerError:
+    """The OutlayerError a service raised, recovered from its status details ("code: message");
+    a transport failure becomes UNAVAILABLE."""
+    details = exc.details() or ""
+    code, sep, message = details.partition(": ")
+    known = {item.value: item for item in ErrorCode}
+    if sep and code in known:
+        return OutlayerError(known[code], message)
+    return OutlayerError(ErrorCode.UNAVAILABLE, f"{service} did not answer: {details}")

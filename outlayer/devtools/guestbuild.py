@@ -97,6 +97,7 @@ def all_guests() -> list[Guest]:
     bench = REPO_ROOT / "bench" / "guests"
     return [
         _c_guest("echo_json_c", examples / "c" / "echo_json.c"),
+        _c_guest("env_report", examples / "c" / "env_report.c"),
         _rust_guest("echo_json_rust", examples / "rust" / "echo-json"),
         _c_guest("cpu_bound", bench / "cpu_bound.c"),
         _native("cpu_bound_native", bench / "cpu_bound.c"),

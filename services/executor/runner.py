@@ -133,6 +133,10 @@ class JobRunner:
                     return ExecutionResult.failure(
                         ExecutionErrorType.SECRETS_NOT_FOUND, exc.message
                     ), ""
+                if exc.code is ErrorCode.INVALID_ARGUMENT:
+                    return ExecutionResult.failure(
+                        ExecutionErrorType.SECRETS_INVALID, exc.message
+                    ), ""
                 raise GiveBack(exc.message) from None
         wasm = self._store.get(spec.wasm_sha256)
         if wasm is None:

@@ -6,7 +6,7 @@ import grpc
 
 from outlayer.attested import attested_keystore
 from outlayer.config import AttestationSettings, TlsSettings
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import error_from_rpc
 from outlayer.platform_env import RESERVED
 from outlayer.v1 import keystore_pb2
 
@@ -25,20 +25,6 @@ class KeystoreSecrets:
                     keystore_pb2.GetJobSecretsRequest(grant=grant), timeout=30
                 )
             except grpc.RpcError as exc:
-                raise error_from_rpc(exc) from None
+                raise error_from_rpc(exc, "the keystore") from None
         # The keystore refuses reserved names already; a platform variable is never replaced.
         return {name: value for name, value in reply.env.items() if name not in RESERVED}
-
-
-def error_from_rpc(exc: grpc.RpcError) -> OutlayerError:
-    """The OutlayerError a service raised, recovered from its status details."""
-    details = exc.details() or ""
-    code, sep, message = details.partition(": ")
-    try:
-        return OutlayerError(ErrorCode(code), message) if sep else _unavailable(details)
-    except ValueError:
-        return _unavailable(details)
-
-
-def _unavailable(details: str) -> OutlayerError:
-    return OutlayerError(ErrorCode.UNAVAILABLE, f"the keystore did not answer: {details}")

@@ -79,13 +79,18 @@ def decrypt_secrets(private_key: nacl.public.PrivateKey, blob: str) -> dict[str,
         plain = nacl.public.SealedBox(private_key).decrypt(base64.b64decode(blob, validate=True))
         secrets = json.loads(plain)
     except (nacl.exceptions.CryptoError, ValueError):
-        raise OutlayerError(
-            ErrorCode.PERMISSION_DENIED,
-            "the secrets cannot be decrypted with this repository's key (encrypted for another "
-            "repository or branch, or damaged)",
+        raise invalid_argument(
+            "the stored secrets cannot be decrypted with this repository's key (encrypted for "
+            "another repository or branch, or damaged); encrypt them again for this repository"
         ) from None
-    if not isinstance(secrets, dict) or any(name in RESERVED for name in secrets):
-        raise OutlayerError(ErrorCode.PERMISSION_DENIED, "the stored secrets are malformed")
+    if not isinstance(secrets, dict):
+        raise invalid_argument("the stored secrets are not a JSON object of names to values")
+    reserved = sorted(name for name in secrets if name in RESERVED)
+    if reserved:
+        raise invalid_argument(
+            f"the stored secrets set {', '.join(reserved)}, which the platform sets for every "
+            "run; store them again without it"
+        )
     return {str(k): str(v) for k, v in secrets.items()}
 
 

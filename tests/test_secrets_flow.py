@@ -26,9 +26,10 @@ from outlayer.grpcclient import open_channel
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
 from outlayer.platform_env import RESERVED
+from outlayer.result import ExecutionResult
 from outlayer.tls import ensure_dev_pki
 from outlayer.v1 import coordinator_pb2 as pb
-from outlayer.v1 import coordinator_pb2_grpc
+from outlayer.v1 import coordinator_pb2_grpc, execution_pb2, public_pb2, public_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.coordinator.database import make_engine, migrate
 from services.coordinator.service import build_server
@@ -48,6 +49,7 @@ from tests.localnet_server import running_localnet
 REPO = "https://github.com/alice/reporter"
 COMMIT = "3" * 40
 SECRET = "planted-secret-5b9e0d"
+ADMIN_TOKEN = "admin-token"
 LIMITS = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
 
 
@@ -77,6 +79,7 @@ class World:
     indexer: Indexer
     runner: JobRunner
     stub: coordinator_pb2_grpc.CoordinatorServiceStub
+    public: public_pb2_grpc.PublicServiceStub
     engine: Engine
     database: Path
     spans: InMemorySpanExporter
@@ -110,7 +113,8 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     configured = settings.model_copy(update={
         "save_system_hidden_logs_to_debug": True,
         "tls": settings.tls.model_copy(update={"enabled": True, "dir": pki}),
-        "coordinator": settings.coordinator.model_copy(update={"sources_file": sources}),
+        "coordinator": settings.coordinator.model_copy(update={"sources_file": sources,
+                                                               "admin_token": ADMIN_TOKEN}),
         "keystore": settings.keystore.model_copy(update={
             "master_key_file": tmp_path / "master.key", "rpc_url": url,
             "contract_id": contract.account_id}),
@@ -125,6 +129,7 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     target = f"127.0.0.1:{port}"
     executor_channel = open_channel(target, configured.tls, "executor", "coordinator")
     indexer_channel = open_channel(target, configured.tls, "indexer", "coordinator")
+    edge_channel = open_channel(target, configured.tls, "edge", "coordinator")
     stub = coordinator_pb2_grpc.CoordinatorServiceStub(indexer_channel)
     secrets = KeystoreSecrets(f"127.0.0.1:{keystore_port}", configured.tls,
                               AttestationSettings(accept_development=True))  # fmt: skip
@@ -140,8 +145,10 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
         "access": {"Whitelist": {"accounts": [alice.account_id]}},
     }, deposit=10**23)  # fmt: skip
     assert stored.failure is None, stored.failure
-    yield World(rpc, contract.account_id, alice, bob, indexer, runner, stub, engine, database,
+    yield World(rpc, contract.account_id, alice, bob, indexer, runner, stub,
+                public_pb2_grpc.PublicServiceStub(edge_channel), engine, database,
                 spans)  # fmt: skip
+    edge_channel.close()
     executor_channel.close()
     indexer_channel.close()
     keystore.stop(grace=None)
@@ -186,3 +193,34 @@ def test_secrets_reach_the_guest_and_nowhere_else(
     leaked = [where for where, content in places.items() if SECRET in content]
     assert leaked == []
     assert [job.status for job in jobs] == ["done", "done"]
+
+
+def test_https_calls_get_the_project_owners_secrets_for_allowed_callers(world: World) -> None:
+    admin = (("x-admin-token", ADMIN_TOKEN),)
+    owner = world.alice.account_id  # the project's developer stored the secrets
+    source = public_pb2.ProjectSource(repo=REPO, commit=COMMIT)
+    world.public.CreateProject(
+        public_pb2.CreateProjectRequest(owner=owner, name="reporter", code_source=source),
+        metadata=admin,
+    )
+
+    def call(payer: str) -> public_pb2.CallResponse:
+        key = world.public.CreatePaymentKey(
+            public_pb2.CreatePaymentKeyRequest(owner=payer, balance_yocto=str(10**24)),
+            metadata=admin,
+        )
+        pending = world.public.Call(public_pb2.CallRequest(
+            owner=owner, project="reporter", secrets_profile="prod", wait_seconds=0.01,
+            response_format=execution_pb2.RESPONSE_FORMAT_JSON,
+        ), metadata=(("x-payment-key", key.secret),))  # fmt: skip
+        while world.runner.run_once() is not None:
+            pass
+        return world.public.GetCall(public_pb2.GetCallRequest(call_id=pending.call_id))
+
+    allowed = ExecutionResult.from_proto(call(owner).result)  # alice is on her own whitelist
+    assert allowed.ok and allowed.output["variables"]["API_KEY"] == fnv1a(SECRET)
+    assert allowed.output["variables"]["OUTLAYER_EXECUTION_TYPE"] == fnv1a("HTTPS")
+    refused = ExecutionResult.from_proto(call(world.bob.account_id).result)
+    assert refused.error is not None
+    assert refused.error.type.value == "secrets_access_denied"
+    assert world.bob.account_id in refused.error.message

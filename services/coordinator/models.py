@@ -68,8 +68,24 @@ class Project(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     owner: str = Field(max_length=200)
     name: str = Field(max_length=200)
-    wasm_sha256: str = Field(max_length=64)
-    version: int = 1
+    version: int = 1  # the current version: what a call without a version runs
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class ProjectVersion(SQLModel, table=True):
+    """Every version a project has had: a code source (repository at a commit) or a module."""
+
+    __tablename__ = "project_versions"
+    __table_args__ = (
+        UniqueConstraint("project_id", "version", name="uq_project_versions_project_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id")
+    version: int
+    code_repo: str | None = Field(default=None, max_length=300)
+    code_commit: str | None = Field(default=None, max_length=40)
+    wasm_sha256: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
 
 

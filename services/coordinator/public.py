@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from outlayer.config import Settings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
@@ -22,8 +22,9 @@ from outlayer.tls import peer_service, uses_mtls
 from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
 from services.coordinator.billing import Billing
-from services.coordinator.models import Call, PaymentKey, Project
+from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
 from services.coordinator.queue import JobQueue, JobSpec, utcnow
+from services.coordinator.sources import SourceMap
 
 T = TypeVar("T")
 MAX_WAIT_S = 60.0
@@ -31,7 +32,10 @@ DEFAULT_WAIT_S = 30.0
 
 
 class PublicService(public_pb2_grpc.PublicServiceServicer):
-    def __init__(self, engine: Engine, queue: JobQueue, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, queue: JobQueue, settings: Settings, sources: SourceMap
+    ) -> None:
+        self._sources = sources
         self._engine = engine
         self._queue = queue
         self._settings = settings
@@ -50,8 +54,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             self._admin(_headers(context))
             if not request.owner or not request.name or "/" in request.name:
                 raise invalid_argument("a project needs an owner and a name without '/'")
-            if len(request.wasm_sha256) != 64:
-                raise invalid_argument("wasm_sha256 must be the module's SHA-256 (64 hex)")
+            version = _new_version(request)
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 project = session.exec(
                     select(Project).where(
@@ -59,25 +62,29 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                     )
                 ).first()
                 if project is None:
-                    project = Project(
-                        owner=request.owner,
-                        name=request.name,
-                        wasm_sha256=request.wasm_sha256,
-                        created_at=utcnow(),
-                    )
-                else:  # a new version
-                    project.wasm_sha256 = request.wasm_sha256
+                    project = Project(owner=request.owner, name=request.name, version=1,
+                                      created_at=utcnow())  # fmt: skip
+                else:  # a new version, which becomes the current one
                     project.version += 1
                 session.add(project)
                 session.flush()
-                return _project(project)
+                assert project.id is not None
+                version.project_id, version.version = project.id, project.version
+                session.add(version)
+                session.flush()
+                return self._describe(session, project)
 
         return self._guard(context, create)
 
     def GetProject(
         self, request: pb.GetProjectRequest, context: grpc.ServicerContext
     ) -> pb.Project:
-        return self._guard(context, lambda: _project(self._project(request.owner, request.name)))
+        def get() -> pb.Project:
+            project, _ = self._project(request.owner, request.name)
+            with Session(self._engine) as session:
+                return self._describe(session, project)
+
+        return self._guard(context, get)
 
     def CreatePaymentKey(
         self, request: pb.CreatePaymentKeyRequest, context: grpc.ServicerContext
@@ -136,7 +143,8 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         deposit_text = headers.get("x-attached-deposit", "0").strip() or "0"
         if not deposit_text.isdigit():
             raise invalid_argument("X-Attached-Deposit must be a whole number of yoctoNEAR")
-        project = self._project(request.owner, request.project)
+        project, version = self._project(request.owner, request.project, request.version)
+        secrets_ref = _secrets_ref(request, project, version, key.owner)
         limits = resolve_limits(limits_from_proto(request.limits), self._settings.limits)
         max_cost = self._billing.max_cost(limits)
         nonce = request.nonce or None
@@ -165,10 +173,9 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             assert earlier is not None
             return self._await(earlier, request.wait_seconds)
         try:
-            spec = {
+            spec: dict[str, Any] = {
                 "kind": "https",
                 "dedupe_key": f"https:{call_id}",
-                "wasm_sha256": project.wasm_sha256,
                 "input": _b64(request.input),
                 "limits": {
                     "max_instructions": str(limits.max_instructions),
@@ -178,7 +185,19 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 "response_format": execution_pb2.ResponseFormat.Name(request.response_format),
                 "platform_env": _https_env(call_id, project, limits, deposit_text),
             }
-            job_id = self._queue.enqueue(JobSpec(f"https:{call_id}", "https", spec))
+            decided = None
+            if version.wasm_sha256:
+                spec["wasm_sha256"] = version.wasm_sha256
+            else:
+                repo, commit = version.code_repo or "", version.code_commit or ""
+                spec["code_source"] = {"repo": repo, "commit": commit}
+                sha, decided = self._sources.module_for(repo, commit)
+                if sha is not None:
+                    spec["wasm_sha256"] = sha
+            if secrets_ref is not None:
+                spec["secrets_ref"] = secrets_ref
+            job = JobSpec(f"https:{call_id}", "https", spec)
+            job_id = self._queue.enqueue(job, finished_with=decided)
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 stored = session.get(Call, call_id)
                 assert stored is not None
@@ -204,14 +223,43 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             call_id=call_id, status="done", result=result, charged_yocto=str(settled.charged)
         )
 
-    def _project(self, owner: str, name: str) -> Project:
+    def _project(self, owner: str, name: str, number: int = 0) -> tuple[Project, ProjectVersion]:
+        """The project and one of its versions (0: the current one)."""
         with Session(self._engine, expire_on_commit=False) as session:
             project = session.exec(
                 select(Project).where(Project.owner == owner, Project.name == name)
             ).first()
-        if project is None:
-            raise OutlayerError(ErrorCode.NOT_FOUND, f"no project {owner}/{name}")
-        return project
+            if project is None:
+                raise OutlayerError(ErrorCode.NOT_FOUND, f"no project {owner}/{name}")
+            wanted = number or project.version
+            version = session.exec(
+                select(ProjectVersion).where(
+                    ProjectVersion.project_id == project.id, ProjectVersion.version == wanted
+                )
+            ).first()
+        if version is None:
+            raise OutlayerError(
+                ErrorCode.NOT_FOUND,
+                f"{owner}/{name} has no version {wanted} (versions 1 to {project.version})",
+            )
+        return project, version
+
+    def _describe(self, session: Session, project: Project) -> pb.Project:
+        versions = session.exec(
+            select(ProjectVersion)
+            .where(ProjectVersion.project_id == project.id)
+            .order_by(col(ProjectVersion.version))
+        ).all()
+        described = [_version(v) for v in versions]
+        current = next(v for v in described if v.version == project.version)
+        return pb.Project(
+            owner=project.owner,
+            name=project.name,
+            version=project.version,
+            wasm_sha256=current.wasm_sha256,
+            code_source=current.code_source,
+            versions=described,
+        )
 
     def _admin(self, headers: dict[str, str]) -> None:
         token = self._settings.coordinator.admin_token
@@ -243,13 +291,64 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _project(project: Project) -> pb.Project:
-    return pb.Project(
-        owner=project.owner,
-        name=project.name,
-        wasm_sha256=project.wasm_sha256,
-        version=project.version,
+def _new_version(request: pb.CreateProjectRequest) -> ProjectVersion:
+    source = request.code_source
+    has_source = bool(source.repo or source.commit)
+    if has_source == bool(request.wasm_sha256):
+        raise invalid_argument(
+            "a version is either code_source {repo, commit} or wasm_sha256, exactly one of them"
+        )
+    if request.wasm_sha256:
+        if len(request.wasm_sha256) != 64 or not _is_hex(request.wasm_sha256):
+            raise invalid_argument("wasm_sha256 must be the module's SHA-256 (64 hex)")
+        return ProjectVersion(project_id=0, version=0, wasm_sha256=request.wasm_sha256.lower(),
+                              created_at=utcnow())  # fmt: skip
+    if not source.repo.startswith("https://github.com/") or " " in source.repo:
+        raise invalid_argument(
+            f"code_source.repo must be https://github.com/OWNER/REPO, got {source.repo!r}"
+        )
+    if len(source.commit) != 40 or not _is_hex(source.commit):
+        raise invalid_argument("code_source.commit must be 40 hexadecimal characters")
+    return ProjectVersion(project_id=0, version=0, code_repo=source.repo.removesuffix(".git"),
+                          code_commit=source.commit.lower(), created_at=utcnow())  # fmt: skip
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _version(version: ProjectVersion) -> pb.ProjectVersion:
+    described = pb.ProjectVersion(
+        version=version.version,
+        wasm_sha256=version.wasm_sha256 or "",
+        created_at_unix=int(version.created_at.timestamp()),
     )
+    if version.code_repo:
+        described.code_source.CopyFrom(
+            pb.ProjectSource(repo=version.code_repo, commit=version.code_commit or "")
+        )
+    return described
+
+
+def _secrets_ref(
+    request: pb.CallRequest, project: Project, version: ProjectVersion, caller: str
+) -> dict[str, str] | None:
+    """Secrets for an HTTPS call: the profile (and whose), checked against the key's owner."""
+    if not request.secrets_profile:
+        if request.secrets_account_id:
+            raise invalid_argument("secrets_account_id needs secrets_profile")
+        return None
+    if not version.code_repo:
+        raise invalid_argument(
+            f"secrets belong to a repository; version {version.version} of "
+            f"{project.owner}/{project.name} is a module without one"
+        )
+    return {
+        "account_id": request.secrets_account_id or project.owner,
+        "profile": request.secrets_profile,
+        "requester": caller,
+        "branch": "",
+    }
 
 
 def _https_env(

@@ -8,7 +8,7 @@ from opentelemetry.metrics import Observation
 from sqlalchemy import Engine
 
 from outlayer.config import LimitSettings, Settings
-from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError, invalid_argument
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import issue_grant
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import limits_from_proto, resolve_limits
@@ -75,14 +75,10 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             existed = self._queue.find(spec.dedupe_key)
             decided = None
             if not spec.wasm_sha256:
-                sha = self._sources.resolve(spec.code_source.repo, spec.code_source.commit)
-                if sha is None:
-                    decided = ExecutionResult.failure(
-                        ExecutionErrorType.COMPILATION_ERROR,
-                        f"{spec.code_source.repo} at {spec.code_source.commit} is not built on "
-                        "this platform yet (no compiler service; see coordinator.sources_file)",
-                    ).to_json()
-                else:
+                sha, decided = self._sources.module_for(
+                    spec.code_source.repo, spec.code_source.commit
+                )
+                if sha is not None:
                     spec.wasm_sha256 = sha
                     job = JobSpec(job.dedupe_key, job.kind, _spec_dict(spec), job.priority)
             job_id = self._queue.enqueue(job, finished_with=decided)
@@ -279,7 +275,7 @@ def build_server(
     public = ServiceBinding(
         PUBLIC_SERVICE_NAME,
         public_pb2_grpc.add_PublicServiceServicer_to_server,
-        PublicService(engine, queue, settings),
+        PublicService(engine, queue, settings, SourceMap(coordinator.sources_file)),
     )
     identity = identity_for(settings.tls, "coordinator")
     credentials = identity.server_credentials() if identity else None

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError
+from outlayer.result import ExecutionResult
 
 
 class SourceMap:
@@ -28,6 +30,17 @@ class SourceMap:
             ) from None
         value = table.get(f"{repo.removesuffix('.git')}@{commit.lower()}")
         return value if isinstance(value, str) else None
+
+    def module_for(self, repo: str, commit: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(the module's SHA-256, None), or (None, the result that ends the job: not built)."""
+        sha = self.resolve(repo, commit)
+        if sha is not None:
+            return sha, None
+        return None, ExecutionResult.failure(
+            ExecutionErrorType.COMPILATION_ERROR,
+            f"{repo} at {commit} is not built on this platform yet (no compiler service; see "
+            "coordinator.sources_file)",
+        ).to_json()
 
     @staticmethod
     def add(path: Path, repo: str, commit: str, sha256: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from outlayer.config import Settings
 from outlayer.wasmstore import WasmStore
 from services.coordinator.service import build_server
+from services.coordinator.sources import SourceMap
 from services.coordinator.workers import register_worker
 from services.edge.server import Edge, make_server
 from services.executor import Executor
@@ -24,6 +25,8 @@ from services.executor.runner import JobRunner
 from tests.conftest import built_guest
 
 ADMIN = {"X-Admin-Token": "admin-secret"}
+SOURCE_REPO = "https://github.com/dev/echo"
+SOURCE_COMMIT = "4" * 40
 NEAR = 10**24
 
 
@@ -45,11 +48,11 @@ class Https:
 def https(
     engine: Engine, settings: Settings, executor: Executor, tmp_path: Path
 ) -> Iterator[Https]:
-    configured = settings.model_copy(
-        update={
-            "coordinator": settings.coordinator.model_copy(update={"admin_token": "admin-secret"})
-        }
-    )
+    sources = tmp_path / "sources.json"
+    SourceMap.add(sources, SOURCE_REPO, SOURCE_COMMIT, WasmStore(tmp_path / "wasm").put(
+        built_guest("echo_json_rust")))  # fmt: skip
+    configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
+        update={"admin_token": "admin-secret", "sources_file": sources})})  # fmt: skip
     server, port = build_server(configured, engine, "127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -209,3 +212,73 @@ def test_a_guest_refund_comes_out_of_the_attached_deposit(https: Https, tmp_path
     assert earnings["total_yocto"] == "2000000"  # the owner keeps what was not refunded
     compute = int(body["charged_yocto"]) - 2_000_000
     assert compute > 0 and https.balance(key["key_id"]) == 10 * NEAR - compute - 2_000_000
+
+
+def test_projects_keep_every_version_and_calls_can_pin_one(https: Https) -> None:
+    key_id, secret = setup_project(https)  # version 1: a module
+    source = {"repo": SOURCE_REPO, "commit": SOURCE_COMMIT}
+    second = https.admin("/projects", {"owner": "dev.near", "name": "echo", "code_source": source})
+    assert second["version"] == 2 and second["code_source"] == source
+    described = https.http.get("/projects/dev.near/echo").json()
+    assert [v["version"] for v in described["versions"]] == [1, 2]
+    assert described["versions"][0]["wasm_sha256"] and "code_source" not in described["versions"][0]
+    assert described["versions"][1]["code_source"] == source
+
+    paid = {"X-Payment-Key": secret}
+    as_json = {"response_format": "RESPONSE_FORMAT_JSON"}
+    current = https.http.post("/call/dev.near/echo", json={"input": "v2", **as_json},
+                              headers=paid).json()  # fmt: skip
+    assert current["result"]["output"]["input"] == "v2"  # built from the source (its module)
+    pinned = https.http.post("/call/dev.near/echo", json={"input": "v1", "version": 1},
+                             headers=paid).json()  # fmt: skip
+    assert pinned["result"]["status"] == "success"
+    spent = int(current["charged_yocto"]) + int(pinned["charged_yocto"])
+    missing = https.http.post("/call/dev.near/echo", json={"input": "x", "version": 7},
+                              headers=paid)  # fmt: skip
+    assert missing.status_code == 404 and "versions 1 to 2" in missing.json()["message"]
+    assert https.balance(key_id) == 10 * NEAR - spent  # the refused call cost nothing
+
+
+def test_a_version_from_an_unbuilt_source_fails_as_a_compilation_error(https: Https) -> None:
+    key = https.admin("/payment-keys", {"owner": "alice.near", "balance_yocto": str(NEAR)})
+    unbuilt = {"repo": SOURCE_REPO, "commit": "5" * 40}
+    https.admin("/projects", {"owner": "dev.near", "name": "new", "code_source": unbuilt})
+    answer = https.http.post("/call/dev.near/new", json={"input": "x"},
+                             headers={"X-Payment-Key": key["secret"]}).json()  # fmt: skip
+    assert answer["result"]["error"]["type"] == "compilation_error"
+    assert "5" * 40 in answer["result"]["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (
+            {"wasm_sha256": "ab" * 32, "code_source": {"repo": SOURCE_REPO, "commit": "4" * 40}},
+            "exactly one",
+        ),
+        ({}, "exactly one"),
+        ({"wasm_sha256": "xyz"}, "64 hex"),
+        (
+            {"code_source": {"repo": "git@github.com:dev/echo", "commit": "4" * 40}},
+            "https://github.com/OWNER/REPO",
+        ),
+        ({"code_source": {"repo": SOURCE_REPO, "commit": "main"}}, "40 hexadecimal"),
+    ],
+)
+def test_bad_versions_are_refused_with_the_reason(
+    https: Https, version: dict[str, Any], message: str
+) -> None:
+    response = https.http.post("/projects", json={"owner": "dev.near", "name": "bad", **version},
+                               headers=ADMIN)  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert message in response.json()["message"]
+    assert https.http.get("/projects/dev.near/bad").status_code == 404  # nothing half-made
+
+
+def test_secrets_need_a_version_built_from_a_repository(https: Https) -> None:
+    key_id, secret = setup_project(https)  # a module: no repository to hold secrets
+    response = https.http.post("/call/dev.near/echo", json={"input": "x", "secrets_profile": "p"},
+                               headers={"X-Payment-Key": secret})  # fmt: skip
+    assert response.status_code == 400
+    assert "secrets belong to a repository" in response.json()["message"]
+    assert https.balance(key_id) == 10 * NEAR

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,11 +142,10 @@ def served_certificate(target: str, tls: TlsSettings, me: str, timeout_s: float 
     return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
 
 
-@contextmanager
-def attested_keystore(
+def open_attested(
     target: str, tls: TlsSettings, me: str, policy: AttestationSettings
-) -> Iterator[AttestedKeystore]:
-    """A channel to the keystore at ``target`` that has proven what it runs."""
+) -> tuple[grpc.Channel, AttestedKeystore]:
+    """A channel to the keystore at ``target`` that has proven what it runs (close it after)."""
     pem = served_certificate(target, tls, me)
     identity = identity_for(tls, me)
     assert identity is not None  # served_certificate checked
@@ -168,9 +168,47 @@ def attested_keystore(
         verdict = check_attestation(
             attestation, served_certificate_pem=pem, nonce=nonce, policy=policy
         )
-        yield AttestedKeystore(stub, bytes.fromhex(attestation.identity), attestation.mode, verdict)
+    except BaseException:
+        channel.close()
+        raise
+    attested = AttestedKeystore(
+        stub, bytes.fromhex(attestation.identity), attestation.mode, verdict
+    )
+    return channel, attested
+
+
+@contextmanager
+def attested_keystore(
+    target: str, tls: TlsSettings, me: str, policy: AttestationSettings
+) -> Iterator[AttestedKeystore]:
+    """An attested channel for one exchange (a job's secrets: a fresh attestation per job)."""
+    channel, attested = open_attested(target, tls, me, policy)
+    try:
+        yield attested
     finally:
         channel.close()
+
+
+class AttestedChannel:
+    """A long-lived attested channel, for the edge's public keystore routes. It is attested on
+    first use and again after a failure (a restarted keystore has a new key)."""
+
+    def __init__(self, target: str, tls: TlsSettings, me: str, policy: AttestationSettings):
+        self._args = (target, tls, me, policy)
+        self._channel: grpc.Channel | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> grpc.Channel:
+        with self._lock:
+            if self._channel is None:
+                self._channel, _ = open_attested(*self._args)
+            return self._channel
+
+    def reset(self) -> None:
+        with self._lock:
+            if self._channel is not None:
+                self._channel.close()
+            self._channel = None
 
 
 def _refused(message: str) -> OutlayerError:

@@ -1,8 +1,9 @@
 """``outlayer dev``: the whole stack on one machine, as separate processes talking over mTLS.
 
-localnet (NEAR JSON-RPC and block feed, with the contract deployed), the coordinator (SQLite),
-one executor and the indexer. Each start is a fresh world (localnet keeps its chain in memory),
-so the dev folder's database, keys and indexer cursor are recreated; certificates are kept.
+localnet (NEAR JSON-RPC, with the contract deployed), the coordinator (SQLite), the keystore (in
+development mode: no TDX here), one executor, the indexer and the HTTPS edge. Each start is a
+fresh world (localnet keeps its chain in memory), so the dev folder's database, keys and indexer
+cursor are recreated; certificates are kept.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Ports:
     coordinator: int = 50060
     executor: int = 50061
     edge: int = 8443
+    keystore: int = 50064
 
 
 class DevStack:
@@ -82,6 +84,16 @@ class DevStack:
             "OUTLAYER_EDGE__LISTEN": f"127.0.0.1:{self.ports.edge}",
             "OUTLAYER_EDGE__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
             "OUTLAYER_COORDINATOR__ADMIN_TOKEN": self._admin_token(),
+            "OUTLAYER_KEYSTORE__LISTEN": f"127.0.0.1:{self.ports.keystore}",
+            "OUTLAYER_KEYSTORE__MODE": "development",
+            "OUTLAYER_KEYSTORE__MASTER_KEY_FILE": str(d / "keystore-master.key"),
+            "OUTLAYER_KEYSTORE__RPC_URL": self.rpc_url,
+            "OUTLAYER_KEYSTORE__CONTRACT_ID": "outlayer.localnet",
+            "OUTLAYER_EXECUTOR__KEYSTORE": f"127.0.0.1:{self.ports.keystore}",
+            "OUTLAYER_EDGE__KEYSTORE": f"127.0.0.1:{self.ports.keystore}",
+            # No TDX on a development machine: its clients accept the labelled development
+            # attestation, which production clients refuse.
+            "OUTLAYER_ATTESTATION__ACCEPT_DEVELOPMENT": "true",
         }
 
     def up(self) -> None:
@@ -117,6 +129,7 @@ class DevStack:
         token = self._outlayer("coordinator", "add-worker", "dev-executor")
         (self.dir / "worker.token").write_text(token)
         self._start("coordinator", "coordinator", "serve")
+        self._start("keystore", "keystore", "serve")
         self._start("executor", "executor", "serve")
         self._start("indexer", "indexer", "serve")
         self._start("edge", "edge", "serve")
@@ -215,8 +228,15 @@ class DevStack:
         raise OutlayerError(ErrorCode.UNAVAILABLE, f"{what} did not start within {timeout_s:g} s")
 
 
-def request(directory: Path, rpc_url: str, input_data: str, timeout_s: float = 60) -> Any:
-    """One request on chain through the running stack, as a user makes it; returns the result."""
+def request(
+    directory: Path,
+    rpc_url: str,
+    input_data: str,
+    secrets_profile: str | None = None,
+    timeout_s: float = 60,
+) -> Any:
+    """One request on chain through the running stack, as a user makes it (alice, with her
+    secrets of ``secrets_profile`` when given); returns the result."""
     from localnet.demo import account, send_request, wait_final
 
     rpc = NearRpc(rpc_url)
@@ -226,9 +246,9 @@ def request(directory: Path, rpc_url: str, input_data: str, timeout_s: float = 6
     alice = account(rpc, Signer.load(root_key), "alice", directory / "keys", lambda _: None)
     limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
     source = {"repo": DEMO_REPO, "commit": DEMO_COMMIT}
-    sent = send_request(
-        rpc, alice, "outlayer.localnet", code_source=source, input_data=input_data, limits=limits
-    )
+    secrets_ref = {"profile": secrets_profile} if secrets_profile else None
+    sent = send_request(rpc, alice, "outlayer.localnet", code_source=source,
+                        input_data=input_data, limits=limits, secrets_ref=secrets_ref)  # fmt: skip
     return wait_final(rpc, sent.tx_hash, alice.account_id, timeout_s).value
 
 

@@ -11,7 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+from outlayer.devstack import DEMO_REPO
 from tests.test_services_cli import free_port
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                          env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None:
@@ -23,6 +31,8 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         "--coordinator-port",
         str(free_port()),
         "--executor-port",
+        str(free_port()),
+        "--keystore-port",
         str(free_port()),
     ]
     base = [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(tmp_path / "dev")]
@@ -46,6 +56,75 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         assert result["status"] == "success"
         assert result["output"]["input"] == "from the test"
         assert "NEAR_TRANSACTION_HASH" in result["output"]["env_names"]
+        assert "API_KEY" not in result["output"]["env_names"]
+
+        # Secrets: encrypted on this side to a key from the attested keystore (through the
+        # edge), stored on chain, then a request that names them sees them.
+        edge = f"https://127.0.0.1:{ports[3]}"
+        dev = tmp_path / "dev"
+        cli = [sys.executable, "-m", "outlayer.cli.main"]
+        client_env = {**os.environ, "OUTLAYER_ATTESTATION__ACCEPT_DEVELOPMENT": "true"}
+        ca = str(dev / "pki" / "ca.pem")
+        sealed = run(
+            [
+                *cli,
+                "secrets",
+                "encrypt",
+                "--repo",
+                DEMO_REPO,
+                "--keystore",
+                edge,
+                "--cacert",
+                ca,
+                "--profile",
+                "dev",
+                "API_KEY=dev-secret",
+            ],
+            client_env,
+        )
+        assert "outlayer secrets store" in sealed.stderr  # the next step, ready to run
+        run(
+            [
+                *cli,
+                "secrets",
+                "store",
+                "--rpc",
+                f"http://127.0.0.1:{ports[1]}",
+                "--key-file",
+                str(dev / "keys" / "alice.localnet.json"),
+                "--repo",
+                DEMO_REPO,
+                "--profile",
+                "dev",
+                "--blob",
+                sealed.stdout.strip(),
+            ],
+            client_env,
+        )
+        with_secrets = run(
+            [*base, *ports[:2], "request", "--input", "x", "--secrets-profile", "dev"], client_env
+        )
+        assert "API_KEY" in json.loads(with_secrets.stdout)["output"]["env_names"]
+        assert "dev-secret" not in with_secrets.stdout
+
+        refused = subprocess.run([*cli, "secrets", "encrypt", "--repo", DEMO_REPO, "--keystore",
+                                  edge, "--cacert", ca, "API_KEY=x"], capture_output=True,
+                                 text=True, timeout=60, check=False)  # fmt: skip
+        assert refused.returncode == 2 and "development attestation" in refused.stderr
+        fetched = run(
+            [
+                *cli,
+                "attestation",
+                "fetch",
+                edge,
+                "--cacert",
+                ca,
+                "--out",
+                str(tmp_path / "attestation"),
+            ],
+            client_env,
+        )
+        assert json.loads(fetched.stdout)["mode"] == "development"
     finally:
         stack.send_signal(signal.SIGTERM)
         assert stack.wait(timeout=60) == 0

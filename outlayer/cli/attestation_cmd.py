@@ -1,4 +1,4 @@
-"""``outlayer attestation verify``: check a keystore's TDX quote before trusting it."""
+"""``outlayer attestation verify | fetch``: check a keystore's TDX quote before trusting it."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def register(commands: Any) -> None:
     verify.add_argument("--measurements", type=Path, metavar="ALLOWLIST.json")
     verify.add_argument("--report-data", metavar="HEX", help="the expected 64-byte report_data")
     verify.set_defaults(handler=verify_command)
+    fetch = actions.add_parser(
+        "fetch",
+        help="get a live keystore's quote and collateral for a fresh nonce",
+        description="Writes the quote and collateral next to each other and prints the "
+        "report_data they must carry (the keystore's TLS key and identity, and your nonce), "
+        "ready for `outlayer attestation verify`.",
+    )
+    fetch.add_argument("url", metavar="KEYSTORE_URL", help="the edge's https:// URL")
+    fetch.add_argument("--out", type=Path, default=Path("."), metavar="DIR")
+    fetch.add_argument("--cacert", type=Path, metavar="FILE", help="the edge's CA (development)")
+    fetch.set_defaults(handler=fetch_command)
 
 
 def verify_command(args: argparse.Namespace) -> int:
@@ -55,6 +66,41 @@ def verify_command(args: argparse.Namespace) -> int:
     json.dump(body, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if verdict.valid else 1
+
+
+def fetch_command(args: argparse.Namespace) -> int:
+    import os
+
+    from outlayer.attested import NONCE_BYTES, binding, public_key_der
+    from outlayer.keystore_https import KeystoreOverHttps
+
+    nonce = os.urandom(NONCE_BYTES)
+    attestation = KeystoreOverHttps(args.url, args.cacert).attestation(nonce)
+    certificate = attestation.tls_certificate_pem.encode()
+    expected = binding(public_key_der(certificate), bytes.fromhex(attestation.identity)) + nonce
+    args.out.mkdir(parents=True, exist_ok=True)
+    quote_file = args.out / ("quote.bin" if attestation.mode == "tdx" else "development.json")
+    quote_file.write_bytes(attestation.quote)
+    body: dict[str, Any] = {
+        "mode": attestation.mode,
+        "nonce": nonce.hex(),
+        "report_data": expected.hex(),
+        "identity": attestation.identity,
+        "quote_file": str(quote_file),
+    }
+    if attestation.mode == "tdx":
+        collateral_file = args.out / "collateral.json"
+        collateral_file.write_text(attestation.collateral_json)
+        body["collateral_file"] = str(collateral_file)
+        body["verify"] = (
+            f"outlayer attestation verify --quote {quote_file} --collateral {collateral_file} "
+            f"--report-data {expected.hex()} --measurements ALLOWLIST.json"
+        )
+    else:
+        body["warning"] = "a development keystore: no TDX, nothing to verify; never trust it"
+    json.dump(body, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0 if attestation.report_data == expected.hex() else 1
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -23,6 +23,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--coordinator-port", type=int, default=50060)
     parser.add_argument("--executor-port", type=int, default=50061)
     parser.add_argument("--edge-port", type=int, default=8443)
+    parser.add_argument("--keystore-port", type=int, default=50064)
     parser.set_defaults(handler=up_command)
     actions = parser.add_subparsers(dest="action", required=False, metavar="ACTION")
     certs = actions.add_parser(
@@ -32,6 +33,8 @@ def register(commands: Any) -> None:
     certs.set_defaults(handler=certs_command)
     request = actions.add_parser("request", help="make one on-chain request through the stack")
     request.add_argument("--input", default='{"name": "NEAR"}')
+    request.add_argument("--secrets-profile", metavar="PROFILE",
+                         help="give the guest alice's secrets of this profile")  # fmt: skip
     request.set_defaults(handler=request_command)
     demo = actions.add_parser("demo", help="one on-chain request and one HTTPS call; prints both")
     demo.add_argument("--input", default="hello")
@@ -41,15 +44,17 @@ def register(commands: Any) -> None:
 def up_command(args: argparse.Namespace) -> int:
     from outlayer.devstack import DevStack, Ports
 
-    ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port)
+    ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port,
+                  args.keystore_port)  # fmt: skip
     stack = DevStack(args.dir, ports, log=_say)
     stop = stop_on_signals()
     try:
         stack.up()
         _say("the stack is up:")
-        _say(f"  NEAR JSON-RPC + block feed  {stack.rpc_url}  (contract outlayer.localnet)")
+        _say(f"  NEAR JSON-RPC               {stack.rpc_url}  (contract outlayer.localnet)")
         _say(f"  coordinator (gRPC, mTLS)    127.0.0.1:{ports.coordinator}")
         _say(f"  executor (gRPC, mTLS)       127.0.0.1:{ports.executor}")
+        _say(f"  keystore (attested TLS)     127.0.0.1:{ports.keystore}  (DEVELOPMENT: no TDX)")
         _say(f"  HTTPS edge (REST/JSON)      {stack.edge_url}  (OpenAPI: /openapi.json)")
         _say(f"  certificates                {args.dir / 'pki'}")
         extra = "" if args.dir == DEFAULT_DIR else f" --dir {args.dir}"
@@ -69,7 +74,9 @@ def up_command(args: argparse.Namespace) -> int:
 def request_command(args: argparse.Namespace) -> int:
     from outlayer.devstack import request
 
-    result = request(args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input)
+    result = request(
+        args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input, args.secrets_profile
+    )
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if isinstance(result, dict) and result.get("status") == "success" else 1

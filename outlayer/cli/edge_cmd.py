@@ -20,6 +20,7 @@ def register(commands: Any) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    from outlayer.attested import AttestedChannel
     from outlayer.errors import invalid_argument
     from outlayer.grpcclient import open_channel
     from outlayer.tls import identity_for
@@ -36,7 +37,11 @@ def serve_command(args: argparse.Namespace) -> int:
     if tls is None and host not in ("127.0.0.1", "localhost"):
         raise invalid_argument("refusing to serve plain HTTP off loopback: enable tls")
     channel = open_channel(settings.edge.coordinator, settings.tls, "edge", "coordinator")
-    server = make_server(Edge(channel), host, int(port), tls)
+    keystore = None
+    if settings.edge.keystore:
+        keystore = AttestedChannel(settings.edge.keystore, settings.tls, "edge",
+                                   settings.attestation)  # fmt: skip
+    server = make_server(Edge(channel, keystore), host, int(port), tls)
     scheme = "https" if tls else "http"
     print(f"outlayer edge: {scheme}://{host}:{server.server_address[1]} "
           f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)  # fmt: skip

@@ -23,16 +23,22 @@ def register(commands: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     key = actions.add_parser(
-        "public-key", help="a repository's public key, signed (development keystore master file)"
+        "public-key", help="a repository's public key, from an attested keystore"
     )
-    key.add_argument("--repo", required=True)
-    key.add_argument("--branch")
-    key.add_argument("--master-key-file", type=Path, required=True, metavar="FILE")
+    _keystore_arguments(key)
+    key.add_argument("--master-key-file", type=Path, metavar="FILE",
+                     help="instead of --keystore: a development master file")  # fmt: skip
     key.set_defaults(handler=public_key_command)
-    encrypt = actions.add_parser("encrypt", help="encrypt KEY=VALUE pairs; prints the base64 blob")
-    encrypt.add_argument(
-        "--public-key", required=True, metavar="HEX", help="from `outlayer secrets public-key`"
+    encrypt = actions.add_parser(
+        "encrypt",
+        help="encrypt KEY=VALUE pairs for a repository; prints the base64 blob",
+        description="Encrypts on this machine to the repository's key, which comes from an "
+        "attested keystore (--keystore) or is given (--public-key): only the keystore can "
+        "decrypt. Store the blob with `outlayer secrets store`.",
     )
+    _keystore_arguments(encrypt)
+    encrypt.add_argument("--profile", help="prints the `secrets store` command for this profile")
+    encrypt.add_argument("--public-key", metavar="HEX", help="instead of --keystore")
     encrypt.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
     encrypt.set_defaults(handler=encrypt_command)
     store = actions.add_parser("store", help="store an encrypted blob in the contract")
@@ -50,10 +56,37 @@ def register(commands: Any) -> None:
     store.set_defaults(handler=store_command)
 
 
+def _keystore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", required=True, help="https://github.com/OWNER/REPO")
+    parser.add_argument("--branch")
+    parser.add_argument("--keystore", metavar="URL", help="the edge's https:// URL")
+    parser.add_argument("--cacert", type=Path, metavar="FILE", help="the edge's CA (development)")
+
+
+def _attested_key(args: argparse.Namespace) -> tuple[bytes, dict[str, Any]]:
+    """The repository's public key from the attested keystore, and what was checked."""
+    from outlayer.config import load_settings
+    from outlayer.keystore_https import KeystoreOverHttps
+
+    keystore = KeystoreOverHttps(args.keystore, args.cacert)
+    identity, verdict = keystore.attested_identity(load_settings().attestation)
+    public = keystore.public_key(args.repo, args.branch, identity)
+    checked = {"identity": identity.hex(), "attestation": "tdx" if verdict else "development"}
+    return public, checked
+
+
 def public_key_command(args: argparse.Namespace) -> int:
     from services.keystore.keys import development_master, signed_public_key
 
-    answer = signed_public_key(development_master(args.master_key_file), args.repo, args.branch)
+    if args.keystore:
+        public, checked = _attested_key(args)
+        answer: dict[str, Any] = {"repo": args.repo, "branch": args.branch or "",
+                                  "public_key": public.hex(), **checked}  # fmt: skip
+    elif args.master_key_file:
+        master = development_master(args.master_key_file)
+        answer = signed_public_key(master, args.repo, args.branch)
+    else:
+        raise invalid_argument("give --keystore URL (or, in development, --master-key-file)")
     json.dump(answer, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
@@ -62,10 +95,15 @@ def public_key_command(args: argparse.Namespace) -> int:
 def encrypt_command(args: argparse.Namespace) -> int:
     from services.keystore.keys import encrypt_secrets
 
-    try:
-        public = bytes.fromhex(args.public_key)
-    except ValueError:
-        raise invalid_argument("--public-key must be hexadecimal") from None
+    if args.keystore:
+        public, _ = _attested_key(args)
+    elif args.public_key:
+        try:
+            public = bytes.fromhex(args.public_key)
+        except ValueError:
+            raise invalid_argument("--public-key must be hexadecimal") from None
+    else:
+        raise invalid_argument("give --keystore URL (or --public-key HEX)")
     if len(public) != 32:
         raise invalid_argument("--public-key must be 32 bytes (64 hex)")
     secrets: dict[str, str] = {}
@@ -74,7 +112,15 @@ def encrypt_command(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise invalid_argument(f"{pair!r} is not KEY=VALUE")
         secrets[name] = value
-    print(encrypt_secrets(public, secrets))
+    blob = encrypt_secrets(public, secrets)
+    print(blob)
+    if args.profile:
+        branch = f" --branch {args.branch}" if args.branch else ""
+        command = (
+            f"outlayer secrets store --repo {args.repo}{branch} --profile {args.profile} "
+            f"--key-file YOUR_KEY.json --blob {blob}"
+        )
+        print(f"store it with: {command}", file=sys.stderr)
     return 0
 
 

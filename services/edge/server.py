@@ -11,15 +11,19 @@ import json
 import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 import grpc
 from google.protobuf import json_format
 
+from outlayer.attested import AttestedChannel
+from outlayer.errors import OutlayerError
 from outlayer.result import ExecutionResult
-from outlayer.v1 import public_pb2
+from outlayer.v1 import keystore_pb2, public_pb2
 from services.edge.openapi import document
 from services.edge.routes import Route, match, routes_for
 
+KEYSTORE_SERVICE = keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"].full_name
 FORWARDED_HEADERS = ("x-payment-key", "x-attached-deposit", "x-admin-token")
 MAX_BODY = 2 * 1024 * 1024
 HTTP_STATUS = {
@@ -35,15 +39,21 @@ HTTP_STATUS = {
 
 
 class Edge:
-    def __init__(self, channel: grpc.Channel) -> None:
+    """Routes to the coordinator's PublicService and, when configured, to the keystore's public
+    methods over an attested channel."""
+
+    def __init__(self, channel: grpc.Channel, keystore: AttestedChannel | None = None) -> None:
         self.channel = channel
+        self.keystore = keystore
         self.routes: list[Route] = routes_for(
             public_pb2.DESCRIPTOR.services_by_name["PublicService"]
         )
+        if keystore is not None:
+            self.routes += routes_for(keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"])
         self.openapi = document(self.routes)
 
     def handle(self, verb: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         if verb == "GET" and path == "/openapi.json":
             return 200, self.openapi
         if verb == "GET" and path == "/healthz":
@@ -61,6 +71,7 @@ class Edge:
             if not isinstance(parsed, dict):
                 return 400, _error("invalid_json", "the body must be a JSON object")
             fields.update(parsed)
+        fields.update(parse_qsl(query))  # grpc-gateway: query parameters fill fields too
         fields.update(params)
         try:
             request = json_format.ParseDict(fields, route.request_class())
@@ -69,7 +80,12 @@ class Edge:
                 "invalid_argument",
                 f"the request does not fit {route.method.input_type.name}: {exc}",
             )
-        call = self.channel.unary_unary(
+        keystore_route = route.grpc_path.startswith(f"/{KEYSTORE_SERVICE}/")
+        try:
+            channel = self.keystore.get() if keystore_route and self.keystore else self.channel
+        except OutlayerError as exc:
+            return HTTP_STATUS.get(exc.grpc_status, 500), exc.to_json()
+        call = channel.unary_unary(
             route.grpc_path,
             request_serializer=route.request_class.SerializeToString,
             response_deserializer=route.response_class.FromString,
@@ -78,6 +94,8 @@ class Edge:
         try:
             response = call(request, metadata=metadata, timeout=90)
         except grpc.RpcError as exc:
+            if keystore_route and self.keystore and exc.code() is grpc.StatusCode.UNAVAILABLE:
+                self.keystore.reset()  # attest again next time (a restarted keystore)
             return _from_grpc(exc)
         return 200, _render(response)
 

@@ -31,7 +31,9 @@ def test_encrypt_store_and_only_the_keystore_can_read(tmp_path: Path) -> None:
         key = outlayer("public-key", "--repo", REPO, "--master-key-file", str(master_file))
         assert key.returncode == 0, key.stderr
         public_key = json.loads(key.stdout)["public_key"]
-        blob = outlayer("encrypt", "--public-key", public_key, "API_KEY=s3cr3t", "MODE=prod")
+        blob = outlayer(
+            "encrypt", "--repo", REPO, "--public-key", public_key, "API_KEY=s3cr3t", "MODE=prod"
+        )
         assert blob.returncode == 0, blob.stderr
         stored = outlayer("store", "--rpc", url, "--contract", outlayer_contract.account_id,
                           "--key-file", str(tmp_path / "keys" / "alice.localnet.json"),

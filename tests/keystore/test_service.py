@@ -187,6 +187,21 @@ def test_a_tdx_keystore_through_dstack_is_refused_when_its_quote_binds_another_k
                 attested_keystore(target, mesh.settings.tls, "executor", ACCEPT_DEV),
             ):
                 pass
+            foreign = tmp_path / "foreign.json"
+            foreign.write_text(json.dumps({"measurements": [
+                {**recorded.measurements, "mrtd": "00" * 48}]}))  # fmt: skip
+            unknown = AttestationSettings(measurements_file=foreign, verify_at=VERIFIED_AT)
+            with (
+                pytest.raises(OutlayerError, match="not on the allow-list"),
+                attested_keystore(target, mesh.settings.tls, "executor", unknown),
+            ):
+                pass
+            today = AttestationSettings(measurements_file=allowlist)  # the collateral expired
+            with (
+                pytest.raises(OutlayerError, match="collateral check failed"),
+                attested_keystore(target, mesh.settings.tls, "executor", today),
+            ):
+                pass
         finally:
             server.stop(grace=None)
     assert calls[:2] == ["GetKey", "GetQuote"]  # the master secret and a quote came from dstack

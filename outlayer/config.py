@@ -74,6 +74,8 @@ class ExecutorSettings(BaseModel):
     # The keystore to fetch jobs' secrets from, over the attested channel (empty: jobs that name
     # secrets fail with a clear error).
     keystore: str = ""
+    # Where to fetch a module missing from the local WASM store (empty: only the local store).
+    compiler: str = ""
 
 
 class CoordinatorSettings(BaseModel):
@@ -81,9 +83,9 @@ class CoordinatorSettings(BaseModel):
 
     listen: str = "127.0.0.1:50060"
     wasm_store_dir: Path = Path.home() / ".local" / "share" / "outlayer" / "wasm"
-    # Until the compiler service lands: a JSON file mapping "REPO@COMMIT" to a module's SHA-256
-    # in the WASM store.
-    sources_file: Path | None = None
+    # The compiler service that turns jobs' code sources into modules (empty: jobs naming a
+    # code source fail with a compilation_error saying no compiler is configured).
+    compiler: str = ""
     # A worker that stops heartbeating loses its job after this long; the job is retried.
     lease_seconds: float = Field(30.0, gt=0, le=3600)
     max_attempts: int = Field(3, ge=1, le=20)
@@ -124,6 +126,49 @@ class EdgeSettings(BaseModel):
     coordinator: str = "127.0.0.1:50060"
     # Serves the keystore's public endpoints (repository keys, attestation); empty: not served.
     keystore: str = ""
+
+
+class CompilerSettings(BaseModel):
+    """The compiler service: fetch a source, build it in a sandbox, cache the module."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = "127.0.0.1:50063"
+    # Content-addressed: <sha256>.wasm + <sha256>.json, and sources/ (source -> checksum). The
+    # same layout as the WASM store, so one folder can serve both on one machine.
+    cache_dir: Path = Path.home() / ".local" / "share" / "outlayer" / "wasm"
+    # Scratch space for fetching and building (one folder per build, removed afterwards).
+    work_dir: Path = Path.home() / ".cache" / "outlayer" / "builds"
+    # "docker": one container per build (Docker Engine); "bwrap": bubblewrap, for hosts
+    # without Docker. Both: no network, limits, read-only root, an unprivileged user.
+    sandbox: Literal["docker", "bwrap"] = "docker"
+    # The build image (see deploy/compiler/); setup imports a minimal one that mounts the host's
+    # toolchains (toolchain_mounts) read-only.
+    docker_image: str = "outlayer-build:1"
+    toolchain_mounts: list[Path] = [Path("/usr"), Path("/etc/alternatives")]
+    # Origins besides https://github.com whose repositories may be built, e.g.
+    # "http://git.internal:8080" (scheme://host[:port]).
+    allowed_hosts: list[str] = []
+    # Fetch from a mirror instead: {"https://github.com": "http://mirror.internal"}; sources
+    # keep their public name.
+    git_mirrors: dict[str, str] = {}
+    fetch_timeout_seconds: float = Field(120.0, gt=0)
+    build_timeout_seconds: float = Field(600.0, gt=0)
+    build_memory_mb: int = Field(2048, ge=64)
+    build_cpus: float = Field(2.0, gt=0)
+    build_pids: int = Field(512, ge=16)
+    max_source_mb: int = Field(256, ge=1)
+    max_wasm_mb: int = Field(64, ge=1)
+    max_concurrent_builds: int = Field(2, ge=1, le=64)
+    # How long a branch or tag's resolution to a commit is reused.
+    ref_ttl_seconds: float = Field(60.0, ge=0)
+    # How long a build that failed for good (a compile error, not a network blip) is answered
+    # from memory instead of being rebuilt.
+    failure_ttl_seconds: float = Field(600.0, ge=0)
+    # Eviction: LRU above either threshold; unused entries by retention tier (see docs).
+    cache_max_mb: int = Field(10 * 1024, ge=1)
+    cache_min_free_disk_percent: float = Field(10.0, ge=0, lt=100)
+    eviction_interval_seconds: float = Field(3600.0, gt=0)
 
 
 class KeystoreSettings(BaseModel):
@@ -211,6 +256,7 @@ class Settings(BaseSettings):
     indexer: IndexerSettings = IndexerSettings()
     edge: EdgeSettings = EdgeSettings()
     keystore: KeystoreSettings = KeystoreSettings()
+    compiler: CompilerSettings = CompilerSettings()
     attestation: AttestationSettings = AttestationSettings()
     tls: TlsSettings = TlsSettings()
     telemetry: TelemetrySettings = TelemetrySettings()

@@ -1,13 +1,16 @@
 """``outlayer dev``: the whole stack on one machine, as separate processes talking over mTLS.
 
-localnet (NEAR JSON-RPC, with the contract deployed), the coordinator (SQLite), the keystore (in
-development mode: no TDX here), one executor, the indexer and the HTTPS edge. Each start is a
-fresh world (localnet keeps its chain in memory), so the dev folder's database, keys and indexer
-cursor are recreated; certificates are kept.
+localnet (NEAR JSON-RPC, with the contract deployed), a git server on loopback with the example
+repositories (standing in for GitHub), the compiler (Docker sandbox), the coordinator (SQLite),
+the keystore (in development mode: no TDX here), one executor, the indexer and the HTTPS edge.
+Compiled modules are kept between starts (the compiler's cache); everything else in a
+start is a fresh world (localnet keeps its chain in memory), so the dev folder's database, keys
+and indexer cursor are recreated; certificates are kept.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,15 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from outlayer.devtools.gitserver import GitServer
 from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
 from outlayer.tls import ensure_dev_pki
-from outlayer.wasmstore import WasmStore
 
-DEMO_REPO = "https://github.com/outlayer/echo-json"
-DEMO_COMMIT = "e" * 40
+# The examples, published on the loopback git server under GitHub's names: the compiler fetches
+# them through a mirror setting, and the contract sees ordinary github.com sources.
+EXAMPLES_OWNER = "https://github.com/outlayer-examples"
+DEMO_REPO = f"{EXAMPLES_OWNER}/echo-json"
+EXAMPLES = {"echo-json": "examples/guests/rust/echo-json", "echo-json-c": "examples/guests/c"}
 HTTPS_OWNER = "dev.localnet"
+COMPILING = "compilation_in_progress"
 FRESH_EACH_START = (
     "coordinator.db",
     "coordinator.db-wal",
@@ -35,7 +42,7 @@ FRESH_EACH_START = (
     "keys",
     "indexer",
     "worker.token",
-    "sources.json",
+    "git",
     "root.json",
     "payment.key",
     "admin.token",
@@ -49,6 +56,7 @@ class Ports:
     executor: int = 50061
     edge: int = 8443
     keystore: int = 50064
+    compiler: int = 50063
 
 
 class DevStack:
@@ -58,6 +66,7 @@ class DevStack:
         self.log = log
         self.rpc_url = f"http://127.0.0.1:{ports.localnet}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.git: GitServer | None = None
 
     def env(self) -> dict[str, str]:
         d = self.dir
@@ -68,7 +77,12 @@ class DevStack:
             "OUTLAYER_COORDINATOR__LISTEN": f"127.0.0.1:{self.ports.coordinator}",
             "OUTLAYER_COORDINATOR__ADMIN_LISTEN": "127.0.0.1:0",
             "OUTLAYER_COORDINATOR__WASM_STORE_DIR": str(d / "wasm"),
-            "OUTLAYER_COORDINATOR__SOURCES_FILE": str(d / "sources.json"),
+            "OUTLAYER_COORDINATOR__COMPILER": f"127.0.0.1:{self.ports.compiler}",
+            "OUTLAYER_EXECUTOR__COMPILER": f"127.0.0.1:{self.ports.compiler}",
+            "OUTLAYER_COMPILER__LISTEN": f"127.0.0.1:{self.ports.compiler}",
+            "OUTLAYER_COMPILER__CACHE_DIR": str(d / "wasm"),
+            "OUTLAYER_COMPILER__WORK_DIR": str(d / "builds"),
+            "OUTLAYER_COMPILER__GIT_MIRRORS": json.dumps(self._mirrors()),
             "OUTLAYER_EXECUTOR__LISTEN": f"127.0.0.1:{self.ports.executor}",
             "OUTLAYER_EXECUTOR__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
             "OUTLAYER_EXECUTOR__WORKER_TOKEN_FILE": str(d / "worker.token"),
@@ -98,8 +112,6 @@ class DevStack:
 
     def up(self) -> None:
         from localnet.demo import provision
-        from outlayer.devtools.guestbuild import OUT_DIR
-        from services.coordinator.sources import SourceMap
 
         self.dir.mkdir(parents=True, exist_ok=True)
         for name in FRESH_EACH_START:
@@ -121,19 +133,16 @@ class DevStack:
         self._wait(lambda: rpc.call("status", []) is not None, "localnet")
         root = Signer.load(self.dir / "root.json")
         provision(rpc, root, self.dir / "keys", self.log)
-        guest = OUT_DIR / "echo_json_rust.wasm"
-        if not guest.is_file():
-            raise OutlayerError(ErrorCode.NOT_FOUND, f"{guest} is missing: run scripts/setup.sh")
-        digest = WasmStore(self.dir / "wasm").put(guest.read_bytes())
-        SourceMap.add(self.dir / "sources.json", DEMO_REPO, DEMO_COMMIT, digest)
+        commit = self._publish_examples()
         token = self._outlayer("coordinator", "add-worker", "dev-executor")
         (self.dir / "worker.token").write_text(token)
+        self._start("compiler", "compiler", "serve")
         self._start("coordinator", "coordinator", "serve")
         self._start("keystore", "keystore", "serve")
         self._start("executor", "executor", "serve")
         self._start("indexer", "indexer", "serve")
         self._start("edge", "edge", "serve")
-        self._https_project(digest)
+        self._https_project(commit)
 
     @property
     def edge_url(self) -> str:
@@ -146,7 +155,32 @@ class DevStack:
             f'-d \'{{"input": "hello"}}\' {self.edge_url}/call/{HTTPS_OWNER}/echo'
         )
 
-    def _https_project(self, digest: str) -> None:
+    def _publish_examples(self) -> str:
+        """Serves the example repositories on loopback; returns the demo's commit."""
+        from outlayer.devtools.guestbuild import REPO_ROOT
+
+        self.git = GitServer(self.dir / "git").start()
+        commits = {}
+        for name, folder in EXAMPLES.items():
+            root = REPO_ROOT / folder
+            files: dict[str, str | bytes] = {
+                str(p.relative_to(root)): p.read_bytes()
+                for p in sorted(root.rglob("*"))
+                if p.is_file() and "target" not in p.parts and p.suffix != ".wasm"
+            }
+            if name == "echo-json-c":
+                files = {"echo_json.c": files["echo_json.c"]}
+            commits[name] = self.git.publish("outlayer-examples", name, files)
+        self.log(f"example repositories served at {self.git.url}/outlayer-examples/ as "
+                 f"{EXAMPLES_OWNER}/...")  # fmt: skip
+        return commits["echo-json"]
+
+    def _mirrors(self) -> dict[str, str]:
+        if self.git is None:
+            return {}
+        return {EXAMPLES_OWNER: f"{self.git.url}/outlayer-examples"}
+
+    def _https_project(self, commit: str) -> None:
         """A project and a payment key for HTTPS calls, through the edge's own API."""
         import httpx
 
@@ -156,7 +190,8 @@ class DevStack:
             headers={"X-Admin-Token": self._admin_token()},
             timeout=30,
         )
-        project = {"owner": HTTPS_OWNER, "name": "echo", "wasm_sha256": digest}
+        source = {"repo": DEMO_REPO, "commit": commit}
+        project = {"owner": HTTPS_OWNER, "name": "echo", "code_source": source}
         # The edge answers 503 until the coordinator behind it is up.
         self._wait(
             lambda: client.post("/projects", json=project).status_code == 200,
@@ -190,6 +225,8 @@ class DevStack:
 
     def down(self) -> None:
         """Stops the services in the reverse order of their start, each before the next."""
+        if self.git is not None:
+            self.git.stop()
         for process in reversed(list(self.processes.values())):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -232,11 +269,14 @@ def request(
     directory: Path,
     rpc_url: str,
     input_data: str,
+    *,
     secrets_profile: str | None = None,
     timeout_s: float = 60,
+    log: Callable[[str], None] = lambda _: None,
 ) -> Any:
     """One request on chain through the running stack, as a user makes it (alice, with her
-    secrets of ``secrets_profile`` when given); returns the result."""
+    secrets of ``secrets_profile`` when given); returns the result. While the source compiles,
+    the request is sent again when the platform says to."""
     from localnet.demo import account, send_request, wait_final
 
     rpc = NearRpc(rpc_url)
@@ -245,25 +285,58 @@ def request(
         raise OutlayerError(ErrorCode.NOT_FOUND, f"no stack in {directory}: run `outlayer dev`")
     alice = account(rpc, Signer.load(root_key), "alice", directory / "keys", lambda _: None)
     limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
-    source = {"repo": DEMO_REPO, "commit": DEMO_COMMIT}
+    source = {"repo": DEMO_REPO, "branch": "main"}
     secrets_ref = {"profile": secrets_profile} if secrets_profile else None
-    sent = send_request(rpc, alice, "outlayer.localnet", code_source=source,
-                        input_data=input_data, limits=limits, secrets_ref=secrets_ref)  # fmt: skip
-    return wait_final(rpc, sent.tx_hash, alice.account_id, timeout_s).value
+
+    def once() -> Any:
+        sent = send_request(
+            rpc, alice, "outlayer.localnet", code_source=source, input_data=input_data,
+            limits=limits, secrets_ref=secrets_ref,
+        )  # fmt: skip
+        return wait_final(rpc, sent.tx_hash, alice.account_id, timeout_s).value
+
+    return _until_compiled(once, lambda result: result, timeout_s, log)
 
 
-def https_call(directory: Path, edge_port: int, input_data: str) -> Any:
-    """One HTTPS call through the edge with the dev stack's payment key."""
+def https_call(
+    directory: Path, edge_port: int, input_data: str, log: Callable[[str], None] = lambda _: None
+) -> Any:
+    """One HTTPS call through the edge with the dev stack's payment key (again while the source
+    compiles)."""
     import httpx
 
     secret_file = directory / "payment.key"
     if not secret_file.is_file():
         raise OutlayerError(ErrorCode.NOT_FOUND, f"no stack in {directory}: run `outlayer dev`")
-    response = httpx.post(
-        f"https://127.0.0.1:{edge_port}/call/{HTTPS_OWNER}/echo",
-        json={"input": input_data, "response_format": "RESPONSE_FORMAT_JSON"},
-        headers={"X-Payment-Key": secret_file.read_text().strip()},
-        verify=str(directory / "pki" / "ca.pem"),
-        timeout=90,
-    )
-    return response.json()
+
+    def once() -> Any:
+        return httpx.post(
+            f"https://127.0.0.1:{edge_port}/call/{HTTPS_OWNER}/echo",
+            json={"input": input_data, "response_format": "RESPONSE_FORMAT_JSON"},
+            headers={"X-Payment-Key": secret_file.read_text().strip()},
+            verify=str(directory / "pki" / "ca.pem"),
+            timeout=90,
+        ).json()
+
+    return _until_compiled(once, lambda body: body.get("result") or {}, 90, log)
+
+
+COMPILE_WAIT_S = 300.0
+
+
+def _until_compiled(
+    once: Callable[[], Any],
+    result_of: Callable[[Any], Any],
+    timeout_s: float,
+    log: Callable[[str], None],
+) -> Any:
+    """Calls ``once`` again while its result says the source is compiling (a first call)."""
+    deadline = time.monotonic() + COMPILE_WAIT_S + timeout_s
+    while True:
+        answer = once()
+        error = (result_of(answer) or {}).get("error") or {}
+        if error.get("type") != COMPILING or time.monotonic() > deadline:
+            return answer
+        log(f"{COMPILING}: {error.get('message')}")
+        retry = float((error.get("compilation") or {}).get("retry_after_seconds") or 3)
+        time.sleep(min(max(retry, 1.0), 5.0))

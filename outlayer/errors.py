@@ -34,6 +34,41 @@ class ExecutionErrorType(enum.StrEnum):
     SECRETS_ACCESS_DENIED = "secrets_access_denied"
     SECRETS_NOT_FOUND = "secrets_not_found"
     SECRETS_INVALID = "secrets_invalid"  # stored, but not decryptable or setting reserved names
+    # The source is compiling: ask again after the error's retry hint.
+    COMPILATION_IN_PROGRESS = "compilation_in_progress"
+    # The compiler's categories (services/compiler/failures.py): safe to show, raw output never.
+    REPOSITORY_NOT_FOUND = "repository_not_found"
+    REPOSITORY_ACCESS_DENIED = "repository_access_denied"
+    INVALID_REPOSITORY_URL = "invalid_repository_url"
+    GIT_ERROR = "git_error"
+    NETWORK_ERROR = "network_error"
+    RUST_COMPILATION_ERROR = "rust_compilation_error"
+    DEPENDENCY_NOT_FOUND = "dependency_not_found"
+    BUILD_SCRIPT_ERROR = "build_script_error"
+    GIT_FATAL_ERROR = "git_fatal_error"
+    GIT_USAGE_ERROR = "git_usage_error"
+
+
+# Results of jobs whose guest never ran: nothing is charged for them.
+NOT_RUN: frozenset[ExecutionErrorType] = frozenset(
+    {
+        ExecutionErrorType.COMPILATION_ERROR,
+        ExecutionErrorType.COMPILATION_IN_PROGRESS,
+        ExecutionErrorType.REPOSITORY_NOT_FOUND,
+        ExecutionErrorType.REPOSITORY_ACCESS_DENIED,
+        ExecutionErrorType.INVALID_REPOSITORY_URL,
+        ExecutionErrorType.GIT_ERROR,
+        ExecutionErrorType.NETWORK_ERROR,
+        ExecutionErrorType.RUST_COMPILATION_ERROR,
+        ExecutionErrorType.DEPENDENCY_NOT_FOUND,
+        ExecutionErrorType.BUILD_SCRIPT_ERROR,
+        ExecutionErrorType.GIT_FATAL_ERROR,
+        ExecutionErrorType.GIT_USAGE_ERROR,
+        ExecutionErrorType.SECRETS_ACCESS_DENIED,
+        ExecutionErrorType.SECRETS_NOT_FOUND,
+        ExecutionErrorType.SECRETS_INVALID,
+    }
+)
 
 
 class ErrorCode(enum.StrEnum):

@@ -24,9 +24,41 @@ class ExecutionStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class CompilationProgress:
+    """While a job's source compiles: the build's estimate, when to ask again, which build."""
+
+    estimated_seconds: float
+    retry_after_seconds: float
+    cache_key: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "estimated_seconds": self.estimated_seconds,
+            "retry_after_seconds": self.retry_after_seconds,
+            "cache_key": self.cache_key,
+        }
+
+
+@dataclass(frozen=True)
 class ExecutionError:
     type: ExecutionErrorType
     message: str
+    compilation: CompilationProgress | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type.value, "message": self.message}
+        if self.compilation is not None:
+            data["compilation"] = self.compilation.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExecutionError:
+        progress = data.get("compilation")
+        return cls(
+            ExecutionErrorType(data["type"]),
+            data["message"],
+            None if progress is None else CompilationProgress(**progress),
+        )
 
 
 @dataclass(frozen=True)
@@ -59,10 +91,12 @@ class ExecutionResult:
         resources_used: ResourcesUsed | None = None,
         logs: str = "",
         exit_code: int | None = None,
+        *,
+        compilation: CompilationProgress | None = None,
     ) -> ExecutionResult:
         return cls(
             status=ExecutionStatus.FAILED,
-            error=ExecutionError(error_type, message),
+            error=ExecutionError(error_type, message, compilation),
             resources_used=resources_used or ResourcesUsed(),
             logs=logs,
             exit_code=exit_code,
@@ -73,9 +107,7 @@ class ExecutionResult:
         return {
             "status": self.status.value,
             "output": self.output,
-            "error": None
-            if self.error is None
-            else {"type": self.error.type.value, "message": self.error.message},
+            "error": None if self.error is None else self.error.to_json(),
             "resources_used": {
                 "instructions": self.resources_used.instructions,
                 "time_ms": self.resources_used.time_ms,
@@ -93,9 +125,7 @@ class ExecutionResult:
         return cls(
             status=ExecutionStatus(data["status"]),
             output=data.get("output"),
-            error=None
-            if error is None
-            else ExecutionError(ExecutionErrorType(error["type"]), error["message"]),
+            error=None if error is None else ExecutionError.from_json(error),
             resources_used=ResourcesUsed(
                 int(used.get("instructions", 0)),
                 int(used.get("time_ms", 0)),
@@ -123,6 +153,15 @@ class ExecutionResult:
             message.error.CopyFrom(
                 pb.ExecutionError(type=_ERROR_TO_PB[self.error.type], message=self.error.message)
             )
+            progress = self.error.compilation
+            if progress is not None:
+                message.error.compilation.CopyFrom(
+                    pb.CompilationProgress(
+                        estimated_seconds=progress.estimated_seconds,
+                        retry_after_seconds=progress.retry_after_seconds,
+                        cache_key=progress.cache_key,
+                    )
+                )
         if self.exit_code is not None:
             message.exit_code = self.exit_code
         return message
@@ -131,7 +170,15 @@ class ExecutionResult:
     def from_proto(cls, message: pb.ExecutionResult) -> ExecutionResult:
         error = None
         if message.HasField("error"):
-            error = ExecutionError(_ERROR_FROM_PB[message.error.type], message.error.message)
+            progress = None
+            if message.error.HasField("compilation"):
+                got = message.error.compilation
+                progress = CompilationProgress(
+                    got.estimated_seconds, got.retry_after_seconds, got.cache_key
+                )
+            error = ExecutionError(
+                _ERROR_FROM_PB[message.error.type], message.error.message, progress
+            )
         used = message.resources_used
         return cls(
             status=_STATUS_FROM_PB[message.status],

@@ -10,11 +10,13 @@ say() { printf '    %s\n' "$*"; }
 
 # --- Debian packages ------------------------------------------------------------------------
 # C guests: clang + wasi-libc; Rust guests: Debian's Rust with its std source (no crates.io here);
-# NEAR contracts: nearc compiles Python with Debian's emscripten.
+# NEAR contracts: nearc compiles Python with Debian's emscripten. The compiler service's
+# sandboxes: the Docker Engine and bubblewrap; git and make for fetching and building sources.
 APT_PACKAGES=(
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
   rustc-web cargo-web rust-web-src lld-22
   emscripten
+  docker.io bubblewrap git make
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -54,9 +56,28 @@ else
   step "Python packages: up to date"
 fi
 
+# --- Docker Engine (the compiler's build sandbox) ----------------------------------------------
+# No engine runs on these machines by default. Started without iptables or a bridge (builds run
+# with --network none anyway) and with the vfs storage driver, which works in any file system.
+if ! docker info >/dev/null 2>&1; then
+  step "Starting the Docker Engine (log: /tmp/outlayer-dockerd.log)"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: the Docker Engine is not running and starting it needs root; start it (or run 'sudo $0')" >&2
+    exit 1
+  fi
+  nohup dockerd --iptables=false --bridge=none --storage-driver=vfs >/tmp/outlayer-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "error: dockerd did not start; see /tmp/outlayer-dockerd.log" >&2; exit 1; }
+else
+  step "Docker Engine: running"
+fi
+
 # --- Generated code and guests ---------------------------------------------------------------
 step "Generating gRPC code from protos/"
 .venv/bin/python -m outlayer.protogen
+
+step "Importing the compiler's build image (nothing is pulled; see deploy/compiler/)"
+.venv/bin/python -m services.compiler.image
 
 step "Patching nearc's yield bindings (see outlayer/devtools/nearc_patch.py)"
 .venv/bin/python -m outlayer.devtools.nearc_patch

@@ -34,6 +34,8 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         str(free_port()),
         "--keystore-port",
         str(free_port()),
+        "--compiler-port",
+        str(free_port()),
     ]
     base = [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(tmp_path / "dev")]
     log = (tmp_path / "dev.log").open("w+")
@@ -53,6 +55,8 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         )
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
+        # The first request found the example repository unbuilt: it was compiled meanwhile.
+        assert "compilation_in_progress" in done.stderr
         assert result["status"] == "success"
         assert result["output"]["input"] == "from the test"
         assert "NEAR_TRANSACTION_HASH" in result["output"]["env_names"]

@@ -23,13 +23,13 @@ from outlayer.v1 import coordinator_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.coordinator.database import make_engine, migrate
 from services.coordinator.service import build_server
-from services.coordinator.sources import SourceMap
 from services.coordinator.workers import register_worker
 from services.executor import Executor
 from services.executor.runner import JobRunner
 from services.indexer.cursor import Cursor
 from services.indexer.feed import RequestFeed, _new_request
 from services.indexer.indexer import Chain, Indexer
+from tests.compiler_fixture import running_compiler
 from tests.conftest import built_guest
 from tests.localnet_server import running_localnet
 
@@ -76,10 +76,10 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     alice = account(rpc, root, "alice", tmp_path, log=lambda _: None)
 
     store = WasmStore(tmp_path / "wasm")
-    sources = tmp_path / "sources.json"
-    SourceMap.add(sources, REPO, COMMIT, store.put(built_guest("echo_json_rust")))
+    warm = {(REPO, COMMIT): built_guest("echo_json_rust")}
+    compiler, _ = localnet.enter_context(running_compiler(settings, tmp_path, warm))
     configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
-        update={"sources_file": sources})})  # fmt: skip
+        update={"compiler": compiler})})  # fmt: skip
     engine: Engine = make_engine(f"sqlite:///{tmp_path / 'coordinator.db'}")
     migrate(engine)
     server, port = build_server(configured, engine, "127.0.0.1:0")
@@ -128,13 +128,14 @@ def test_a_request_on_chain_comes_back_with_its_output(world: World) -> None:
     assert world.stub.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near")).jobs == []
 
 
-def test_an_unbuildable_source_is_resolved_as_a_compilation_error(world: World) -> None:
+def test_an_unbuilt_source_resolves_as_compiling_with_when_to_retry(world: World) -> None:
     sent = world.request(commit=UNKNOWN_COMMIT)
     run_everything(world, world.indexer())
     result = world.final(sent).value
     assert result["status"] == "failed"
-    assert result["error"]["type"] == "compilation_error"
-    assert UNKNOWN_COMMIT in result["error"]["message"]
+    assert result["error"]["type"] == "compilation_in_progress"
+    assert UNKNOWN_COMMIT[:12] in result["error"]["message"]
+    assert "again in" in result["compilation_note"]
 
 
 def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World) -> None:

@@ -33,7 +33,6 @@ from outlayer.v1 import coordinator_pb2_grpc, execution_pb2, public_pb2, public_
 from outlayer.wasmstore import WasmStore
 from services.coordinator.database import make_engine, migrate
 from services.coordinator.service import build_server
-from services.coordinator.sources import SourceMap
 from services.coordinator.workers import register_worker
 from services.executor import Executor
 from services.executor.runner import JobRunner
@@ -43,6 +42,7 @@ from services.indexer.feed import RequestFeed
 from services.indexer.indexer import Chain, Indexer
 from services.keystore import server as keystore_server
 from services.keystore.keys import development_master, encrypt_secrets, repo_private_key
+from tests.compiler_fixture import running_compiler
 from tests.conftest import built_guest
 from tests.localnet_server import running_localnet
 
@@ -108,12 +108,15 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     bob = account(rpc, root, "bob", tmp_path, log=lambda _: None)
 
     wasm = WasmStore(tmp_path / "wasm")
-    sources = tmp_path / "sources.json"
-    SourceMap.add(sources, REPO, COMMIT, wasm.put(built_guest("env_report")))
+    mesh = settings.model_copy(update={
+        "tls": settings.tls.model_copy(update={"enabled": True, "dir": pki})})  # fmt: skip
+    compiler, _ = stack.enter_context(
+        running_compiler(mesh, tmp_path, {(REPO, COMMIT): built_guest("env_report")})
+    )
     configured = settings.model_copy(update={
         "save_system_hidden_logs_to_debug": True,
         "tls": settings.tls.model_copy(update={"enabled": True, "dir": pki}),
-        "coordinator": settings.coordinator.model_copy(update={"sources_file": sources,
+        "coordinator": settings.coordinator.model_copy(update={"compiler": compiler,
                                                                "admin_token": ADMIN_TOKEN}),
         "keystore": settings.keystore.model_copy(update={
             "master_key_file": tmp_path / "master.key", "rpc_url": url,

@@ -24,6 +24,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--executor-port", type=int, default=50061)
     parser.add_argument("--edge-port", type=int, default=8443)
     parser.add_argument("--keystore-port", type=int, default=50064)
+    parser.add_argument("--compiler-port", type=int, default=50063)
     parser.set_defaults(handler=up_command)
     actions = parser.add_subparsers(dest="action", required=False, metavar="ACTION")
     certs = actions.add_parser(
@@ -45,7 +46,7 @@ def up_command(args: argparse.Namespace) -> int:
     from outlayer.devstack import DevStack, Ports
 
     ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port,
-                  args.keystore_port)  # fmt: skip
+                  args.keystore_port, args.compiler_port)  # fmt: skip
     stack = DevStack(args.dir, ports, log=_say)
     stop = stop_on_signals()
     try:
@@ -55,6 +56,7 @@ def up_command(args: argparse.Namespace) -> int:
         _say(f"  coordinator (gRPC, mTLS)    127.0.0.1:{ports.coordinator}")
         _say(f"  executor (gRPC, mTLS)       127.0.0.1:{ports.executor}")
         _say(f"  keystore (attested TLS)     127.0.0.1:{ports.keystore}  (DEVELOPMENT: no TDX)")
+        _say(f"  compiler (gRPC, mTLS)       127.0.0.1:{ports.compiler}  (Docker sandbox)")
         _say(f"  HTTPS edge (REST/JSON)      {stack.edge_url}  (OpenAPI: /openapi.json)")
         _say(f"  certificates                {args.dir / 'pki'}")
         extra = "" if args.dir == DEFAULT_DIR else f" --dir {args.dir}"
@@ -75,7 +77,11 @@ def request_command(args: argparse.Namespace) -> int:
     from outlayer.devstack import request
 
     result = request(
-        args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input, args.secrets_profile
+        args.dir,
+        f"http://127.0.0.1:{args.localnet_port}",
+        args.input,
+        secrets_profile=args.secrets_profile,
+        log=_say,
     )
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -85,8 +91,8 @@ def request_command(args: argparse.Namespace) -> int:
 def demo_command(args: argparse.Namespace) -> int:
     from outlayer.devstack import https_call, request
 
-    on_chain = request(args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input)
-    over_https = https_call(args.dir, args.edge_port, args.input)
+    on_chain = request(args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input, log=_say)
+    over_https = https_call(args.dir, args.edge_port, args.input, log=_say)
     json.dump({"on_chain": on_chain, "https": over_https}, sys.stdout, indent=2)
     sys.stdout.write("\n")
     ok = (

@@ -48,7 +48,9 @@ def start_runner(settings: Any, executor: Any, stop: threading.Event) -> threadi
     """Leases jobs from the coordinator when executor.coordinator is set."""
     from outlayer.errors import ErrorCode, OutlayerError
     from outlayer.grpcclient import open_channel
+    from outlayer.v1 import compiler_pb2_grpc
     from outlayer.wasmstore import WasmStore
+    from services.executor.modules import ModuleSource
     from services.executor.runner import JobRunner
     from services.executor.secrets import KeystoreSecrets
 
@@ -67,8 +69,14 @@ def start_runner(settings: Any, executor: Any, stop: threading.Event) -> threadi
     channel = open_channel(target, settings.tls, "executor", "coordinator")
     keystore = settings.executor.keystore
     secrets = KeystoreSecrets(keystore, settings.tls, settings.attestation) if keystore else None
-    runner = JobRunner(executor, channel, token_file.read_text().strip(),
-                       WasmStore(settings.coordinator.wasm_store_dir), secrets)  # fmt: skip
+    store = WasmStore(settings.coordinator.wasm_store_dir)
+    compiler = None
+    if settings.executor.compiler:
+        compiler = compiler_pb2_grpc.CompilerServiceStub(
+            open_channel(settings.executor.compiler, settings.tls, "executor", "compiler")
+        )
+    modules = ModuleSource(store, compiler)
+    runner = JobRunner(executor, channel, token_file.read_text().strip(), modules, secrets)
     thread = threading.Thread(target=runner.run_forever, args=(stop,), name="job-runner")
     thread.start()
     print(f"outlayer executor: leasing jobs from {target}", file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from outlayer.cli import (
     attestation_cmd,
+    compiler_cmd,
     coordinator_cmd,
     dev_cmd,
     edge_cmd,
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     coordinator_cmd.register(commands)
     indexer_cmd.register(commands)
     keystore_cmd.register(commands)
+    compiler_cmd.register(commands)
     edge_cmd.register(commands)
     localnet_cmd.register(commands)
     dev_cmd.register(commands)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from outlayer.config import CoordinatorSettings
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import NOT_RUN, ErrorCode, OutlayerError
 from outlayer.limits import ResourceLimits
 from services.coordinator.models import Call, EarningsEntry, OwnerEarnings, PaymentKey
 from services.coordinator.queue import JobQueue, utcnow
@@ -141,6 +141,9 @@ class Billing:
                 self.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0))),
                 int(call.max_cost),
             )
+            error = state.result.get("error") or {}
+            if error.get("type") in NOT_RUN:  # compiling, not buildable, secrets refused
+                compute = 0
             attached = int(call.attached_deposit) if success else 0
             # The guest may give part of the attached payment back (outlayer.refund_usd).
             refund = min(int(state.result.get("refund_usd") or 0), attached)

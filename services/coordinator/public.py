@@ -23,8 +23,8 @@ from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
 from services.coordinator.billing import Billing
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
+from services.coordinator.modules import ModuleResolver
 from services.coordinator.queue import JobQueue, JobSpec, utcnow
-from services.coordinator.sources import SourceMap
 
 T = TypeVar("T")
 MAX_WAIT_S = 60.0
@@ -33,9 +33,9 @@ DEFAULT_WAIT_S = 30.0
 
 class PublicService(public_pb2_grpc.PublicServiceServicer):
     def __init__(
-        self, engine: Engine, queue: JobQueue, settings: Settings, sources: SourceMap
+        self, engine: Engine, queue: JobQueue, settings: Settings, modules: ModuleResolver
     ) -> None:
-        self._sources = sources
+        self._modules = modules
         self._engine = engine
         self._queue = queue
         self._settings = settings
@@ -190,10 +190,11 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 spec["wasm_sha256"] = version.wasm_sha256
             else:
                 repo, commit = version.code_repo or "", version.code_commit or ""
-                spec["code_source"] = {"repo": repo, "commit": commit}
-                sha, decided = self._sources.module_for(repo, commit)
-                if sha is not None:
-                    spec["wasm_sha256"] = sha
+                resolution = self._modules.resolve(repo, commit)
+                spec["code_source"] = {"repo": repo, "commit": resolution.commit}
+                decided = resolution.decided
+                if resolution.checksum:
+                    spec["wasm_sha256"] = resolution.checksum
             if secrets_ref is not None:
                 spec["secrets_ref"] = secrets_ref
             job = JobSpec(f"https:{call_id}", "https", spec)

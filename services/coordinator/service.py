@@ -10,17 +10,18 @@ from sqlalchemy import Engine
 from outlayer.config import LimitSettings, Settings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import issue_grant
+from outlayer.grpcclient import open_channel
 from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import limits_from_proto, resolve_limits
 from outlayer.result import ExecutionResult
 from outlayer.telemetry import inject_context, meter
-from outlayer.tls import Identity, identity_for, peer_service, uses_mtls
+from outlayer.tls import Identity, identity_for, require_peer
+from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
-from outlayer.v1 import coordinator_pb2_grpc, public_pb2_grpc
 from services.coordinator.admin import save_hidden_log
+from services.coordinator.modules import ModuleResolver
 from services.coordinator.public import PublicService
 from services.coordinator.queue import JobQueue, JobSpec, JobState
-from services.coordinator.sources import SourceMap
 from services.coordinator.workers import authenticate
 
 SERVICE_NAME = "outlayer.v1.CoordinatorService"
@@ -44,12 +45,12 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         *,
         lease_seconds: float,
         limits: LimitSettings,
-        sources: SourceMap,
+        modules: ModuleResolver,
         save_hidden_logs: bool = False,
         grant_signer: Identity | None = None,
     ) -> None:
         self._grant_signer = grant_signer  # the coordinator's mesh identity signs secrets grants
-        self._sources = sources
+        self._modules = modules
         self._save_hidden_logs = save_hidden_logs
         self._limits = limits
         self._engine = engine
@@ -60,7 +61,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.SubmitJobRequest, context: grpc.ServicerContext
     ) -> pb.SubmitJobResponse:
         try:
-            _require_peer(context, SUBMITTERS)
+            require_peer(context, SUBMITTERS)
             spec = request.spec
             _validate(spec)
             spec.trace_context.clear()
@@ -73,17 +74,21 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
                 priority=min(spec.priority, 2**62),
             )
             existed = self._queue.find(spec.dedupe_key)
-            decided = None
-            if not spec.wasm_sha256:
-                sha, decided = self._sources.module_for(
-                    spec.code_source.repo, spec.code_source.commit
+            resolution = None
+            if not spec.wasm_sha256 and existed is None:  # a resubmission changes nothing
+                source = spec.code_source
+                resolution = self._modules.resolve(
+                    source.repo, source.commit, source.branch, source.tag
                 )
-                if sha is not None:
-                    spec.wasm_sha256 = sha
-                    job = JobSpec(job.dedupe_key, job.kind, _spec_dict(spec), job.priority)
+                source.commit = resolution.commit  # the job records what it ran
+                spec.wasm_sha256 = resolution.checksum or ""
+                job = JobSpec(job.dedupe_key, job.kind, _spec_dict(spec), job.priority)
+            decided = resolution.decided if resolution else None
             job_id = self._queue.enqueue(job, finished_with=decided)
             if existed is None:
                 _SUBMITTED.add(1, {"kind": spec.kind})
+            if resolution and resolution.hidden_log and self._save_hidden_logs:
+                save_hidden_log(self._engine, job_id, "compiler", resolution.hidden_log)
         except OutlayerError as exc:
             abort_with(context, exc)
             raise
@@ -169,7 +174,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.ListUnsettledJobsRequest, context: grpc.ServicerContext
     ) -> pb.ListUnsettledJobsResponse:
         try:
-            _require_peer(context, SETTLERS)
+            require_peer(context, SETTLERS)
         except OutlayerError as exc:
             abort_with(context, exc)
             raise
@@ -181,7 +186,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.AcknowledgeJobRequest, context: grpc.ServicerContext
     ) -> pb.JobStatus:
         try:
-            _require_peer(context, SETTLERS)
+            require_peer(context, SETTLERS)
             return _status(self._queue.acknowledge(request.job_id))
         except OutlayerError as exc:
             abort_with(context, exc)
@@ -195,7 +200,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
 
     def _worker(self, context: grpc.ServicerContext) -> str:
         try:
-            _require_peer(context, frozenset({"executor"}))
+            require_peer(context, frozenset({"executor"}))
             metadata = dict(context.invocation_metadata())
             authorization = metadata.get("authorization")
             return authenticate(
@@ -204,17 +209,6 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         except OutlayerError as exc:
             abort_with(context, exc)
             raise
-
-
-def _require_peer(context: grpc.ServicerContext, allowed: frozenset[str]) -> None:
-    """With mTLS, only these services may call; without it (loopback dev) anyone local may."""
-    peer = peer_service(context)
-    if uses_mtls(context) and peer not in allowed:
-        raise OutlayerError(
-            ErrorCode.PERMISSION_DENIED,
-            f"the {peer or 'unknown'} service may not call this; "
-            f"allowed: {', '.join(sorted(allowed))}",
-        )
 
 
 def _spec_dict(spec: pb.JobSpec) -> dict[str, object]:
@@ -228,8 +222,10 @@ def _validate(spec: pb.JobSpec) -> None:
         raise invalid_argument("spec.dedupe_key is required (at most 300 characters)")
     if spec.wasm_sha256 and len(spec.wasm_sha256) != 64:
         raise invalid_argument("spec.wasm_sha256 must be the module's SHA-256 (64 hex)")
-    if not spec.wasm_sha256 and not (spec.code_source.repo and spec.code_source.commit):
-        raise invalid_argument("a job needs wasm_sha256 or code_source {repo, commit}")
+    source = spec.code_source
+    if not spec.wasm_sha256 and not (source.repo and (source.commit or source.branch or
+                                                      source.tag)):  # fmt: skip
+        raise invalid_argument("a job needs wasm_sha256 or code_source {repo, commit|branch|tag}")
     if spec.HasField("secrets_ref"):
         ref = spec.secrets_ref
         if not (ref.account_id and ref.profile and ref.requester):
@@ -260,12 +256,13 @@ def build_server(
         engine, lease_seconds=coordinator.lease_seconds, max_attempts=coordinator.max_attempts
     )
     _observe_queue(queue)
+    modules = module_resolver(settings)
     servicer = CoordinatorService(
         engine,
         queue,
         lease_seconds=coordinator.lease_seconds,
         limits=settings.limits,
-        sources=SourceMap(coordinator.sources_file),
+        modules=modules,
         save_hidden_logs=settings.save_system_hidden_logs_to_debug,
         grant_signer=identity_for(settings.tls, "coordinator"),
     )
@@ -275,7 +272,7 @@ def build_server(
     public = ServiceBinding(
         PUBLIC_SERVICE_NAME,
         public_pb2_grpc.add_PublicServiceServicer_to_server,
-        PublicService(engine, queue, settings, SourceMap(coordinator.sources_file)),
+        PublicService(engine, queue, settings, modules),
     )
     identity = identity_for(settings.tls, "coordinator")
     credentials = identity.server_credentials() if identity else None
@@ -304,3 +301,12 @@ def _observe(_options: object) -> list[Observation]:
             continue
         observations.extend(Observation(n, {"status": status}) for status, n in counts.items())
     return observations
+
+
+def module_resolver(settings: Settings) -> ModuleResolver:
+    """Resolves code sources through the configured compiler service (if any)."""
+    target = settings.coordinator.compiler
+    if not target:
+        return ModuleResolver(None)
+    channel = open_channel(target, settings.tls, "coordinator", "compiler")
+    return ModuleResolver(compiler_pb2_grpc.CompilerServiceStub(channel))

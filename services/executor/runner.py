@@ -21,6 +21,7 @@ from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.executor.executor import ExecutionJob, Executor
+from services.executor.modules import ModuleSource
 from services.executor.secrets import KeystoreSecrets
 
 log = logging.getLogger("outlayer.executor.runner")
@@ -44,7 +45,7 @@ class JobRunner:
         executor: Executor,
         channel: grpc.Channel,
         token: str,
-        store: WasmStore,
+        store: WasmStore | ModuleSource,
         secrets: KeystoreSecrets | None = None,
     ) -> None:
         self._secrets = secrets
@@ -142,7 +143,7 @@ class JobRunner:
         if wasm is None:
             return ExecutionResult.failure(
                 ExecutionErrorType.INVALID_WASM,
-                f"module sha256:{spec.wasm_sha256} is not in the WASM store",
+                f"module sha256:{spec.wasm_sha256} is not in the WASM store (nor on the compiler)",
             ), ""
         job = ExecutionJob(
             wasm=wasm,

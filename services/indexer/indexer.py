@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from outlayer.errors import OutlayerError
+from outlayer.errors import ExecutionErrorType, OutlayerError
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
 from outlayer.result import ExecutionResult
@@ -83,7 +83,12 @@ class Indexer:
         spec = pb.JobSpec(
             kind="near",
             dedupe_key=f"near:{self._chain.contract_id}:{event.request_id}",
-            code_source=pb.CodeSource(repo=source.get("repo", ""), commit=source.get("commit", "")),
+            code_source=pb.CodeSource(
+                repo=source.get("repo", ""),
+                commit=source.get("commit") or "",
+                branch=source.get("branch") or "",
+                tag=source.get("tag") or "",
+            ),
             input=str(data.get("input_data") or "").encode(),
             limits=execution_pb2.ResourceLimits(
                 max_instructions=int(limits.get("max_instructions", 0)),
@@ -191,4 +196,8 @@ def resolve_args(request_id: int, result: ExecutionResult) -> dict[str, Any]:
         "error": error_json,
         "resources_used": {"instructions": used.instructions, "time_ms": used.time_ms},
         "refund_usd": str(result.refund_usd if success else 0),
+        # The contract passes this on to the caller: when to send the request again.
+        "compilation_note": error.message
+        if error is not None and error.type is ExecutionErrorType.COMPILATION_IN_PROGRESS
+        else None,
     }

@@ -44,18 +44,23 @@ class StoredSecrets:
         self._rpc = rpc
         self._contract_id = contract_id
 
-    def find(self, claims: GrantClaims) -> dict[str, Any] | None:
-        record = self._rpc.view(
-            self._contract_id,
-            "get_secrets",
-            {
-                "owner": claims.account_id,
-                "repo": claims.repo,
-                "branch": claims.branch or None,
-                "profile": claims.profile,
-            },
-        )
-        return record if isinstance(record, dict) else None
+    def find(self, claims: GrantClaims) -> tuple[dict[str, Any], str | None] | None:
+        """The record and the branch it is stored (and encrypted) for: a request on a branch
+        takes that branch's secrets, else the repository-wide ones."""
+        for branch in dict.fromkeys([claims.branch or None, None]):
+            record = self._rpc.view(
+                self._contract_id,
+                "get_secrets",
+                {
+                    "owner": claims.account_id,
+                    "repo": claims.repo,
+                    "branch": branch,
+                    "profile": claims.profile,
+                },
+            )
+            if isinstance(record, dict):
+                return record, branch
+        return None
 
 
 class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
@@ -138,14 +143,15 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         now = self._clock()
         claims = verify_grant(request.grant, self._mesh_ca, now)
         self._spend(claims, now)
-        record = self._stored.find(claims)
-        if record is None:
+        found = self._stored.find(claims)
+        if found is None:
             raise OutlayerError(
                 ErrorCode.NOT_FOUND,
                 f"{claims.account_id} has stored no secrets for {claims.repo} "
                 f"(branch {claims.branch or 'none'}, profile {claims.profile}); store them with "
                 "`outlayer secrets store` first",
             )
+        record, branch = found
         decision = evaluate(record.get("access"), claims.requester, self._chain)
         if not decision.allowed:
             raise OutlayerError(
@@ -153,7 +159,7 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
                 f"the access condition of {claims.account_id}'s secrets (profile "
                 f"{claims.profile}) refuses {claims.requester}: {decision.reason}",
             )
-        private = repo_private_key(self._master, claims.repo, claims.branch or None)
+        private = repo_private_key(self._master, claims.repo, branch)
         env = decrypt_secrets(private, str(record.get("encrypted_secrets_base64", "")))
         log.info("released %d variables for job %s", len(env), claims.job_id)
         return env

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,11 @@ from sqlalchemy import Engine
 from outlayer.config import Settings
 from outlayer.wasmstore import WasmStore
 from services.coordinator.service import build_server
-from services.coordinator.sources import SourceMap
 from services.coordinator.workers import register_worker
 from services.edge.server import Edge, make_server
 from services.executor import Executor
 from services.executor.runner import JobRunner
+from tests.compiler_fixture import running_compiler
 from tests.conftest import built_guest
 
 ADMIN = {"X-Admin-Token": "admin-secret"}
@@ -48,11 +49,11 @@ class Https:
 def https(
     engine: Engine, settings: Settings, executor: Executor, tmp_path: Path
 ) -> Iterator[Https]:
-    sources = tmp_path / "sources.json"
-    SourceMap.add(sources, SOURCE_REPO, SOURCE_COMMIT, WasmStore(tmp_path / "wasm").put(
-        built_guest("echo_json_rust")))  # fmt: skip
+    stack = ExitStack()
+    warm = {(SOURCE_REPO, SOURCE_COMMIT): built_guest("echo_json_rust")}
+    compiler, _ = stack.enter_context(running_compiler(settings, tmp_path, warm))
     configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
-        update={"admin_token": "admin-secret", "sources_file": sources})})  # fmt: skip
+        update={"admin_token": "admin-secret", "compiler": compiler})})  # fmt: skip
     server, port = build_server(configured, engine, "127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -70,6 +71,7 @@ def https(
     worker.join()
     edge.shutdown()
     server.stop(grace=None)
+    stack.close()
 
 
 def setup_project(h: Https, balance: int = 10 * NEAR) -> tuple[str, str]:
@@ -239,14 +241,19 @@ def test_projects_keep_every_version_and_calls_can_pin_one(https: Https) -> None
     assert https.balance(key_id) == 10 * NEAR - spent  # the refused call cost nothing
 
 
-def test_a_version_from_an_unbuilt_source_fails_as_a_compilation_error(https: Https) -> None:
+def test_a_call_to_an_unbuilt_source_answers_compiling_and_costs_nothing(https: Https) -> None:
     key = https.admin("/payment-keys", {"owner": "alice.near", "balance_yocto": str(NEAR)})
     unbuilt = {"repo": SOURCE_REPO, "commit": "5" * 40}
     https.admin("/projects", {"owner": "dev.near", "name": "new", "code_source": unbuilt})
     answer = https.http.post("/call/dev.near/new", json={"input": "x"},
                              headers={"X-Payment-Key": key["secret"]}).json()  # fmt: skip
-    assert answer["result"]["error"]["type"] == "compilation_error"
-    assert "5" * 40 in answer["result"]["error"]["message"]
+    error = answer["result"]["error"]
+    assert error["type"] == "compilation_in_progress"
+    assert "5" * 12 in error["message"] and "again in" in error["message"]
+    progress = error["compilation"]
+    assert progress["retry_after_seconds"] > 0 and len(progress["cache_key"]) == 32
+    assert answer["charged_yocto"] == "0"
+    assert https.balance(key["key_id"]) == NEAR
 
 
 @pytest.mark.parametrize(

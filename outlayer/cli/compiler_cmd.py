@@ -1,0 +1,234 @@
+"""``outlayer compiler serve``, ``outlayer compile SOURCE`` and ``outlayer cache list|evict``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from outlayer.cli.signals import stop_on_signals
+from outlayer.config import Settings, load_settings
+from outlayer.errors import ErrorCode, OutlayerError, error_from_rpc, invalid_argument
+from outlayer.telemetry import configure
+
+POLL_SECONDS = 1.0
+STATUS_NAMES = {1: "ready", 2: "compilation_in_progress", 3: "failed"}
+
+
+def register(commands: Any) -> None:
+    compiler: argparse.ArgumentParser = commands.add_parser(
+        "compiler", help="the compiler service (sources -> sandboxed builds -> cached WASM)"
+    )
+    actions = compiler.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="serve over gRPC until stopped")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="default: compiler.listen")
+    serve.set_defaults(handler=serve_command)
+
+    compile_: argparse.ArgumentParser = commands.add_parser(
+        "compile", help="compile a repository at a commit (prints one JSON object)"
+    )
+    compile_.add_argument("source", metavar="SOURCE", help="https://github.com/OWNER/REPO")
+    ref = compile_.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--commit", default="", metavar="SHA")
+    ref.add_argument("--branch", default="", metavar="B")
+    ref.add_argument("--tag", default="", metavar="T")
+    compile_.add_argument("--wait", action="store_true", help="wait for the build to finish")
+    compile_.add_argument(
+        "--local", action="store_true", help="build in this process, with the same sandbox"
+    )
+    compile_.add_argument("--compiler", metavar="HOST:PORT", help="default: compiler.listen")
+    compile_.set_defaults(handler=compile_command)
+
+    cache: argparse.ArgumentParser = commands.add_parser(
+        "cache", help="operators: the compiler's module cache"
+    )
+    cache_actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = cache_actions.add_parser("list", help="cached modules, as JSON")
+    evict = cache_actions.add_parser("evict", help="remove one module from the cache")
+    evict.add_argument("checksum", metavar="CHECKSUM", help="sha256:... or 64 hex")
+    for sub in (listing, evict):
+        sub.add_argument("--local", action="store_true", help="the cache folder on this machine")
+        sub.add_argument("--compiler", metavar="HOST:PORT", help="default: compiler.listen")
+    listing.set_defaults(handler=cache_list_command)
+    evict.set_defaults(handler=cache_evict_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from services.compiler.server import build_server, eviction_policy, sweep_forever
+
+    settings = load_settings()
+    configure("compiler", settings.telemetry)
+    server, port, compiler = build_server(settings, args.listen)
+    server.start()
+    stop = stop_on_signals()
+    sweeper = threading.Thread(
+        target=sweep_forever,
+        args=(compiler, eviction_policy(settings), settings.compiler.eviction_interval_seconds,
+              stop),
+        daemon=True,
+    )  # fmt: skip
+    sweeper.start()
+    print(
+        f"outlayer compiler: serving on port {port} ({compiler.sandbox.name} sandbox, cache "
+        f"{settings.compiler.cache_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop.wait()
+    server.stop(grace=2).wait()
+    compiler.close()
+    return 0
+
+
+def _channel(settings: Settings, target: str | None) -> Any:
+    from outlayer.grpcclient import open_channel
+    from outlayer.v1 import compiler_pb2_grpc
+
+    channel = open_channel(target or settings.compiler.listen, settings.tls, "operator", "compiler")
+    return compiler_pb2_grpc.CompilerServiceStub(channel)
+
+
+def compile_command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.local:
+        from services.compiler.builder import Compiler
+
+        compiler = Compiler(settings.compiler)
+        compiler.sandbox.check()
+        with _Progress(args.source, enabled=sys.stderr.isatty()):
+            outcome = compiler.build_now(args.source, args.commit, args.branch, args.tag)
+        compiler.close()
+        result = outcome.to_json()
+    else:
+        result = _compile_remote(settings, args)
+    print(json.dumps(result, indent=2))
+    return 1 if result["status"] == "failed" else 0
+
+
+def _compile_remote(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    import grpc
+
+    from outlayer.v1 import compiler_pb2 as pb
+
+    stub = _channel(settings, args.compiler)
+    request = pb.CompileRequest(
+        source=pb.SourceRef(repo=args.source, commit=args.commit, branch=args.branch, tag=args.tag)
+    )
+    with _Progress(args.source, enabled=args.wait and sys.stderr.isatty()) as progress:
+        while True:
+            try:
+                reply = stub.Compile(request, timeout=60)
+            except grpc.RpcError as exc:
+                raise error_from_rpc(exc, "the compiler") from None
+            if not args.wait or reply.status != pb.COMPILE_STATUS_IN_PROGRESS:
+                return reply_json(reply)
+            progress.estimate = reply.estimated_seconds
+            time.sleep(POLL_SECONDS)
+
+
+def reply_json(reply: Any) -> dict[str, Any]:
+    """A CompileReply as the JSON object ``outlayer compile`` prints."""
+    ready = bool(reply.checksum)
+    source: dict[str, Any] = {"repo": reply.source.repo, "commit": reply.source.commit or None}
+    for name in ("branch", "tag"):
+        if getattr(reply.source, name):
+            source[name] = getattr(reply.source, name)
+    data: dict[str, Any] = {
+        "status": STATUS_NAMES.get(reply.status, "failed"),
+        "checksum": f"sha256:{reply.checksum}" if ready else None,
+        "size_bytes": reply.size_bytes if ready else None,
+        "source": source,
+        "error": {"type": reply.error.type, "message": reply.error.message}
+        if reply.HasField("error")
+        else None,
+    }
+    if data["status"] == "compilation_in_progress":
+        data["estimated_seconds"] = reply.estimated_seconds
+        data["retry_after_seconds"] = reply.retry_after_seconds
+        data["cache_key"] = reply.cache_key
+    return data
+
+
+class _Progress:
+    """A one-line progress display on a terminal: elapsed time against the estimate."""
+
+    def __init__(self, what: str, enabled: bool) -> None:
+        self.what, self.enabled, self.estimate = what, enabled, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._draw, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.enabled:
+            self._thread.join()
+            sys.stderr.write("\r\033[K")
+
+    def _draw(self) -> None:
+        began = time.monotonic()
+        while not self._stop.wait(0.25):
+            elapsed = time.monotonic() - began
+            of = f" of ~{self.estimate:.0f} s" if self.estimate else ""
+            sys.stderr.write(f"\r\033[Kcompiling {self.what}: {elapsed:.0f} s{of}")
+            sys.stderr.flush()
+
+
+def cache_list_command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.local:
+        from services.compiler.cache import ModuleCache
+
+        entries = [entry.to_json() for entry in ModuleCache(settings.compiler.cache_dir).entries()]
+    else:
+        import grpc
+        from google.protobuf import json_format
+
+        from outlayer.v1 import compiler_pb2 as pb
+
+        try:
+            reply = _channel(settings, args.compiler).ListCache(pb.ListCacheRequest(), timeout=30)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, "the compiler") from None
+        entries = [
+            json_format.MessageToDict(e, preserving_proto_field_name=True) for e in reply.entries
+        ]
+    total = sum(int(e["size_bytes"]) for e in entries)
+    print(json.dumps({"entries": entries, "total_bytes": total}, indent=2))
+    return 0
+
+
+def cache_evict_command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    checksum = args.checksum.removeprefix("sha256:")
+    if len(checksum) != 64:
+        raise invalid_argument(f"{args.checksum!r} is not a module checksum (sha256:<64 hex>)")
+    if args.local:
+        from services.compiler.cache import ModuleCache
+
+        evicted = ModuleCache(settings.compiler.cache_dir).evict(checksum)
+    else:
+        import grpc
+
+        from outlayer.v1 import compiler_pb2 as pb
+
+        try:
+            reply = _channel(settings, args.compiler).Evict(
+                pb.EvictRequest(checksum=checksum), timeout=30
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, "the compiler") from None
+        evicted = reply.evicted
+    print(json.dumps({"checksum": f"sha256:{checksum}", "evicted": evicted}))
+    if not evicted:
+        raise OutlayerError(
+            ErrorCode.NOT_FOUND,
+            f"sha256:{checksum} was not in the cache (`outlayer cache list` shows what is)",
+        )
+    return 0

@@ -1,0 +1,282 @@
+"""The compiler's engine: answer from the cache, or build once in the background.
+
+``compile`` never waits for a build unless asked: a miss starts the build (one per source, however
+many ask) and answers ``compilation_in_progress`` with an estimate. Failures that a rebuild
+would repeat are remembered for a while; transient ones (the network) are not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from outlayer.config import CompilerSettings
+from outlayer.errors import ExecutionErrorType as Category
+from outlayer.telemetry import meter
+from services.compiler.cache import CacheEntry, ModuleCache
+from services.compiler.failures import BuildFailure
+from services.compiler.git import GitRemote
+from services.compiler.projects import SOURCE_DIR, detect
+from services.compiler.sandbox import BuildLimits, Sandbox, sandbox_for
+from services.compiler.sources import Source, parse_source
+
+READY, IN_PROGRESS, FAILED = "ready", "compilation_in_progress", "failed"
+DEFAULT_ESTIMATE_S = 30.0
+MAX_RETRY_AFTER_S = 30.0
+_LOG = logging.getLogger("outlayer.compiler")
+_METER = meter("outlayer.compiler")
+_BUILDS = _METER.create_counter("outlayer.compiler.builds", description="builds, by outcome")
+_BUILD_SECONDS = _METER.create_histogram("outlayer.compiler.build_time", unit="s")
+_LOOKUPS = _METER.create_counter("outlayer.compiler.lookups", description="cache hits and misses")
+
+
+@dataclass(frozen=True)
+class CompileOutcome:
+    status: str
+    source: Source
+    entry: CacheEntry | None = None
+    failure: BuildFailure | None = None
+    estimated_seconds: float = 0.0
+    retry_after_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The object ``outlayer compile`` prints."""
+        source = {"repo": self.source.repo, "commit": self.source.commit or None}
+        if self.source.branch:
+            source["branch"] = self.source.branch
+        if self.source.tag:
+            source["tag"] = self.source.tag
+        data: dict[str, Any] = {
+            "status": self.status,
+            "checksum": f"sha256:{self.entry.checksum}" if self.entry else None,
+            "size_bytes": self.entry.size_bytes if self.entry else None,
+            "source": source,
+            "error": None
+            if self.failure is None
+            else {"type": self.failure.category.value, "message": self.failure.message},
+        }
+        if self.status == IN_PROGRESS:
+            data["estimated_seconds"] = self.estimated_seconds
+            data["retry_after_seconds"] = self.retry_after_seconds
+            data["cache_key"] = self.source.cache_key
+        return data
+
+
+@dataclass
+class _Build:
+    source: Source
+    started: float
+    estimate: float
+    future: Future[CacheEntry] = field(default_factory=Future)
+
+
+class Compiler:
+    def __init__(self, settings: CompilerSettings, sandbox: Sandbox | None = None) -> None:
+        self.settings = settings
+        self.cache = ModuleCache(settings.cache_dir)
+        self.git = GitRemote(
+            timeout_seconds=settings.fetch_timeout_seconds,
+            max_source_bytes=settings.max_source_mb * 2**20,
+            ref_ttl_seconds=settings.ref_ttl_seconds,
+            mirrors=settings.git_mirrors,
+        )
+        self.sandbox = sandbox or sandbox_for(settings)
+        self._limits = BuildLimits.from_settings(settings)
+        self._pool = ThreadPoolExecutor(settings.max_concurrent_builds, "build")
+        self._lock = threading.Lock()
+        self._building: dict[str, _Build] = {}
+        self._failed: dict[str, tuple[float, BuildFailure]] = {}
+        self._recent_seconds: list[float] = []
+        self._wasm_engine = wasmtime.Engine()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- the public operation -----------------------------------------------------------------
+    def compile(
+        self,
+        repo: str,
+        commit: str = "",
+        branch: str = "",
+        tag: str = "",
+        *,
+        for_execution: bool = False,
+        wait_seconds: float | None = 0.0,
+    ) -> CompileOutcome:
+        """``wait_seconds``: 0 answers at once; None waits for the build however long."""
+        asked = Source(repo, commit, branch, tag)
+        try:
+            source = parse_source(repo, commit, branch, tag, self.settings.allowed_hosts)
+            source = self.git.resolve(source)
+        except BuildFailure as failure:
+            _LOG.info("refused %s: %s", asked.describe(), failure.category.value)
+            return CompileOutcome(FAILED, asked, failure=failure)
+        hit = self.cache.lookup(source)
+        if hit is not None:
+            _LOOKUPS.add(1, {"result": "hit"})
+            if for_execution:
+                self.cache.record_use(hit.checksum, time.time())
+            return CompileOutcome(READY, source, entry=hit)
+        _LOOKUPS.add(1, {"result": "miss"})
+        with self._lock:
+            remembered = self._failed.get(source.cache_key)
+            if remembered and time.monotonic() - remembered[0] < self.settings.failure_ttl_seconds:
+                return CompileOutcome(FAILED, source, failure=remembered[1])
+            build = self._building.get(source.cache_key)
+            if build is None:
+                build = self._start(source)
+        if wait_seconds is None or wait_seconds > 0:
+            with contextlib.suppress(FutureTimeout, BuildFailure):
+                build.future.result(timeout=wait_seconds)
+        return self._outcome(build)
+
+    def build_now(
+        self, repo: str, commit: str = "", branch: str = "", tag: str = ""
+    ) -> CompileOutcome:
+        """Compiles and waits however long the build takes (``outlayer compile --local``)."""
+        return self.compile(repo, commit, branch, tag, wait_seconds=None)
+
+    # --- background builds --------------------------------------------------------------------
+    def _start(self, source: Source) -> _Build:
+        build = _Build(source, time.monotonic(), self._estimate())
+        self._building[source.cache_key] = build
+        self._pool.submit(self._run, build)
+        _LOG.info("building %s", source.describe())
+        return build
+
+    def _run(self, build: _Build) -> None:
+        began = time.monotonic()
+        try:
+            entry = self._build(build.source)
+        except BuildFailure as failure:
+            _BUILDS.add(1, {"outcome": failure.category.value})
+            _LOG.info("build of %s failed: %s", build.source.describe(), failure.category.value)
+            with self._lock:
+                if not failure.transient:
+                    self._failed[build.source.cache_key] = (time.monotonic(), failure)
+                del self._building[build.source.cache_key]
+            build.future.set_exception(failure)
+            return
+        except Exception as exc:  # a bug or the host: never leave callers waiting forever
+            _LOG.exception("build of %s crashed", build.source.describe())
+            crashed = BuildFailure(
+                Category.COMPILATION_ERROR,
+                "the compiler failed internally; operators have been told (try again later)",
+                transient=True,
+                hidden_log=repr(exc),
+            )
+            with self._lock:
+                del self._building[build.source.cache_key]
+            build.future.set_exception(crashed)
+            return
+        seconds = time.monotonic() - began
+        _BUILDS.add(1, {"outcome": "ready"})
+        _BUILD_SECONDS.record(seconds)
+        _LOG.info("built %s in %.1f s: sha256:%s", build.source.describe(), seconds, entry.checksum)
+        with self._lock:
+            self._recent_seconds = [*self._recent_seconds[-19:], seconds]
+            del self._building[build.source.cache_key]
+        build.future.set_result(entry)
+
+    def _outcome(self, build: _Build) -> CompileOutcome:
+        if build.future.done():
+            error = build.future.exception()
+            if isinstance(error, BuildFailure):
+                return CompileOutcome(FAILED, build.source, failure=error)
+            return CompileOutcome(READY, build.source, entry=build.future.result())
+        elapsed = time.monotonic() - build.started
+        remaining = max(build.estimate - elapsed, 1.0)
+        return CompileOutcome(
+            IN_PROGRESS,
+            build.source,
+            estimated_seconds=round(build.estimate, 1),
+            retry_after_seconds=round(min(remaining, MAX_RETRY_AFTER_S), 1),
+        )
+
+    def _estimate(self) -> float:
+        recent = self._recent_seconds
+        return sum(recent) / len(recent) if recent else DEFAULT_ESTIMATE_S
+
+    # --- one build ----------------------------------------------------------------------------
+    def _build(self, source: Source) -> CacheEntry:
+        began = time.monotonic()
+        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        work = self.settings.work_dir / f"{source.cache_key}-{uuid.uuid4().hex[:8]}"
+        try:
+            source_dir = work / "src"
+            source_dir.mkdir(parents=True)
+            self.git.fetch(source, source_dir)
+            _refuse_prebuilt(source_dir)
+            recipe = detect(source_dir)
+            for name, text in recipe.files.items():
+                (work / name).parent.mkdir(parents=True, exist_ok=True)
+                (work / name).write_text(text)
+            (work / ".home").mkdir()
+            run = self.sandbox.run(work, recipe.argv, recipe.env, SOURCE_DIR, self._limits)
+            if run.timed_out:
+                raise BuildFailure(
+                    Category.COMPILATION_ERROR,
+                    f"the build ran past its {self._limits.timeout_seconds:.0f} s limit and was "
+                    "stopped",
+                    hidden_log=run.output,
+                )
+            if run.exit_code != 0 and run.out_of_memory:
+                raise BuildFailure(
+                    Category.COMPILATION_ERROR,
+                    f"the build ran out of memory (limit {self._limits.memory_mb} MiB)",
+                    hidden_log=run.output,
+                )
+            if run.exit_code != 0:
+                raise recipe.classify(run.output)
+            wasm = self._read_module(recipe.locate(work), work)
+            return self.cache.put(source, wasm, time.time(), time.monotonic() - began)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _read_module(self, path: Path, work: Path) -> bytes:
+        limit = self.settings.max_wasm_mb * 2**20
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # never a link out of /build
+        except OSError:
+            raise BuildFailure(
+                Category.COMPILATION_ERROR,
+                f"the build's output {path.relative_to(work)} is not a regular file",
+            ) from None
+        with os.fdopen(descriptor, "rb") as handle:
+            wasm = handle.read(limit + 1)
+        if len(wasm) > limit:
+            raise BuildFailure(
+                Category.COMPILATION_ERROR,
+                f"the module is larger than this platform's limit of {self.settings.max_wasm_mb} "
+                "MiB",
+            )
+        try:
+            wasmtime.Module.validate(self._wasm_engine, wasm)
+        except wasmtime.WasmtimeError:
+            raise BuildFailure(
+                Category.COMPILATION_ERROR, "the build's output is not a valid WebAssembly module"
+            ) from None
+        return wasm
+
+
+def _refuse_prebuilt(source_dir: Path) -> None:
+    """A module must come from its source: a committed .wasm could be anything."""
+    prebuilt = sorted(str(p.relative_to(source_dir)) for p in source_dir.rglob("*.wasm"))
+    if prebuilt:
+        raise BuildFailure(
+            Category.COMPILATION_ERROR,
+            "the repository contains prebuilt WebAssembly (" + ", ".join(prebuilt[:3]) + "): "
+            "OutLayer builds modules from source so anyone can audit them; remove it",
+        )

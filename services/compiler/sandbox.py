@@ -1,0 +1,292 @@
+"""Where builds run: a Docker container or a bubblewrap sandbox, with the same guarantees.
+
+Both give a build: no network, memory/CPU/process limits, a wall-clock limit after which it is
+killed, a read-only root with only the build folder (``/build``) writable, the host's toolchains
+mounted read-only, and an unprivileged user. The build's output is kept (capped) for the hidden
+logs only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from outlayer.config import CompilerSettings
+from outlayer.errors import ErrorCode, OutlayerError
+from services.compiler.projects import BUILD_ROOT
+
+BUILDER_UID = 10001
+MAX_OUTPUT_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    timeout_seconds: float
+    memory_mb: int
+    cpus: float
+    pids: int
+
+    @classmethod
+    def from_settings(cls, settings: CompilerSettings) -> BuildLimits:
+        return cls(
+            settings.build_timeout_seconds,
+            settings.build_memory_mb,
+            settings.build_cpus,
+            settings.build_pids,
+        )
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    exit_code: int | None
+    output: str  # stdout and stderr, the last MAX_OUTPUT_BYTES
+    timed_out: bool = False
+    out_of_memory: bool = False
+
+
+class Sandbox(Protocol):
+    name: str
+
+    def check(self) -> None:
+        """Raises a CONFIGURATION error saying what to do when this backend cannot run."""
+
+    def run(
+        self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path, limits: BuildLimits
+    ) -> SandboxRun:
+        """Runs ``argv`` with ``build_dir`` mounted at /build."""
+
+
+def sandbox_for(settings: CompilerSettings) -> Sandbox:
+    if settings.sandbox == "bwrap":
+        return BwrapSandbox(settings.toolchain_mounts)
+    return DockerSandbox(settings.docker_image, settings.toolchain_mounts)
+
+
+def _make_writable(build_dir: Path) -> str:
+    """The user to build as, owning the build folder: the builder uid when we are root."""
+    if os.geteuid() != 0:
+        return f"{os.getuid()}:{os.getgid()}"
+    for root, dirs, files in os.walk(build_dir):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), BUILDER_UID, BUILDER_UID)
+    os.chown(build_dir, BUILDER_UID, BUILDER_UID)
+    return f"{BUILDER_UID}:{BUILDER_UID}"
+
+
+class DockerSandbox:
+    name = "docker"
+
+    def __init__(self, image: str, toolchains: list[Path]) -> None:
+        self._image = image
+        self._toolchains = toolchains
+
+    def _client(self) -> Any:  # docker ships no type hints
+        import docker
+        from docker.errors import DockerException
+
+        try:
+            client = docker.from_env(timeout=30)
+            client.ping()
+        except DockerException as exc:
+            raise OutlayerError(
+                ErrorCode.CONFIGURATION,
+                f"the Docker Engine is not reachable ({exc}): start it (scripts/setup.sh does "
+                'on a development machine), or set compiler.sandbox = "bwrap"',
+            ) from None
+        return client
+
+    def check(self) -> None:
+        from docker.errors import ImageNotFound
+
+        try:
+            self._client().images.get(self._image)
+        except ImageNotFound:
+            raise OutlayerError(
+                ErrorCode.CONFIGURATION,
+                f"the build image {self._image} is missing: `python -m services.compiler.image` "
+                "creates it (scripts/setup.sh runs it)",
+            ) from None
+
+    def run(
+        self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path, limits: BuildLimits
+    ) -> SandboxRun:
+        import requests
+        from docker.types import LogConfig
+
+        client = self._client()
+        user = _make_writable(build_dir)
+        volumes = {str(t): {"bind": str(t), "mode": "ro"} for t in self._toolchains}
+        volumes[str(build_dir)] = {"bind": str(BUILD_ROOT), "mode": "rw"}
+        container = client.containers.create(
+            self._image, argv, working_dir=str(cwd), environment=env, user=user,
+            network_mode="none", read_only=True, volumes=volumes,
+            mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
+            nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
+            labels={"outlayer.role": "build"}, detach=True,
+        )  # fmt: skip
+        try:
+            container.start()
+            timed_out = False
+            code: int | None
+            try:
+                code = int(container.wait(timeout=limits.timeout_seconds)["StatusCode"])
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                container.kill()
+                timed_out, code = True, None
+            container.reload()
+            oom = bool(container.attrs["State"].get("OOMKilled"))
+            raw: bytes = container.logs(stdout=True, stderr=True)
+            output = raw[-MAX_OUTPUT_BYTES:].decode("utf-8", "replace")
+            return SandboxRun(code, output, timed_out, oom or (code == 137 and not timed_out))
+        finally:
+            container.remove(force=True)
+
+
+class BwrapSandbox:
+    name = "bwrap"
+
+    def __init__(self, toolchains: list[Path]) -> None:
+        self._toolchains = toolchains
+
+    def check(self) -> None:
+        if subprocess.run(["which", "bwrap"], capture_output=True, check=False).returncode:
+            raise OutlayerError(
+                ErrorCode.CONFIGURATION,
+                "bubblewrap is not installed: `apt-get install bubblewrap` (or use the docker "
+                "sandbox)",
+            )
+        _Cgroup.check()
+
+    def run(
+        self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path, limits: BuildLimits
+    ) -> SandboxRun:
+        command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+        for toolchain in self._toolchains:
+            command += ["--ro-bind", str(toolchain), str(toolchain)]
+        for link in ("bin", "lib", "lib64", "sbin"):
+            if Path(f"/usr/{link}").exists():
+                command += ["--symlink", f"usr/{link}", f"/{link}"]
+        command += [
+            "--bind", str(build_dir), str(BUILD_ROOT), "--proc", "/proc", "--dev", "/dev",
+            "--remount-ro", "/", "--uid", str(BUILDER_UID), "--gid", str(BUILDER_UID),
+            "--chdir", str(cwd),
+        ]  # fmt: skip
+        for key, value in env.items():
+            command += ["--setenv", key, value]
+        command += ["--", *argv]
+        cgroup = _Cgroup(limits)
+        try:
+            return _run_killable(command, cgroup, limits.timeout_seconds)
+        finally:
+            cgroup.remove()
+
+
+def _run_killable(command: list[str], cgroup: _Cgroup, timeout: float) -> SandboxRun:
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # preexec_fn only writes our pid into the cgroup: nothing that could deadlock on a lock.
+        start_new_session=True, preexec_fn=cgroup.enter, env={"PATH": "/usr/bin:/bin"},  # noqa: PLW1509
+    )  # fmt: skip
+    stream = process.stdout
+    assert isinstance(stream, io.BufferedReader)
+    tail = bytearray()
+
+    def drain() -> None:
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            tail.extend(chunk)
+            del tail[:-MAX_OUTPUT_BYTES]
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        code: int | None = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        cgroup.kill()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        code = None
+    reader.join(timeout=5)
+    output = bytes(tail).decode("utf-8", "replace")
+    return SandboxRun(code, output, timed_out, cgroup.out_of_memory())
+
+
+class _Cgroup:
+    """A memory and pids cgroup for one build (v2, or v1's memory and pids controllers)."""
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, limits: BuildLimits) -> None:
+        name = f"outlayer-build-{uuid.uuid4().hex[:12]}"
+        if self._v2():
+            self.dirs = [self.ROOT / name]
+            self.dirs[0].mkdir()
+            (self.dirs[0] / "memory.max").write_text(str(limits.memory_mb * 2**20))
+            (self.dirs[0] / "memory.swap.max").write_text("0")
+            (self.dirs[0] / "pids.max").write_text(str(limits.pids))
+        else:
+            memory, pids = self.ROOT / "memory" / name, self.ROOT / "pids" / name
+            memory.mkdir()
+            pids.mkdir()
+            self.dirs = [memory, pids]
+            (memory / "memory.limit_in_bytes").write_text(str(limits.memory_mb * 2**20))
+            swap = memory / "memory.memsw.limit_in_bytes"
+            if swap.exists():
+                swap.write_text(str(limits.memory_mb * 2**20))
+            (pids / "pids.max").write_text(str(limits.pids))
+
+    @classmethod
+    def _v2(cls) -> bool:
+        return (cls.ROOT / "cgroup.controllers").is_file()
+
+    @classmethod
+    def check(cls) -> None:
+        wanted = [cls.ROOT] if cls._v2() else [cls.ROOT / "memory", cls.ROOT / "pids"]
+        for folder in wanted:
+            if not os.access(folder, os.W_OK):
+                raise OutlayerError(
+                    ErrorCode.CONFIGURATION,
+                    f"the bwrap sandbox limits builds with cgroups, but {folder} is not writable: "
+                    "run the compiler as root or delegate a cgroup to it",
+                )
+
+    def enter(self) -> None:  # in the child, before exec: everything it starts stays inside
+        for folder in self.dirs:
+            (folder / "cgroup.procs").write_text(str(os.getpid()))
+
+    def kill(self) -> None:
+        for folder in self.dirs:
+            for pid in (folder / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+
+    def out_of_memory(self) -> bool:
+        folder = self.dirs[0]
+        events = folder / ("memory.events" if self._v2() else "memory.oom_control")
+        for line in events.read_text().splitlines():
+            name, _, count = line.partition(" ")
+            if name == "oom_kill" and int(count) > 0:
+                return True
+        return False
+
+    def remove(self) -> None:
+        for folder in self.dirs:
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except OSError:  # processes still leaving
+                    self.kill()
+                    time.sleep(0.05)

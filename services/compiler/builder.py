@@ -127,7 +127,7 @@ class Compiler:
         if hit is not None:
             _LOOKUPS.add(1, {"result": "hit"})
             if for_execution:
-                self.cache.record_use(hit.checksum, time.time())
+                hit = self.cache.record_use(hit.checksum, time.time()) or hit
             return CompileOutcome(READY, source, entry=hit)
         _LOOKUPS.add(1, {"result": "miss"})
         with self._lock:

@@ -126,14 +126,15 @@ class ModuleCache:
             })  # fmt: skip
         return entry
 
-    def record_use(self, checksum: str, now: float, executions: int = 1) -> None:
+    def record_use(self, checksum: str, now: float, executions: int = 1) -> CacheEntry | None:
         with self._locked():
             entry = self.entry(checksum)
             if entry is None:
-                return
+                return None
             entry.last_used = now
             entry.execution_count += executions
             self._write(self._meta_path(checksum), entry.to_json())
+            return entry
 
     def evict(self, checksum: str) -> bool:
         """Removes a module, its metadata and every source that points at it."""

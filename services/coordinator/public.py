@@ -21,6 +21,7 @@ from outlayer.result import ExecutionResult
 from outlayer.tls import peer_service, uses_mtls
 from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
+from services.coordinator.admin import save_hidden_log
 from services.coordinator.billing import Billing
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
 from services.coordinator.modules import ModuleResolver
@@ -36,6 +37,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         self, engine: Engine, queue: JobQueue, settings: Settings, modules: ModuleResolver
     ) -> None:
         self._modules = modules
+        self._save_hidden_logs = settings.save_system_hidden_logs_to_debug
         self._engine = engine
         self._queue = queue
         self._settings = settings
@@ -186,6 +188,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 "platform_env": _https_env(call_id, project, limits, deposit_text),
             }
             decided = None
+            resolution = None
             if version.wasm_sha256:
                 spec["wasm_sha256"] = version.wasm_sha256
             else:
@@ -199,6 +202,8 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 spec["secrets_ref"] = secrets_ref
             job = JobSpec(f"https:{call_id}", "https", spec)
             job_id = self._queue.enqueue(job, finished_with=decided)
+            if resolution and resolution.hidden_log and self._save_hidden_logs:
+                save_hidden_log(self._engine, job_id, "compiler", resolution.hidden_log)
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 stored = session.get(Call, call_id)
                 assert stored is not None

@@ -1,0 +1,128 @@
+"""Both sandboxes, the same guarantees: no network, memory and time limits, a read-only root
+with only /build writable, an unprivileged user, none of the host's environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from outlayer.config import CompilerSettings
+from services.compiler.projects import BUILD_ROOT
+from services.compiler.sandbox import BUILDER_UID, BuildLimits, Sandbox, sandbox_for
+
+LIMITS = BuildLimits(timeout_seconds=30, memory_mb=256, cpus=1, pids=64)
+ENV = {"PATH": "/usr/bin:/bin", "HOME": "/build"}
+
+
+@pytest.fixture(params=["docker", "bwrap"])
+def sandbox(request: pytest.FixtureRequest) -> Sandbox:
+    chosen = sandbox_for(CompilerSettings(sandbox=request.param))
+    chosen.check()
+    return chosen
+
+
+def run(
+    sandbox: Sandbox, tmp_path: Path, script: str, limits: BuildLimits = LIMITS
+) -> tuple[int | None, str]:
+    build = tmp_path / "build"
+    build.mkdir(exist_ok=True)
+    done = sandbox.run(build, ["bash", "-c", script], ENV, BUILD_ROOT, limits)
+    return done.exit_code, done.output
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, int]]:
+    """A TCP server on the host's own address (reachable from the host, as the probe shows)."""
+    host = socket.gethostbyname(socket.gethostname())
+    if host.startswith("127."):
+        host = subprocess.run(["hostname", "-I"], capture_output=True, text=True,
+                              check=False).stdout.split()[0]  # fmt: skip
+    server = socket.create_server(("0.0.0.0", 0))
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                conn.close()
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield host, port
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_the_network_is_unreachable(
+    sandbox: Sandbox, tmp_path: Path, listener: tuple[str, int]
+) -> None:
+    host, port = listener
+    probe = f"echo hi > /dev/tcp/{host}/{port} && echo CONNECTED"
+    on_host = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=False)
+    assert "CONNECTED" in on_host.stdout  # the probe works where there is a network
+    code, output = run(sandbox, tmp_path, probe + "; echo done")
+    assert code == 0 and "done" in output
+    assert "CONNECTED" not in output
+
+
+def test_only_the_build_folder_is_writable(sandbox: Sandbox, tmp_path: Path) -> None:
+    script = (
+        "for f in /usr/x /etc/x /x /tmp/x; do touch $f 2>/dev/null && echo WROTE $f; done; "
+        "touch /build/ok && echo BUILD-OK; id -u"
+    )
+    code, output = run(sandbox, tmp_path, script)
+    assert code == 0, output
+    assert "WROTE" not in output
+    assert "BUILD-OK" in output and (tmp_path / "build" / "ok").exists()
+    expected_uid = BUILDER_UID if os.geteuid() == 0 else os.getuid()
+    assert output.split()[-1] == str(expected_uid)  # never root
+
+
+def test_the_host_environment_is_not_visible(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTLAYER_PLANTED_HOST_SECRET", "planted-4242")
+    _code, output = run(sandbox, tmp_path, "env; cat /etc/passwd 2>&1; ls /root 2>&1")
+    assert "planted-4242" not in output
+    host_root = Path("/etc/passwd").read_text().splitlines()[0]
+    assert host_root not in output  # the host's /etc is not there
+
+
+def test_the_memory_limit_kills_the_build(sandbox: Sandbox, tmp_path: Path) -> None:
+    hog = "python3 -c \"b = b'x' * (512 * 1024 * 1024); print(len(b))\""
+    build = tmp_path / "build"
+    build.mkdir()
+    done = sandbox.run(build, ["bash", "-c", hog], ENV, BUILD_ROOT, LIMITS)
+    assert done.exit_code != 0
+    assert done.out_of_memory
+    assert str(512 * 1024 * 1024) not in done.output
+
+
+def test_the_time_limit_kills_the_build(sandbox: Sandbox, tmp_path: Path) -> None:
+    began = time.monotonic()
+    build = tmp_path / "build"
+    build.mkdir()
+    limits = BuildLimits(timeout_seconds=1.5, memory_mb=256, cpus=1, pids=64)
+    done = sandbox.run(build, ["bash", "-c", "sleep 60 & sleep 60; echo AWAKE"], ENV,
+                       BUILD_ROOT, limits)  # fmt: skip
+    assert done.timed_out and done.exit_code is None
+    assert "AWAKE" not in done.output
+    assert time.monotonic() - began < 20
+
+
+def test_output_is_capped(sandbox: Sandbox, tmp_path: Path) -> None:
+    code, output = run(sandbox, tmp_path, "head -c 5000000 /dev/zero | tr '\\0' x; echo END")
+    assert code == 0
+    assert len(output.encode()) <= 1024 * 1024 and output.rstrip().endswith("END")

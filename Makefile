@@ -30,3 +30,4 @@ bench: setup
 	@.venv/bin/python -m bench.compute_speed
 	@.venv/bin/python -m bench.contract_gas
 	@.venv/bin/python -m bench.queue_throughput
+	@.venv/bin/python -m bench.compiler_builds

@@ -62,6 +62,13 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         assert "NEAR_TRANSACTION_HASH" in result["output"]["env_names"]
         assert "API_KEY" not in result["output"]["env_names"]
 
+        # The demo: the same source on chain and over HTTPS (the project names its commit).
+        demo = run([*base, *ports[:4], "demo", "--input", "both ways"], dict(os.environ))
+        both = json.loads(demo.stdout)
+        assert both["on_chain"]["output"]["input"] == "both ways"
+        assert both["https"]["result"]["output"]["input"] == "both ways"
+        assert int(both["https"]["charged_yocto"]) > 0
+
         # Secrets: encrypted on this side to a key from the attested keystore (through the
         # edge), stored on chain, then a request that names them sees them.
         edge = f"https://127.0.0.1:{ports[3]}"

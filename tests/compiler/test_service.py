@@ -26,10 +26,11 @@ from outlayer.config import Settings
 from outlayer.devtools.gitserver import GitServer
 from outlayer.tls import ensure_dev_pki, identity_in
 from outlayer.v1 import compiler_pb2 as pb
-from outlayer.v1 import compiler_pb2_grpc
+from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2, coordinator_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.coordinator.database import make_engine, migrate
 from services.coordinator.models import SystemHiddenLog
+from services.coordinator.queue import JobQueue
 from services.coordinator.service import build_server as coordinator_server
 from services.coordinator.workers import register_worker
 from services.edge.server import Edge, make_server
@@ -38,6 +39,7 @@ from services.executor.modules import ModuleSource
 from services.executor.runner import JobRunner
 from tests.compiler.conftest import HELLO_C
 from tests.compiler_fixture import compiler_settings, running_compiler
+from tests.test_services_cli import free_port
 
 
 @dataclass
@@ -257,3 +259,35 @@ def test_a_source_is_compiled_then_executed_through_https(
     with Session(engine) as session:
         logged = session.exec(select(SystemHiddenLog)).all()
     assert any("SECRET_MARKER" in row.text and row.source == "compiler" for row in logged)
+
+
+def test_a_job_is_refused_not_lost_while_the_compiler_is_down(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The submitter hears UNAVAILABLE (the indexer keeps the request and submits it again);
+    nothing is queued, so nothing is resolved wrongly."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'coordinator.db'}")
+    migrate(engine)
+    down = f"127.0.0.1:{free_port()}"
+    configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
+        update={"compiler": down})})  # fmt: skip
+    server, port = coordinator_server(configured, engine, "127.0.0.1:0")
+    server.start()
+    try:
+        stub = coordinator_pb2_grpc.CoordinatorServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{port}")
+        )
+        spec = coordinator_pb2.JobSpec(
+            kind="near",
+            dedupe_key="near:test:1",
+            code_source=coordinator_pb2.CodeSource(
+                repo="https://github.com/alice/hello", branch="main"
+            ),
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.SubmitJob(coordinator_pb2.SubmitJobRequest(spec=spec), timeout=60)
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "the compiler did not answer" in str(refused.value.details())
+        assert JobQueue(engine, lease_seconds=30, max_attempts=3).find("near:test:1") is None
+    finally:
+        server.stop(grace=None)

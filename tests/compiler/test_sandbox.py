@@ -126,3 +126,25 @@ def test_output_is_capped(sandbox: Sandbox, tmp_path: Path) -> None:
     code, output = run(sandbox, tmp_path, "head -c 5000000 /dev/zero | tr '\\0' x; echo END")
     assert code == 0
     assert len(output.encode()) <= 1024 * 1024 and output.rstrip().endswith("END")
+
+
+def test_the_process_limit_stops_a_fork_bomb(sandbox: Sandbox, tmp_path: Path) -> None:
+    bomb = (
+        "import os, time\n"
+        "born = 0\n"
+        "for _ in range(200):\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(5)\n"
+        "            os._exit(0)\n"
+        "        born += 1\n"
+        "    except OSError:\n"
+        "        break\n"
+        "print('BORN', born)\n"
+    )
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "bomb.py").write_text(bomb)
+    limits = BuildLimits(timeout_seconds=30, memory_mb=256, cpus=1, pids=32)
+    done = sandbox.run(tmp_path / "build", ["python3", "bomb.py"], ENV, BUILD_ROOT, limits)
+    born = int(done.output.split("BORN")[1].split()[0])
+    assert 0 < born < 32

@@ -8,6 +8,7 @@ minutes later and on another machine, continues the same trace. Export is config
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -38,6 +39,11 @@ def configure(service: str, settings: TelemetrySettings) -> None:
         if _configured:
             return
         _configured.add("done")
+    # Services log what they do (a build started, a request queued) to stderr; never secrets.
+    logging.basicConfig(
+        level=settings.log_level,
+        format=f"%(asctime)s outlayer-{service} %(levelname)s %(name)s: %(message)s",
+    )
     resource = Resource.create({"service.name": f"outlayer-{service}",
                                 "service.namespace": "outlayer"})  # fmt: skip
     tracer_provider = TracerProvider(resource=resource)

@@ -31,6 +31,7 @@ from services.compiler.git import GitRemote
 from services.compiler.projects import SOURCE_DIR, detect
 from services.compiler.sandbox import BuildLimits, Sandbox, sandbox_for
 from services.compiler.sources import Source, parse_source
+from services.compiler.std_seeds import StdSeeds, toolchain_tag
 
 READY, IN_PROGRESS, FAILED = "ready", "compilation_in_progress", "failed"
 DEFAULT_ESTIMATE_S = 30.0
@@ -94,6 +95,8 @@ class Compiler:
         )
         self.sandbox = sandbox or sandbox_for(settings)
         self._limits = BuildLimits.from_settings(settings)
+        tag = toolchain_tag(self.sandbox.name, settings.docker_image)
+        self._std = StdSeeds(settings.work_dir / "std-seeds", self._limits, tag)
         self._pool = ThreadPoolExecutor(settings.max_concurrent_builds, "build")
         self._lock = threading.Lock()
         self._building: dict[str, _Build] = {}
@@ -224,6 +227,7 @@ class Compiler:
                 (work / name).parent.mkdir(parents=True, exist_ok=True)
                 (work / name).write_text(text)
             (work / ".home").mkdir()
+            self._std.plant(recipe, work, self.sandbox)  # Rust: a prebuilt std, copied in
             run = self.sandbox.run(work, recipe.argv, recipe.env, SOURCE_DIR, self._limits)
             if run.timed_out:
                 raise BuildFailure(

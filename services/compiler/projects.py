@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from outlayer.errors import ExecutionErrorType as Category
 from services.compiler.failures import BuildFailure, c_failure, rust_failure
@@ -24,7 +25,7 @@ WASM_LD = "/usr/lib/llvm-22/bin/wasm-ld"
 RUST_VENDOR = "/usr/lib/rustlib/src/rust/library/vendor"
 
 # Builds std from Debian's sources with their vendored crates; the network is never asked.
-_CARGO_CONFIG = f"""[source.crates-io]
+CARGO_HOME_CONFIG = f"""[source.crates-io]
 replace-with = "outlayer-offline"
 
 [source.outlayer-offline]
@@ -46,6 +47,18 @@ class Recipe:
     locate: Callable[[Path], Path] = lambda build: build
     classify: Callable[[str], BuildFailure] = c_failure
     typical_seconds: float = 10.0
+    # Rust: the release profile's settings that shape std (a prebuilt std is reused per profile).
+    std_profile: dict[str, Any] | None = None
+
+
+# The parts of a release profile that change how std is compiled.
+STD_PROFILE_KEYS = ("opt-level", "debug", "debug-assertions", "overflow-checks", "lto", "panic",
+                    "codegen-units", "strip")  # fmt: skip
+
+
+def std_profile(manifest: dict[str, Any]) -> dict[str, Any]:
+    release = manifest.get("profile", {}).get("release", {})
+    return {k: release[k] for k in STD_PROFILE_KEYS if isinstance(release.get(k), str | int | bool)}
 
 
 def _base_env() -> dict[str, str]:
@@ -110,8 +123,10 @@ def _rust(source_dir: Path) -> Recipe:
     # A crate with its own cargo configuration (vendored dependencies) keeps it; otherwise the
     # build sees std's vendored crates only.
     own_config = any((source_dir / ".cargo" / n).is_file() for n in ("config.toml", "config"))
-    files = {} if own_config else {".cargo-home/config.toml": _CARGO_CONFIG}
-    return Recipe("rust", argv, env, files, locate, rust_failure, 40.0)
+    files = {} if own_config else {".cargo-home/config.toml": CARGO_HOME_CONFIG}
+    # Cargo's fingerprints decide whether the prebuilt std fits (a crate's own configuration
+    # may make it not fit: then std is rebuilt, never misused).
+    return Recipe("rust", argv, env, files, locate, rust_failure, 40.0, std_profile(manifest))
 
 
 def _c_make() -> Recipe:

@@ -11,6 +11,7 @@ from outlayer.errors import ExecutionErrorType as Category
 from outlayer.result import ResponseFormat
 from services.compiler.builder import FAILED, READY, Compiler
 from services.executor import ExecutionJob, Executor
+from tests.compiler.test_builds import counting
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "guests" / "rust" / "echo-json"
 MANIFEST = '[package]\nname = "guest"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
@@ -22,9 +23,10 @@ def crate_files(folder: Path) -> dict[str, str | bytes]:
             for p in folder.rglob("*") if p.is_file() and "target" not in p.parts}  # fmt: skip
 
 
-def test_the_rust_example_builds_and_runs(
+def test_rust_crates_build_and_run_with_std_built_once_per_profile(
     compiler: Compiler, git: GitServer, executor: Executor
 ) -> None:
+    counter = counting(compiler)
     commit = git.publish("alice", "echo-json", crate_files(EXAMPLE))
     done = compiler.compile(f"{git.url}/alice/echo-json", commit, wait_seconds=None)
     assert done.status == READY and done.entry is not None, done.failure
@@ -32,6 +34,16 @@ def test_the_rust_example_builds_and_runs(
     assert wasm is not None
     result = executor.execute(ExecutionJob(wasm, b"from git", response_format=ResponseFormat.JSON))
     assert result.ok and result.output["input"] == "from git", json.dumps(result.to_json())
+    assert counter.runs == 2  # std for the example's release profile, then the crate
+
+    # Another crate with the same release profile reuses that std: one sandbox run.
+    same_profile = MANIFEST + '\n[profile.release]\nopt-level = "s"\npanic = "abort"\n'
+    other = git.publish("alice", "other", {"Cargo.toml": same_profile, "src/main.rs": MAIN})
+    built = compiler.compile(f"{git.url}/alice/other", other, wait_seconds=None)
+    assert built.status == READY and built.entry is not None, built.failure
+    assert counter.runs == 3
+    module = compiler.cache.read(built.entry.checksum)
+    assert module is not None and executor.execute(ExecutionJob(module)).output == "hi\n"
 
 
 def outcome_of(compiler: Compiler, git: GitServer, name: str,

@@ -103,6 +103,19 @@ class Compiler:
         self._failed: dict[str, tuple[float, BuildFailure]] = {}
         self._recent_seconds: list[float] = []
         self._wasm_engine = wasmtime.Engine()
+        self._sweep_stale_builds()
+
+    def _sweep_stale_builds(self) -> None:
+        """Build folders left by a compiler that stopped mid-build (older than any build may
+        run) are removed; a build never resumes."""
+        cutoff = time.time() - 2 * self.settings.build_timeout_seconds
+        folders = [
+            *self.settings.work_dir.glob("?" * 32 + "-????????"),  # <cache key>-<random>
+            *self.settings.work_dir.glob("std-seeds/.building-*"),
+        ]
+        for folder in folders:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -258,3 +259,21 @@ def test_nothing_a_build_prints_reaches_a_response(
     for text in [*public, hidden]:
         assert "planted-host-secret-7731" not in text
         assert os.environ["HOME"] not in text or os.environ["HOME"] == "/root"
+
+
+def test_folders_left_by_a_stopped_compiler_are_swept_at_start(
+    settings: Settings, tmp_path: Path, git: GitServer
+) -> None:
+    work = tmp_path / "builds"
+    stale = work / ("a" * 32 + "-deadbeef")
+    half_seed = work / "std-seeds" / ".building-0badf00d"
+    seed = work / "std-seeds" / "0123456789abcdef01234567"
+    recent = work / ("b" * 32 + "-cafecafe")
+    for folder in (stale, half_seed, seed, recent):
+        (folder / "src").mkdir(parents=True)
+    old = time.time() - 10 * 3600
+    for folder in (stale, half_seed, seed, work / "std-seeds"):
+        os.utime(folder, (old, old))
+    make_compiler(settings, tmp_path, git).close()
+    assert not stale.exists() and not half_seed.exists()
+    assert seed.exists() and recent.exists()  # seeds are kept; a running build is not touched

@@ -29,5 +29,6 @@ bench: setup
 	@.venv/bin/python -m bench.executor_overhead
 	@.venv/bin/python -m bench.compute_speed
 	@.venv/bin/python -m bench.contract_gas
+	@.venv/bin/python -m bench.https_calls
 	@.venv/bin/python -m bench.queue_throughput
 	@.venv/bin/python -m bench.compiler_builds

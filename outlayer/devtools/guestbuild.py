@@ -89,6 +89,7 @@ def all_contracts() -> list[Guest]:
         _contract("outlayer", contracts / "outlayer"),
         _contract("client_example", contracts / "client_example"),
         _contract("test_token", contracts / "test_token"),
+        _contract("test_nft", contracts / "test_nft"),
     ]
 
 

@@ -18,7 +18,8 @@ NEAR = 10**24
 
 
 class Tokens:
-    """An in-memory chain for the NFT rules (no NFT contract is built in this repository)."""
+    """An in-memory chain, for the combinations of rules (the chain's reads are tested against
+    localnet below)."""
 
     def near_balance(self, account_id: str) -> int:
         return 5 * NEAR if account_id == "rich.test" else 0
@@ -33,7 +34,9 @@ class Tokens:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RpcChainView, str]]:
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RpcChainView, str, str]]:
+    """localnet with a NEP-141 token (holder has 1000) and a NEP-171 collection (collector owns
+    token 7)."""
     directory: Path = tmp_path_factory.mktemp("access")
     with running_localnet(directory) as (url, root):
         rpc = NearRpc(url)
@@ -42,11 +45,17 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RpcChainVi
         rpc.send(token, token.account_id, [DeployContractAction(built_contract("test_token"))])
         rpc.function_call(token, token.account_id, "new",
                           {"owner_id": holder.account_id, "total_supply": "1000"})  # fmt: skip
-        yield RpcChainView(rpc), token.account_id
+        nft = account(rpc, root, "art", directory, lambda _: None)
+        collector = account(rpc, root, "collector", directory, lambda _: None)
+        rpc.send(nft, nft.account_id, [DeployContractAction(built_contract("test_nft"))])
+        rpc.function_call(nft, nft.account_id, "new", {"owner_id": nft.account_id})
+        rpc.function_call(nft, nft.account_id, "nft_mint",
+                          {"token_id": "7", "receiver_id": collector.account_id})  # fmt: skip
+        yield RpcChainView(rpc), token.account_id, nft.account_id
 
 
-def test_balances_are_read_from_the_chain(chain: tuple[RpcChainView, str]) -> None:
-    view, token = chain
+def test_balances_are_read_from_the_chain(chain: tuple[RpcChainView, str, str]) -> None:
+    view, token, _ = chain
     rich = {"NearBalance": {"min_balance": str(10 * NEAR)}}
     assert evaluate(rich, "holder.localnet", view).allowed  # created with 50 NEAR
     assert not evaluate(rich, "nobody.localnet", view).allowed
@@ -54,6 +63,18 @@ def test_balances_are_read_from_the_chain(chain: tuple[RpcChainView, str]) -> No
     assert evaluate(holds, "holder.localnet", view).allowed
     decision = evaluate(holds, "usdc.localnet", view)
     assert not decision.allowed and "holds 0" in decision.reason
+
+
+def test_nft_ownership_is_read_from_the_chain(chain: tuple[RpcChainView, str, str]) -> None:
+    view, _, nft = chain
+    any_token = {"NftOwned": {"contract_id": nft}}
+    token_7 = {"NftOwned": {"contract_id": nft, "token_id": "7"}}
+    token_8 = {"NftOwned": {"contract_id": nft, "token_id": "8"}}
+    assert evaluate(any_token, "collector.localnet", view).allowed  # nft_tokens_for_owner
+    assert evaluate(token_7, "collector.localnet", view).allowed  # nft_token
+    assert not evaluate(token_8, "collector.localnet", view).allowed  # no such token
+    assert not evaluate(any_token, "holder.localnet", view).allowed
+    assert not evaluate(token_7, "holder.localnet", view).allowed
 
 
 def test_logic_combines_conditions() -> None:

@@ -102,6 +102,7 @@ class Compiler:
         self._building: dict[str, _Build] = {}
         self._failed: dict[str, tuple[float, BuildFailure]] = {}
         self._recent_seconds: list[float] = []
+        self._seconds_by_repo: dict[str, float] = {}  # the last build of each repository
         self._wasm_engine = wasmtime.Engine()
         self._sweep_stale_builds()
 
@@ -166,7 +167,7 @@ class Compiler:
 
     # --- background builds --------------------------------------------------------------------
     def _start(self, source: Source) -> _Build:
-        build = _Build(source, time.monotonic(), self._estimate())
+        build = _Build(source, time.monotonic(), self._estimate(source.repo))
         self._building[source.cache_key] = build
         self._pool.submit(self._run, build)
         _LOG.info("building %s", source.describe())
@@ -181,7 +182,7 @@ class Compiler:
             _LOG.info("build of %s failed: %s", build.source.describe(), failure.category.value)
             with self._lock:
                 if not failure.transient:
-                    self._failed[build.source.cache_key] = (time.monotonic(), failure)
+                    self._remember(build.source.cache_key, failure)
                 del self._building[build.source.cache_key]
             build.future.set_exception(failure)
             return
@@ -203,6 +204,7 @@ class Compiler:
         _LOG.info("built %s in %.1f s: sha256:%s", build.source.describe(), seconds, entry.checksum)
         with self._lock:
             self._recent_seconds = [*self._recent_seconds[-19:], seconds]
+            self._seconds_by_repo[build.source.repo] = seconds
             del self._building[build.source.cache_key]
         build.future.set_result(entry)
 
@@ -221,9 +223,20 @@ class Compiler:
             retry_after_seconds=round(min(remaining, MAX_RETRY_AFTER_S), 1),
         )
 
-    def _estimate(self) -> float:
+    def _estimate(self, repo: str) -> float:
+        """The repository's last build time, else the mean of recent builds (C builds take
+        a second, a Rust crate's first build half a minute: the repository tells best)."""
+        if repo in self._seconds_by_repo:
+            return self._seconds_by_repo[repo]
         recent = self._recent_seconds
         return sum(recent) / len(recent) if recent else DEFAULT_ESTIMATE_S
+
+    def _remember(self, key: str, failure: BuildFailure) -> None:
+        now = time.monotonic()
+        ttl = self.settings.failure_ttl_seconds
+        for stale in [k for k, (at, _) in self._failed.items() if now - at >= ttl]:
+            del self._failed[stale]
+        self._failed[key] = (now, failure)
 
     # --- one build ----------------------------------------------------------------------------
     def _build(self, source: Source) -> CacheEntry:

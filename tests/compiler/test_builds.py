@@ -17,7 +17,7 @@ import pytest
 from outlayer.config import Settings
 from outlayer.devtools.gitserver import GitServer
 from outlayer.errors import ExecutionErrorType as Category
-from services.compiler.builder import FAILED, IN_PROGRESS, READY, Compiler
+from services.compiler.builder import DEFAULT_ESTIMATE_S, FAILED, IN_PROGRESS, READY, Compiler
 from services.compiler.sandbox import BuildLimits, Sandbox, SandboxRun
 from services.compiler.service import compile_reply
 from services.executor import ExecutionJob, Executor
@@ -56,6 +56,12 @@ def test_a_miss_answers_in_progress_then_the_module_is_ready_and_runs(
     hit = each_sandbox.compile(repo, commit, for_execution=True)
     assert hit.status == READY and hit.entry is not None
     assert hit.entry.checksum == done.entry.checksum and hit.entry.execution_count == 1
+
+    # The next commit of the repository is estimated from its last build, not the default.
+    assert shown["estimated_seconds"] == DEFAULT_ESTIMATE_S  # nothing was known before
+    newer = git.publish("alice", "hello", {"main.c": HELLO_C.replace("C", "C again")})
+    estimate = each_sandbox.compile(repo, newer).estimated_seconds
+    assert 0 < estimate != DEFAULT_ESTIMATE_S
 
 
 class CountingSandbox:

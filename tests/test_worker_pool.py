@@ -1,4 +1,5 @@
-"""Process isolation: hard kills, dead workers, and nothing shared between executions."""
+"""Process isolation: hard kills, dead workers, and nothing shared between executions; for
+workers started directly and for workers forked from the zygote (what the pool uses)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
+
+import pytest
 
 from outlayer.config import Settings
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
-from services.executor._pool import Deadlines, WorkerProcess
+from services.executor._pool import Deadlines, WorkerProcess, Zygote
 from services.executor._protocol import encode_job
 from services.executor._sandbox import RawOutcome, SandboxJob
 from tests.conftest import wat_guest
@@ -23,6 +27,16 @@ def _payload(guest: str, settings: Settings, limits: ResourceLimits = LIMITS) ->
     return encode_job(job, wat_guest(guest), str(settings.executor.module_cache_dir))
 
 
+@pytest.fixture(params=["direct", "zygote"], scope="module")
+def new_worker(request: pytest.FixtureRequest) -> Iterator[Callable[[], WorkerProcess]]:
+    if request.param == "direct":
+        yield WorkerProcess
+        return
+    zygote = Zygote()
+    yield lambda: WorkerProcess(zygote)
+    zygote.close()
+
+
 def _run_in_thread(worker: WorkerProcess, payload: bytes, deadlines: Deadlines) -> list[RawOutcome]:
     outcomes: list[RawOutcome] = []
     thread = threading.Thread(target=lambda: outcomes.append(worker.run(payload, deadlines)))
@@ -30,8 +44,10 @@ def _run_in_thread(worker: WorkerProcess, payload: bytes, deadlines: Deadlines) 
     return outcomes
 
 
-def test_stuck_worker_is_killed_at_the_hard_deadline(settings: Settings) -> None:
-    worker = WorkerProcess()
+def test_stuck_worker_is_killed_at_the_hard_deadline(
+    settings: Settings, new_worker: Callable[[], WorkerProcess]
+) -> None:
+    worker = new_worker()
     assert worker.wait_ready()
     deadlines = Deadlines(compile_seconds=30, run_seconds=1.5, kill_grace_seconds=0.5)
     began = time.monotonic()
@@ -48,8 +64,10 @@ def test_stuck_worker_is_killed_at_the_hard_deadline(settings: Settings) -> None
     assert not os.path.exists(f"/proc/{worker.pid}") or _is_zombie_or_gone(worker.pid)
 
 
-def test_worker_killed_mid_run_is_a_worker_failure(settings: Settings) -> None:
-    worker = WorkerProcess()
+def test_worker_killed_mid_run_is_a_worker_failure(
+    settings: Settings, new_worker: Callable[[], WorkerProcess]
+) -> None:
+    worker = new_worker()
     assert worker.wait_ready()
     deadlines = Deadlines(compile_seconds=30, run_seconds=20, kill_grace_seconds=0.5)
     thread_result = _run_in_thread(worker, _payload("sleep_in_host_call", settings), deadlines)
@@ -62,8 +80,10 @@ def test_worker_killed_mid_run_is_a_worker_failure(settings: Settings) -> None:
     assert "signal 9" in outcome.error_message
 
 
-def test_worker_frozen_before_compiling_hits_compile_deadline(settings: Settings) -> None:
-    worker = WorkerProcess()
+def test_worker_frozen_before_compiling_hits_compile_deadline(
+    settings: Settings, new_worker: Callable[[], WorkerProcess]
+) -> None:
+    worker = new_worker()
     assert worker.wait_ready()
     os.kill(worker.pid, signal.SIGSTOP)
     deadlines = Deadlines(compile_seconds=0.5, run_seconds=5, kill_grace_seconds=0.5)
@@ -72,8 +92,8 @@ def test_worker_frozen_before_compiling_hits_compile_deadline(settings: Settings
     assert "compiling" in outcome.error_message
 
 
-def test_each_worker_runs_once(settings: Settings) -> None:
-    worker = WorkerProcess()
+def test_each_worker_runs_once(settings: Settings, new_worker: Callable[[], WorkerProcess]) -> None:
+    worker = new_worker()
     assert worker.wait_ready()
     deadlines = Deadlines(compile_seconds=30, run_seconds=5, kill_grace_seconds=0.5)
     first = worker.run(_payload("hello", settings), deadlines)
@@ -89,3 +109,19 @@ def _is_zombie_or_gone(pid: int) -> bool:
             return stat.read().split()[2] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_workers_forked_from_the_zygote_share_nothing(
+    settings: Settings, new_worker: Callable[[], WorkerProcess]
+) -> None:
+    """Each worker is its own process in its own session, and the host's environment is not
+    theirs (the zygote starts with an empty one)."""
+    first, second = new_worker(), new_worker()
+    assert first.wait_ready() and second.wait_ready()
+    assert first.pid != second.pid
+    for worker in (first, second):
+        assert os.getsid(worker.pid) == worker.pid  # a session of its own
+        with open(f"/proc/{worker.pid}/environ", "rb") as environ:
+            names = {entry.split(b"=")[0] for entry in environ.read().split(b"\0") if entry}
+        assert names <= {b"PATH", b"LANG", b"PYTHONPATH"}
+        worker.kill()

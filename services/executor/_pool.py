@@ -1,9 +1,10 @@
 """A pool of pre-started, single-use worker processes.
 
 Starting a Python process with wasmtime loaded costs far more than running a small guest, so
-the pool keeps ``size`` workers started ahead of time and hands each one exactly one execution.
-A worker that overruns its deadline is killed with its whole process group: a guest blocked
-anywhere, even inside a host call, cannot outlive its wall-clock limit.
+the pool keeps ``size`` workers started ahead of time and hands each one exactly one execution;
+the workers are forked from a zygote that has imported everything once (``_zygote``), so a new
+one costs a fork instead of an interpreter start. A worker that overruns its deadline is killed:
+a guest blocked anywhere, even inside a host call, cannot outlive its wall-clock limit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import queue
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,24 +38,134 @@ class Deadlines:
     kill_grace_seconds: float
 
 
-class WorkerProcess:
+class Zygote:
+    """The process workers are forked from (see ``_zygote``); one per pool."""
+
     def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "services.executor._worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so a kill takes everything
+            [sys.executable, "-m", "services.executor._zygote"],
+            stdin=theirs.fileno(),
+            start_new_session=True,
             close_fds=True,
             env=_worker_environment(),
         )
-        assert self._process.stdout is not None and self._process.stdin is not None
-        self._out_fd = self._process.stdout.fileno()
+        theirs.close()
+        self._socket = ours
+        self._spawn_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._spawned: list[int] = []
+        self._exits: dict[int, int] = {}
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name="zygote-reader", daemon=True)
+        self._reader.start()
+
+    def alive(self) -> bool:
+        return not self._closed and self._process.poll() is None
+
+    def spawn(self) -> tuple[int, int, int]:
+        """A new worker: (pid, its stdin's write end, its stdout's read end)."""
+        job_r, job_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            with self._spawn_lock:
+                socket.send_fds(self._socket, [b"S"], [job_r, out_w])
+                with self._changed:
+                    got = self._changed.wait_for(
+                        lambda: self._spawned or not self.alive(), _READY_TIMEOUT_S
+                    )
+                    if not got or not self._spawned:
+                        raise OSError("the zygote did not fork a worker")
+                    pid = self._spawned.pop(0)
+        except OSError:
+            for fd in (job_w, out_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(job_r)
+            os.close(out_w)
+        return pid, job_w, out_r
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        """A worker's exit code (negative: the signal that ended it), once the zygote saw it."""
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self._exits or not self.alive(), timeout)
+            return self._exits.pop(pid, None)
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
+        self._socket.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = self._socket.recv(4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with self._changed:
+                    self._closed = True
+                    self._changed.notify_all()
+                return
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            with self._changed:
+                for line in lines:
+                    kind, *fields = line.decode().split()
+                    if kind == "P":
+                        self._spawned.append(int(fields[0]))
+                    elif kind == "X":
+                        self._exits[int(fields[0])] = int(fields[1])
+                        if len(self._exits) > 10_000:  # never asked for: forget the oldest
+                            self._exits.pop(next(iter(self._exits)))
+                self._changed.notify_all()
+
+
+class WorkerProcess:
+    """One single-use worker: forked by a zygote, or (without one) started as a process."""
+
+    def __init__(self, zygote: Zygote | None = None) -> None:
+        self._zygote = zygote
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._returncode: int | None = None
+        self._pidfd: int | None = None
+        if zygote is None:
+            self._popen = subprocess.Popen(
+                [sys.executable, "-m", "services.executor._worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so a kill takes everything
+                close_fds=True,
+                env=_worker_environment(),
+            )
+            assert self._popen.stdout is not None and self._popen.stdin is not None
+            self._pid = self._popen.pid
+            self._stdin = self._popen.stdin
+            self._stdout = self._popen.stdout
+        else:
+            self._pid, job_w, out_r = zygote.spawn()
+            # Signals go through a pidfd: the zygote reaps its children, so a bare pid could
+            # be reused by the time we kill.
+            with contextlib.suppress(OSError):
+                self._pidfd = os.pidfd_open(self._pid)
+            self._stdin = os.fdopen(job_w, "wb")
+            self._stdout = os.fdopen(out_r, "rb", buffering=0)
+        self._out_fd = self._stdout.fileno()
         self._buffer = b""
         self._ready = False
+        self._killed = False
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        return self._pid
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT_S) -> bool:
         if self._ready:
@@ -69,9 +181,8 @@ class WorkerProcess:
         """Sends one job and waits for its result, killing the worker at the hard deadline."""
         begun = time.monotonic()
         try:
-            assert self._process.stdin is not None
-            self._process.stdin.write(payload)
-            self._process.stdin.close()
+            self._stdin.write(payload)
+            self._stdin.close()
         except (OSError, ValueError):  # broken pipe, or already used and closed
             return self._died("before it received the job")
         deadline = begun + deadlines.compile_seconds
@@ -105,19 +216,32 @@ class WorkerProcess:
                 return outcome
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            self._process.kill()
-        self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        if self._killed:
+            return
+        self._killed = True
+        if self._popen is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.kill()
+            self._returncode = self._popen.wait()
+        elif self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            os.close(self._pidfd)
+            self._pidfd = None
+        for stream in (self._stdin, self._stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+    def _exit_code(self) -> int | None:
+        if self._popen is not None or self._zygote is None:
+            return self._returncode
+        return self._zygote.exit_code(self._pid, timeout=2.0)
 
     def _died(self, when: str) -> RawOutcome:
         self.kill()
-        code = self._process.returncode
+        code = self._exit_code()
         how = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
         return failed_outcome(
             ExecutionErrorType.WORKER_FAILURE,
@@ -146,6 +270,8 @@ class WorkerPool:
 
     def __init__(self, size: int) -> None:
         self._size = size
+        self._zygote: Zygote | None = None
+        self._zygote_lock = threading.Lock()
         self._idle: queue.Queue[WorkerProcess] = queue.Queue()
         self._wanted = threading.Event()
         self._closed = False
@@ -172,13 +298,29 @@ class WorkerPool:
                 self._idle.get_nowait().kill()
             except queue.Empty:
                 break
+        with self._zygote_lock:
+            if self._zygote is not None:
+                self._zygote.close()
+
+    def _start_worker(self) -> WorkerProcess:
+        """A worker forked from the zygote (started, or restarted if it died)."""
+        with self._zygote_lock:
+            if self._zygote is None or not self._zygote.alive():
+                if self._zygote is not None:
+                    self._zygote.close()
+                self._zygote = Zygote()
+            zygote = self._zygote
+        try:
+            return WorkerProcess(zygote)
+        except OSError:
+            return WorkerProcess()  # the zygote failed: a directly started worker still works
 
     def _take(self) -> WorkerProcess:
         for _ in range(_START_ATTEMPTS):
             try:
                 worker = self._idle.get_nowait()
             except queue.Empty:
-                worker = WorkerProcess()  # all busy: start one on the critical path
+                worker = self._start_worker()  # all busy: start one on the critical path
             if worker.wait_ready():
                 return worker
             worker.kill()  # died while idle, or cannot start; try another
@@ -195,7 +337,7 @@ class WorkerPool:
             self._wanted.wait()
             self._wanted.clear()
             while not self._closed and self._idle.qsize() < self._size:
-                worker = WorkerProcess()
+                worker = self._start_worker()
                 ready = worker.wait_ready()
                 if self._closed or not ready:
                     worker.kill()

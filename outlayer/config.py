@@ -212,7 +212,7 @@ class TelemetrySettings(BaseModel):
     # Print spans and metrics to stderr (development only).
     console: bool = False
     metric_interval_seconds: float = Field(15.0, gt=0)
-    # Services' own log lines on stderr (DEBUG, INFO, WARNING, ERROR).
+    # Services' own log lines on stderr (libraries' only from WARNING).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 

@@ -40,10 +40,13 @@ def configure(service: str, settings: TelemetrySettings) -> None:
             return
         _configured.add("done")
     # Services log what they do (a build started, a request queued) to stderr; never secrets.
+    # log_level is ours ("outlayer.*"); libraries (httpx logs every request at INFO) say only
+    # warnings.
     logging.basicConfig(
-        level=settings.log_level,
+        level=logging.WARNING,
         format=f"%(asctime)s outlayer-{service} %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("outlayer").setLevel(settings.log_level)
     resource = Resource.create({"service.name": f"outlayer-{service}",
                                 "service.namespace": "outlayer"})  # fmt: skip
     tracer_provider = TracerProvider(resource=resource)

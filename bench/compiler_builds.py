@@ -19,7 +19,7 @@ import grpc
 
 from bench._common import summary, timed
 from outlayer.config import load_settings
-from outlayer.devtools.gitserver import GitServer
+from outlayer.devtools.gitserver import GitServer, folder_files
 from outlayer.devtools.guestbuild import REPO_ROOT
 from outlayer.v1 import compiler_pb2, compiler_pb2_grpc
 from services.compiler.builder import READY, Compiler
@@ -29,11 +29,6 @@ C_SOURCE = REPO_ROOT / "examples" / "guests" / "c" / "echo_json.c"
 RUST_CRATE = REPO_ROOT / "examples" / "guests" / "rust" / "echo-json"
 C_ROUNDS = 5
 HITS = 2000
-
-
-def crate_files(folder: Path) -> dict[str, str | bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in folder.rglob("*") if p.is_file() and "target" not in p.parts}  # fmt: skip
 
 
 def cold_builds(compiler: Compiler, git: GitServer, name: str, files: dict[str, str | bytes],
@@ -70,7 +65,7 @@ def main() -> None:
                             C_ROUNDS)  # fmt: skip
             c_median = statistics.median(c)
             print(f"  C echo_json, {sandbox:6}  {summary(c)}   {c_median / bare:5.1f}x bare clang")
-            rust = cold_builds(compiler, git, f"rust-{sandbox}", crate_files(RUST_CRATE), 3)
+            rust = cold_builds(compiler, git, f"rust-{sandbox}", folder_files(RUST_CRATE), 3)
             again = statistics.median(rust[1:])
             print(
                 f"  Rust echo-json, {sandbox:6} first {rust[0]:6.1f} s (builds std for its "

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from outlayer.devtools.gitserver import GitServer
+from outlayer.devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
@@ -164,11 +164,7 @@ class DevStack:
         commits = {}
         for name, folder in EXAMPLES.items():
             root = REPO_ROOT / folder
-            files: dict[str, str | bytes] = {
-                str(p.relative_to(root)): p.read_bytes()
-                for p in sorted(root.rglob("*"))
-                if p.is_file() and "target" not in p.parts and p.suffix != ".wasm"
-            }
+            files = folder_files(root)
             if name == "echo-json-c":
                 files = {"echo_json.c": files["echo_json.c"]}
             commits[name] = self.git.publish("outlayer-examples", name, files)

@@ -131,25 +131,20 @@ def _compile_remote(settings: Settings, args: argparse.Namespace) -> dict[str, A
 
 def reply_json(reply: Any) -> dict[str, Any]:
     """A CompileReply as the JSON object ``outlayer compile`` prints."""
-    ready = bool(reply.checksum)
-    source: dict[str, Any] = {"repo": reply.source.repo, "commit": reply.source.commit or None}
-    for name in ("branch", "tag"):
-        if getattr(reply.source, name):
-            source[name] = getattr(reply.source, name)
-    data: dict[str, Any] = {
-        "status": STATUS_NAMES.get(reply.status, "failed"),
-        "checksum": f"sha256:{reply.checksum}" if ready else None,
-        "size_bytes": reply.size_bytes if ready else None,
-        "source": source,
-        "error": {"type": reply.error.type, "message": reply.error.message}
-        if reply.HasField("error")
-        else None,
-    }
-    if data["status"] == "compilation_in_progress":
-        data["estimated_seconds"] = reply.estimated_seconds
-        data["retry_after_seconds"] = reply.retry_after_seconds
-        data["cache_key"] = reply.cache_key
-    return data
+    from services.compiler.builder import compile_json
+    from services.compiler.sources import Source
+
+    ref = reply.source
+    error = (reply.error.type, reply.error.message) if reply.HasField("error") else None
+    return compile_json(
+        STATUS_NAMES.get(reply.status, "failed"),
+        Source(ref.repo, ref.commit, ref.branch, ref.tag),
+        reply.checksum,
+        reply.size_bytes,
+        error,
+        estimated_seconds=reply.estimated_seconds,
+        retry_after_seconds=reply.retry_after_seconds,
+    )
 
 
 class _Progress:

@@ -92,6 +92,15 @@ class GitServer:
         _git(args, env)
 
 
+def folder_files(folder: Path) -> dict[str, str | bytes]:
+    """A source folder's files, to publish: without build outputs (``target/``, ``.wasm``)."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "target" not in path.parts and path.suffix != ".wasm"
+    }
+
+
 def _git(
     args: list[str], env: dict[str, str] | None = None, cwd: str | None = None, check: bool = True
 ) -> str:

@@ -54,25 +54,46 @@ class CompileOutcome:
 
     def to_json(self) -> dict[str, Any]:
         """The object ``outlayer compile`` prints."""
-        source = {"repo": self.source.repo, "commit": self.source.commit or None}
-        if self.source.branch:
-            source["branch"] = self.source.branch
-        if self.source.tag:
-            source["tag"] = self.source.tag
-        data: dict[str, Any] = {
-            "status": self.status,
-            "checksum": f"sha256:{self.entry.checksum}" if self.entry else None,
-            "size_bytes": self.entry.size_bytes if self.entry else None,
-            "source": source,
-            "error": None
-            if self.failure is None
-            else {"type": self.failure.category.value, "message": self.failure.message},
-        }
-        if self.status == IN_PROGRESS:
-            data["estimated_seconds"] = self.estimated_seconds
-            data["retry_after_seconds"] = self.retry_after_seconds
-            data["cache_key"] = self.source.cache_key
-        return data
+        failure = self.failure
+        return compile_json(
+            self.status,
+            self.source,
+            self.entry.checksum if self.entry else "",
+            self.entry.size_bytes if self.entry else 0,
+            None if failure is None else (failure.category.value, failure.message),
+            estimated_seconds=self.estimated_seconds,
+            retry_after_seconds=self.retry_after_seconds,
+        )
+
+
+def compile_json(
+    status: str,
+    source: Source,
+    checksum: str,
+    size_bytes: int,
+    error: tuple[str, str] | None,
+    *,
+    estimated_seconds: float = 0.0,
+    retry_after_seconds: float = 0.0,
+) -> dict[str, Any]:
+    """A compile result as JSON, the same from the engine and from the service's reply."""
+    shown_source: dict[str, Any] = {"repo": source.repo, "commit": source.commit or None}
+    if source.branch:
+        shown_source["branch"] = source.branch
+    if source.tag:
+        shown_source["tag"] = source.tag
+    data: dict[str, Any] = {
+        "status": status,
+        "checksum": f"sha256:{checksum}" if checksum else None,
+        "size_bytes": size_bytes if checksum else None,
+        "source": shown_source,
+        "error": None if error is None else {"type": error[0], "message": error[1]},
+    }
+    if status == IN_PROGRESS:
+        data["estimated_seconds"] = estimated_seconds
+        data["retry_after_seconds"] = retry_after_seconds
+        data["cache_key"] = source.cache_key
+    return data
 
 
 @dataclass

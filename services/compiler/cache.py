@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -160,8 +159,7 @@ class ModuleCache:
         return self._store.path(checksum).with_suffix(".json")
 
     def _index_path(self, source: Source) -> Path:
-        key = hashlib.sha256(f"{source.repo}@{source.commit}".encode()).hexdigest()[:32]
-        return self.directory / "sources" / f"{key}.json"
+        return self.directory / "sources" / f"{source.cache_key}.json"
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -46,7 +46,6 @@ class Recipe:
     # Where the module is, given the build folder on the host.
     locate: Callable[[Path], Path] = lambda build: build
     classify: Callable[[str], BuildFailure] = c_failure
-    typical_seconds: float = 10.0
     # Rust: the release profile's settings that shape std (a prebuilt std is reused per profile).
     std_profile: dict[str, Any] | None = None
 
@@ -126,7 +125,7 @@ def _rust(source_dir: Path) -> Recipe:
     files = {} if own_config else {".cargo-home/config.toml": CARGO_HOME_CONFIG}
     # Cargo's fingerprints decide whether the prebuilt std fits (a crate's own configuration
     # may make it not fit: then std is rebuilt, never misused).
-    return Recipe("rust", argv, env, files, locate, rust_failure, 40.0, std_profile(manifest))
+    return Recipe("rust", argv, env, files, locate, rust_failure, std_profile(manifest))
 
 
 def _c_make() -> Recipe:
@@ -139,13 +138,13 @@ def _c_make() -> Recipe:
         found = [p for p in sorted(source.rglob("*.wasm")) if not _hidden(p, source)]
         return _single_wasm(found, "make")
 
-    return Recipe("c-make", argv, env, {}, locate, c_failure, 5.0)
+    return Recipe("c-make", argv, env, {}, locate, c_failure)
 
 
 def _c_file(name: str) -> Recipe:
     output = BUILD_ROOT / "out.wasm"
     argv = [CLANG, "--target=wasm32-wasi", "-O2", "-o", str(output), name]
-    return Recipe("c-file", argv, _base_env(), {}, lambda b: b / "out.wasm", c_failure, 2.0)
+    return Recipe("c-file", argv, _base_env(), {}, lambda b: b / "out.wasm", c_failure)
 
 
 def _hidden(path: Path, root: Path) -> bool:

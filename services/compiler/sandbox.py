@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -160,7 +161,7 @@ class BwrapSandbox:
         self._toolchains = toolchains
 
     def check(self) -> None:
-        if subprocess.run(["which", "bwrap"], capture_output=True, check=False).returncode:
+        if shutil.which("bwrap") is None:
             raise OutlayerError(
                 ErrorCode.CONFIGURATION,
                 "bubblewrap is not installed: `apt-get install bubblewrap` (or use the docker "

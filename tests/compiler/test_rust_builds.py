@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from outlayer.devtools.gitserver import GitServer
+from outlayer.devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ExecutionErrorType as Category
 from outlayer.result import ResponseFormat
 from services.compiler.builder import FAILED, READY, Compiler
@@ -18,16 +18,11 @@ MANIFEST = '[package]\nname = "guest"\nversion = "0.1.0"\nedition = "2021"\n\n[d
 MAIN = 'fn main() { println!("hi"); }\n'
 
 
-def crate_files(folder: Path) -> dict[str, str | bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in folder.rglob("*") if p.is_file() and "target" not in p.parts}  # fmt: skip
-
-
 def test_rust_crates_build_and_run_with_std_built_once_per_profile(
     compiler: Compiler, git: GitServer, executor: Executor
 ) -> None:
     counter = counting(compiler)
-    commit = git.publish("alice", "echo-json", crate_files(EXAMPLE))
+    commit = git.publish("alice", "echo-json", folder_files(EXAMPLE))
     done = compiler.compile(f"{git.url}/alice/echo-json", commit, wait_seconds=None)
     assert done.status == READY and done.entry is not None, done.failure
     wasm = compiler.cache.read(done.entry.checksum)

@@ -109,6 +109,10 @@ def test_each_caller_gets_only_its_methods(mesh: Mesh) -> None:
     with pytest.raises(grpc.RpcError) as unknown:
         list(mesh.stub("executor").GetModule(pb.GetModuleRequest(checksum="0" * 64)))
     assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as malformed:
+        list(mesh.stub("executor").GetModule(pb.GetModuleRequest(checksum="../../etc/passwd")))
+    assert malformed.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a SHA-256 checksum" in str(malformed.value.details())
 
     for service in ("coordinator", "executor", "edge"):
         with pytest.raises(grpc.RpcError) as denied:

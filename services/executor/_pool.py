@@ -29,6 +29,7 @@ from services.executor._sandbox import RawOutcome, failed_outcome
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _READY_TIMEOUT_S = 60.0
 _START_ATTEMPTS = 3
+_KILL_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,9 @@ class WorkerProcess:
         elif self._pidfd is not None:
             with contextlib.suppress(ProcessLookupError, OSError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            # As with a direct worker, it is dead when kill returns: a pidfd polls readable
+            # once its process has exited.
+            select.select([self._pidfd], [], [], _KILL_WAIT_S)
             os.close(self._pidfd)
             self._pidfd = None
         for stream in (self._stdin, self._stdout):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
 import traceback
@@ -19,6 +18,11 @@ import wasmtime
 
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
+from services.executor._memgrow import (
+    REFUSED_GROW_EXPORT,
+    UnsupportedInstruction,
+    route_memory_grow,
+)
 from services.executor._wasi_poll import POLL_ONEOFF_TYPE, DeadlineReached, make_poll_oneoff
 
 WASI_MODULE = "wasi_snapshot_preview1"
@@ -30,7 +34,6 @@ WASM_MAGIC = b"\0asm"
 WASM_PAGE = 64 * 1024
 MAX_TABLE_ELEMENTS = 1_000_000
 MAX_TABLES = 16
-_RUST_ALLOC_FAILURE = re.compile(rb"memory allocation of (\d+) bytes failed")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,14 @@ def make_engine() -> wasmtime.Engine:
     config.wasm_threads = False
     config.wasm_multi_memory = False
     config.wasm_memory64 = False
+    # Proposals whose instructions the memory.grow rewriter (``_memgrow``) does not decode, or
+    # that change what a page is: modules using them are refused as invalid.
+    config.wasm_gc = False
+    config.wasm_function_references = False
+    config.wasm_exceptions = False
+    config.wasm_stack_switching = False
+    config.wasm_custom_page_sizes = False
+    config.wasm_wide_arithmetic = False
     return wasmtime.Engine(config)
 
 
@@ -89,7 +100,7 @@ class ModuleCache:
     Only this process writes the directory; files are written whole and renamed into place.
     """
 
-    _FINGERPRINT = "wasmtime50-fuel-epoch"
+    _FINGERPRINT = "wasmtime50-fuel-epoch-grow"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -126,10 +137,18 @@ def check_wasm_bytes(wasm: bytes) -> None:
 def compile_module(engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:
     check_wasm_bytes(wasm)
     try:
-        module = wasmtime.Module(engine, wasm)
+        wasmtime.Module.validate(engine, wasm)
+        # Every memory.grow then records a refusal at the limit (see _memgrow).
+        module = wasmtime.Module(engine, route_memory_grow(wasm))
     except wasmtime.WasmtimeError as exc:
         raise InvalidModule(
             ExecutionErrorType.INVALID_WASM, f"invalid WebAssembly module: {_first_line(exc)}"
+        ) from None
+    except UnsupportedInstruction as exc:
+        raise InvalidModule(
+            ExecutionErrorType.INVALID_WASM,
+            f"the module uses {exc}, which OutLayer does not support; build for "
+            "wasm32-wasip1 without the GC, exception-handling or threads proposals",
         ) from None
     _check_imports(module)
     return module
@@ -170,6 +189,7 @@ class GuestRun:
         self._output_overflow = False
         self._deadline = threading.Event()
         self._refund_usd = 0
+        self._refused_grow_bytes = 0  # the largest size a refused memory.grow asked for
 
     # --- captured streams (called by wasmtime on the guest's thread) ---------------------------
     def _on_stdout(self, data: bytes) -> int:
@@ -255,6 +275,7 @@ class GuestRun:
 
         outcome.instructions = limits.max_instructions - store.get_fuel()
         outcome.memory_bytes = _memory_size(store, instance)
+        self._refused_grow_bytes = _refused_grow_pages(store, instance) * WASM_PAGE
         outcome.stdout = bytes(self._stdout)
         outcome.logs = self._render_logs()
         outcome.refund_usd = self._refund_usd
@@ -326,7 +347,7 @@ class GuestRun:
                 kind = ExecutionErrorType.RUNTIME_ERROR
                 message = text
         elif outcome.exit_code not in (None, 0):
-            if self._memory_exhausted(outcome):
+            if self._memory_refused():
                 kind, message = ExecutionErrorType.MEMORY_LIMIT, self._memory_message()
             else:
                 kind = ExecutionErrorType.EXIT_CODE
@@ -343,7 +364,7 @@ class GuestRun:
                 f"instruction limit of {self._job.limits.max_instructions} reached; "
                 "raise max_instructions or do less work"
             )
-        if self._memory_exhausted(outcome):
+        if self._memory_refused():
             return ExecutionErrorType.MEMORY_LIMIT, self._memory_message()
         if code == wasmtime.TrapCode.STACK_OVERFLOW:
             return ExecutionErrorType.RUNTIME_ERROR, (
@@ -351,13 +372,12 @@ class GuestRun:
             )
         return ExecutionErrorType.RUNTIME_ERROR, f"guest trapped: {_trap_text(trap)}"
 
-    def _memory_exhausted(self, outcome: RawOutcome) -> bool:
-        """Did the guest fail because a memory.grow was denied at the limit?"""
-        limit = self._job.limits.max_memory_bytes
-        if outcome.memory_bytes + WASM_PAGE > limit:
-            return True
-        match = _RUST_ALLOC_FAILURE.search(self._logs)
-        return match is not None and outcome.memory_bytes + int(match.group(1)) > limit
+    def _memory_refused(self) -> bool:
+        """Was a memory.grow refused because it would cross the limit? Exact: every grow is
+        routed through a function that records the largest refused request (``_memgrow``).
+        A guest that fails after such a refusal failed for memory; one that coped with it
+        (checked the -1 and still produced its output, exit 0) succeeded."""
+        return self._refused_grow_bytes > self._job.limits.max_memory_bytes
 
     def _memory_message(self) -> str:
         return (
@@ -397,6 +417,16 @@ def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> i
         return 0
     memory = instance.exports(store).get("memory")
     return memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
+
+
+def _refused_grow_pages(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int:
+    if instance is None:
+        return 0
+    refused = instance.exports(store).get(REFUSED_GROW_EXPORT)
+    if not isinstance(refused, wasmtime.Global):
+        return 0  # the module has no memory.grow
+    value = refused.value(store)
+    return value if isinstance(value, int) else 0
 
 
 def _first_line(exc: BaseException) -> str:

@@ -75,6 +75,7 @@ class JobQueue:
         # (another coordinator's completions are still seen, at the wait's poll interval).
         self._finished = threading.Condition()
         self._queued = threading.Condition()  # woken on enqueue, for long-polling leases
+        self._listeners: list[Callable[[int], None]] = []  # told each job id that finishes
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._clock = clock
@@ -167,7 +168,7 @@ class JobQueue:
             self._finish(row, JobStatus.DONE, result)
             session.add(row)
             completion = Completion(result, first=True)
-        self._notify()
+        self._notify(job_id)
         return completion
 
     def fail(self, job_id: int, worker: str, message: str, *, retryable: bool = True) -> JobState:
@@ -185,7 +186,7 @@ class JobQueue:
                     self._finish(row, JobStatus.FAILED, _worker_failure(message))
                 session.add(row)
             state = _state(row)
-        self._notify()
+        self._notify(job_id)
         return state
 
     def wait_finished(self, job_id: int, timeout_s: float, poll_s: float = 0.25) -> JobState | None:
@@ -199,7 +200,14 @@ class JobQueue:
             with self._finished:
                 self._finished.wait(min(remaining, poll_s))
 
-    def _notify(self) -> None:
+    def on_finished(self, listener: Callable[[int], None]) -> None:
+        """Calls ``listener(job_id)`` whenever a job finishes in this process (a waiter per job
+        is woken alone, instead of every waiter reading the database)."""
+        self._listeners.append(listener)
+
+    def _notify(self, job_id: int) -> None:
+        for listener in self._listeners:
+            listener(job_id)
         with self._finished:
             self._finished.notify_all()
 

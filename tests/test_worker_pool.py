@@ -14,7 +14,7 @@ import pytest
 from outlayer.config import Settings
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
-from services.executor._pool import Deadlines, WorkerProcess, Zygote
+from services.executor._pool import Deadlines, NotDelivered, WorkerPool, WorkerProcess, Zygote
 from services.executor._protocol import encode_job
 from services.executor._sandbox import RawOutcome, SandboxJob
 from tests.conftest import wat_guest
@@ -99,8 +99,8 @@ def test_each_worker_runs_once(settings: Settings, new_worker: Callable[[], Work
     first = worker.run(_payload("hello", settings), deadlines)
     assert first.error_type is None and first.stdout == b"hello\n"
     worker.kill()
-    second = worker.run(_payload("hello", settings), deadlines)
-    assert second.error_type is ExecutionErrorType.WORKER_FAILURE
+    with pytest.raises(NotDelivered):  # the pool then gives the job to another worker
+        worker.run(_payload("hello", settings), deadlines)
 
 
 def _is_zombie_or_gone(pid: int) -> bool:
@@ -125,3 +125,35 @@ def test_workers_forked_from_the_zygote_share_nothing(
             names = {entry.split(b"=")[0] for entry in environ.read().split(b"\0") if entry}
         assert names <= {b"PATH", b"LANG", b"PYTHONPATH"}
         worker.kill()
+
+
+def _idle_spare(pool: WorkerPool) -> WorkerProcess:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        spares: list[WorkerProcess] = list(pool._idle.queue)
+        if spares and spares[0].wait_ready():
+            return spares[0]
+        time.sleep(0.05)
+    raise AssertionError("the pool started no spare worker")
+
+
+@pytest.mark.parametrize("noticed", [True, False], ids=["noticed-dead", "dies-at-hand-over"])
+def test_a_dead_spare_does_not_fail_the_next_caller(
+    settings: Settings, noticed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spare killed while it waits (OOM killer, an operator) is replaced: the next job runs.
+    Whether the pool sees it dead before handing it out, or only when the job cannot be sent."""
+    pool = WorkerPool(size=1)
+    try:
+        spare = _idle_spare(pool)
+        os.kill(spare.pid, signal.SIGKILL)
+        while spare.alive():
+            time.sleep(0.02)
+        if not noticed:
+            monkeypatch.setattr(WorkerProcess, "alive", lambda self: True)
+        deadlines = Deadlines(compile_seconds=30, run_seconds=5, kill_grace_seconds=0.5)
+        outcome = pool.run(_payload("hello", settings), deadlines)
+        assert outcome.error_type is None, outcome
+        assert outcome.stdout == b"hello\n"
+    finally:
+        pool.close()

@@ -17,12 +17,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from outlayer.config import CoordinatorSettings
-from outlayer.errors import NOT_RUN, ErrorCode, OutlayerError
+from outlayer.errors import NOT_RUN, ErrorCode, ExecutionErrorType, OutlayerError
 from outlayer.limits import ResourceLimits
 from services.coordinator.models import Call, EarningsEntry, OwnerEarnings, PaymentKey
 from services.coordinator.queue import JobQueue, utcnow
 
 SECRET_PREFIX = "olk_"
+# Compute is not charged for a guest that never ran, nor when the platform failed it: a
+# worker_failure is a worker process killed or lost, a host function's bug, retries exhausted
+# (a guest's own failures have their own categories: limits, traps, exit codes).
+NOT_BILLED = NOT_RUN | {ExecutionErrorType.WORKER_FAILURE}
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ class Billing:
                 int(call.max_cost),
             )
             error = state.result.get("error") or {}
-            if error.get("type") in NOT_RUN:  # compiling, not buildable, secrets refused
+            if error.get("type") in NOT_BILLED:  # never ran, or the platform failed it
                 compute = 0
             attached = int(call.attached_deposit) if success else 0
             # The guest may give part of the attached payment back (outlayer.refund_usd).

@@ -130,6 +130,11 @@ class Zygote:
                 self._changed.notify_all()
 
 
+class NotDelivered(Exception):
+    """The worker was dead before it took the job: the job never started, so another worker
+    may run it."""
+
+
 class WorkerProcess:
     """One single-use worker: forked by a zygote, or (without one) started as a process."""
 
@@ -168,6 +173,18 @@ class WorkerProcess:
     def pid(self) -> int:
         return self._pid
 
+    def alive(self) -> bool:
+        """False once the process has exited (a spare can die while it waits: OOM killer,
+        an operator's kill)."""
+        if self._killed:
+            return False
+        if self._popen is not None:
+            return self._popen.poll() is None
+        if self._pidfd is not None:
+            readable, _, _ = select.select([self._pidfd], [], [], 0)
+            return not readable  # a pidfd polls readable once its process has exited
+        return True
+
     def wait_ready(self, timeout: float = _READY_TIMEOUT_S) -> bool:
         if self._ready:
             return True
@@ -185,7 +202,7 @@ class WorkerProcess:
             self._stdin.write(payload)
             self._stdin.close()
         except (OSError, ValueError):  # broken pipe, or already used and closed
-            return self._died("before it received the job")
+            raise NotDelivered from None
         deadline = begun + deadlines.compile_seconds
         started_at: float | None = None
         while True:
@@ -284,14 +301,23 @@ class WorkerPool:
         self._filler.start()
 
     def run(self, payload: bytes, deadlines: Deadlines) -> RawOutcome:
-        worker = self._take()
-        try:
-            return worker.run(payload, deadlines)
-        finally:
-            # Reaping the used worker and starting its replacement happen after the result is
-            # in hand: a process start (fork) during the run would slow the run down.
-            threading.Thread(target=worker.kill, name="worker-reaper", daemon=True).start()
-            self._wanted.set()
+        for attempt in range(_START_ATTEMPTS):
+            worker = self._take()
+            try:
+                return worker.run(payload, deadlines)
+            except NotDelivered:
+                if attempt + 1 == _START_ATTEMPTS:
+                    return failed_outcome(
+                        ExecutionErrorType.WORKER_FAILURE,
+                        f"{_START_ATTEMPTS} worker processes in a row died before they took "
+                        "the job; the execution can be retried",
+                    )
+            finally:
+                # Reaping the used worker and starting its replacement happen after the result
+                # is in hand: a process start (fork) during the run would slow the run down.
+                threading.Thread(target=worker.kill, name="worker-reaper", daemon=True).start()
+                self._wanted.set()
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._closed = True
@@ -325,7 +351,7 @@ class WorkerPool:
                 worker = self._idle.get_nowait()
             except queue.Empty:
                 worker = self._start_worker()  # all busy: start one on the critical path
-            if worker.wait_ready():
+            if worker.wait_ready() and worker.alive():
                 return worker
             worker.kill()  # died while idle, or cannot start; try another
             self._wanted.set()

@@ -329,7 +329,11 @@ class GuestRun:
             )
         elif isinstance(failure, HostFunctionFailure):
             kind = ExecutionErrorType.WORKER_FAILURE
-            message = f"the platform failed while serving the guest ({failure}); please report it"
+            # What failed is ours to know (hidden_log), not the caller's.
+            message = (
+                "the platform failed while serving one of the guest's system calls; this is "
+                "not the guest's fault and is not charged. Please report it with the call id"
+            )
         elif isinstance(failure, wasmtime.Trap):
             kind, message = self._classify_trap(failure, outcome)
         elif failure is not None:

@@ -22,6 +22,10 @@ CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
 SUBCLOCK_ABSTIME = 1
 ERRNO_SUCCESS, ERRNO_BADF, ERRNO_FAULT, ERRNO_INVAL, ERRNO_NOTSUP = 0, 8, 21, 28, 58
 STDIO_FDS = (0, 1, 2)
+# A guest can wait only on clocks and stdio, so a handful of subscriptions is all it needs;
+# the cap bounds the (unmetered) host work one call may ask for.
+MAX_SUBSCRIPTIONS = 1024
+_U32 = 0xFFFFFFFF
 
 POLL_ONEOFF_TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 4, [wasmtime.ValType.i32()])
 
@@ -39,12 +43,21 @@ def make_poll_oneoff(deadline: threading.Event, longest_wait_s: float) -> Callab
         memory = caller.get("memory")
         if not isinstance(memory, wasmtime.Memory):
             return ERRNO_FAULT
-        if count == 0:
+        # i32 arguments arrive signed; WASI reads them as unsigned pointers and sizes.
+        in_ptr, out_ptr, count, nevents_ptr = (
+            v & _U32 for v in (in_ptr, out_ptr, count, nevents_ptr)
+        )
+        if count == 0 or count > MAX_SUBSCRIPTIONS:
             return ERRNO_INVAL
-        try:
-            raw = memory.read(caller, in_ptr, in_ptr + count * SUBSCRIPTION_SIZE)
-        except (IndexError, ValueError, wasmtime.WasmtimeError):
+        # memory.read and memory.write clip a range past the end instead of failing: check it.
+        size = memory.data_len(caller)
+        if (
+            in_ptr + count * SUBSCRIPTION_SIZE > size
+            or out_ptr + count * EVENT_SIZE > size
+            or nevents_ptr + 4 > size
+        ):
             return ERRNO_FAULT
+        raw = memory.read(caller, in_ptr, in_ptr + count * SUBSCRIPTION_SIZE)
         ready: list[bytes] = []
         waits: list[tuple[float, int]] = []  # (seconds to wait, userdata)
         for index in range(count):
@@ -70,11 +83,8 @@ def make_poll_oneoff(deadline: threading.Event, longest_wait_s: float) -> Callab
             if deadline.wait(min(shortest, longest_wait_s)):
                 raise DeadlineReached("wall-clock limit reached while the guest slept")
             ready = [_event(u, ERRNO_SUCCESS, TAG_CLOCK) for s, u in waits if s <= shortest]
-        try:
-            memory.write(caller, b"".join(ready), out_ptr)
-            memory.write(caller, struct.pack("<I", len(ready)), nevents_ptr)
-        except (IndexError, ValueError, wasmtime.WasmtimeError):
-            return ERRNO_FAULT
+        memory.write(caller, b"".join(ready), out_ptr)
+        memory.write(caller, struct.pack("<I", len(ready)), nevents_ptr)
         return ERRNO_SUCCESS
 
     return poll_oneoff

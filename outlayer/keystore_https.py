@@ -22,6 +22,7 @@ from outlayer.attestation import Verdict
 from outlayer.attested import NONCE_BYTES, check_attestation
 from outlayer.config import AttestationSettings
 from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.repos import normalize_repo
 from outlayer.v1 import keystore_pb2
 
 
@@ -55,7 +56,8 @@ class KeystoreOverHttps:
             sort_keys=True,
         ).encode()
         try:
-            if key.repo != repo or key.branch != (branch or ""):
+            # The keystore answers for the repository's normalised name (outlayer.repos).
+            if key.repo != normalize_repo(repo) or key.branch != (branch or ""):
                 raise ValueError("the key is for another repository or branch")
             nacl.signing.VerifyKey(identity).verify(statement, bytes.fromhex(key.signature))
         except (ValueError, nacl.exceptions.BadSignatureError) as exc:

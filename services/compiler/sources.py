@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from outlayer.errors import ExecutionErrorType as Category
+from outlayer.repos import normalize_repo
 from services.compiler.failures import BuildFailure
 
 GITHUB = "https://github.com"
@@ -31,8 +32,10 @@ class Source:
 
     @property
     def cache_key(self) -> str:
-        """The build's name: one per repository and commit."""
-        return hashlib.sha256(f"{self.repo}@{self.commit}".encode()).hexdigest()[:32]
+        """The build's name: one per repository (however it is spelt: outlayer.repos; the
+        fetch still uses ``repo`` as given) and commit."""
+        name = normalize_repo(self.repo)
+        return hashlib.sha256(f"{name}@{self.commit}".encode()).hexdigest()[:32]
 
     def describe(self) -> str:
         ref = self.commit[:12] or (f"branch {self.branch}" if self.branch else f"tag {self.tag}")

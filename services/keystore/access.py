@@ -57,7 +57,17 @@ class RpcChainView:
         return bool(tokens)
 
 
-def evaluate(condition: Any, requester: str, chain: ChainView, depth: int = 0) -> Decision:
+def evaluate(
+    condition: Any, requester: str, chain: ChainView, depth: int = 0, *, owner: str | None = None
+) -> Decision:
+    """``owner``: whose secrets these are. No condition at all means the owner alone (the
+    contract's default too; AllowAll only when it was asked for)."""
+    if condition is None and depth == 0:
+        allowed = owner is not None and requester == owner
+        return Decision(
+            allowed,
+            f"no access condition: only the owner{f' {owner}' if owner else ''} may use them",
+        )
     if depth > MAX_DEPTH:
         return Decision(False, f"the condition is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(condition, dict) or len(condition) != 1:

@@ -24,6 +24,7 @@ import nacl.signing
 
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.platform_env import RESERVED
+from outlayer.repos import normalize_repo
 
 MASTER_BYTES = 32
 MAX_SECRETS_BYTES = 64 * 1024
@@ -35,7 +36,10 @@ def _derive(master: bytes, purpose: bytes, *parts: str) -> bytes:
 
 
 def repo_private_key(master: bytes, repo: str, branch: str | None = None) -> nacl.public.PrivateKey:
-    return nacl.public.PrivateKey(_derive(master, b"outlayer/secrets/v1", repo, branch or ""))
+    """One key per repository however it is spelt (case, ".git", trailing "/"): derived from
+    its normalised name."""
+    name = normalize_repo(repo)
+    return nacl.public.PrivateKey(_derive(master, b"outlayer/secrets/v1", name, branch or ""))
 
 
 def identity_key(master: bytes) -> nacl.signing.SigningKey:
@@ -43,7 +47,9 @@ def identity_key(master: bytes) -> nacl.signing.SigningKey:
 
 
 def signed_public_key(master: bytes, repo: str, branch: str | None = None) -> dict[str, str]:
-    """What the public endpoint returns: the repo's key, signed by the keystore's identity."""
+    """What the public endpoint returns: the repo's key, signed by the keystore's identity, for
+    the repository's normalised name."""
+    repo = normalize_repo(repo)
     public = bytes(repo_private_key(master, repo, branch).public_key)
     statement = json.dumps({"repo": repo, "branch": branch or "", "public_key": public.hex()},
                            sort_keys=True).encode()  # fmt: skip

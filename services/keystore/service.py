@@ -21,6 +21,7 @@ from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import GrantClaims, verify_grant
 from outlayer.grpcserver import abort_with
 from outlayer.near.rpc import NearRpc
+from outlayer.repos import normalize_repo
 from outlayer.tls import peer_service
 from outlayer.v1 import keystore_pb2, keystore_pb2_grpc
 from services.keystore.access import ChainView, evaluate
@@ -46,21 +47,42 @@ class StoredSecrets:
 
     def find(self, claims: GrantClaims) -> tuple[dict[str, Any], str | None] | None:
         """The record and the branch it is stored (and encrypted) for: a request on a branch
-        takes that branch's secrets, else the repository-wide ones."""
-        for branch in dict.fromkeys([claims.branch or None, None]):
-            record = self._rpc.view(
-                self._contract_id,
-                "get_secrets",
-                {
-                    "owner": claims.account_id,
-                    "repo": claims.repo,
-                    "branch": branch,
-                    "profile": claims.profile,
-                },
-            )
-            if isinstance(record, dict):
-                return record, branch
+        takes that branch's secrets, else the repository-wide ones. Repositories match by their
+        normalised name (``outlayer.repos``): first as the contract stores them, normalised, or
+        as spelt; then through the owner's list of stored secrets, for a record stored under
+        another spelling (``https://github.com/A/B`` for ``https://github.com/a/b.git``)."""
+        wanted = normalize_repo(claims.repo)
+        branches = list(dict.fromkeys([claims.branch or None, None]))
+        for branch in branches:
+            for repo in dict.fromkeys([wanted, claims.repo]):
+                record = self._record(claims, repo, branch)
+                if record is not None:
+                    return record, branch
+        listed = self._rpc.view(
+            self._contract_id, "list_user_secrets", {"account_id": claims.account_id}
+        )
+        entries = listed if isinstance(listed, list) else []
+        for branch in branches:
+            for entry in entries:
+                if (
+                    isinstance(entry, dict)
+                    and isinstance(entry.get("repo"), str)
+                    and normalize_repo(entry["repo"]) == wanted
+                    and (entry.get("branch") or None) == branch
+                    and entry.get("profile") == claims.profile
+                ):
+                    record = self._record(claims, entry["repo"], entry.get("branch"))
+                    if record is not None:
+                        return record, branch
         return None
+
+    def _record(self, claims: GrantClaims, repo: str, branch: str | None) -> dict[str, Any] | None:
+        record = self._rpc.view(
+            self._contract_id,
+            "get_secrets",
+            {"owner": claims.account_id, "repo": repo, "branch": branch, "profile": claims.profile},
+        )
+        return record if isinstance(record, dict) else None
 
 
 class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
@@ -152,7 +174,9 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
                 "`outlayer secrets store` first",
             )
         record, branch = found
-        decision = evaluate(record.get("access"), claims.requester, self._chain)
+        decision = evaluate(
+            record.get("access"), claims.requester, self._chain, owner=claims.account_id
+        )
         if not decision.allowed:
             raise OutlayerError(
                 ErrorCode.ACCESS_CONDITION,

@@ -112,3 +112,13 @@ def test_malformed_conditions_deny() -> None:
     for _ in range(10):
         deep = {"Logic": {"operator": "And", "conditions": [deep]}}
     assert not evaluate(deep, "a.test", Tokens()).allowed
+
+
+def test_no_condition_means_the_owner_alone() -> None:
+    """Defence in depth: the contract stores a condition, but a record without one is the
+    owner's only, never everyone's."""
+    chain = Tokens()
+    assert evaluate(None, "alice.near", chain, owner="alice.near").allowed
+    refused = evaluate(None, "mallory.near", chain, owner="alice.near")
+    assert not refused.allowed and "only the owner alice.near" in refused.reason
+    assert not evaluate(None, "alice.near", chain).allowed  # no owner known: nobody

@@ -9,6 +9,7 @@ import pytest
 
 from outlayer.errors import OutlayerError
 from outlayer.platform_env import RESERVED
+from outlayer.repos import normalize_repo
 from services.indexer.indexer import Chain, Indexer
 from services.keystore.keys import (
     decrypt_secrets,
@@ -83,3 +84,32 @@ def test_development_master_is_created_once_and_warns(
     assert development_master(path) == first and len(first) == 32
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert "NOT protected by TDX" in capsys.readouterr().err
+
+
+def test_every_spelling_of_a_repository_has_the_same_key() -> None:
+    spellings = [
+        "https://github.com/Alice/Bot",
+        "https://github.com/alice/bot.git",
+        " https://github.com/alice/bot/ ",
+        "HTTPS://GITHUB.COM/ALICE/BOT.GIT//",
+    ]
+    base = bytes(repo_private_key(MASTER, REPO))
+    assert {bytes(repo_private_key(MASTER, spelt)) for spelt in spellings} == {base}
+    assert bytes(repo_private_key(MASTER, REPO + ".github")) != base
+    # The signed answer names the repository as normalised.
+    assert signed_public_key(MASTER, "https://github.com/Alice/Bot.git")["repo"] == REPO
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("https://github.com/A/B", "https://github.com/a/b"),
+        ("https://github.com/a/b.git/", "https://github.com/a/b"),
+        ("  https://github.com/a/b//\n", "https://github.com/a/b"),
+        ("https://github.com/a/b.git.git", "https://github.com/a/b.git"),  # one suffix only
+        ("https://github.com/a/b.git/x", "https://github.com/a/b.git/x"),
+        ("https://github.com/a/b/.git", "https://github.com/a/b/"),  # "/" first, then ".git"
+    ],
+)
+def test_the_normalisation_rule(given: str, normalised: str) -> None:
+    assert normalize_repo(given) == normalised

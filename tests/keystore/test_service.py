@@ -318,3 +318,29 @@ def test_a_restarted_keystore_refuses_grants_from_before_it_started(mesh: Mesh) 
         assert later.fetch(mesh.grant())["API_KEY"] == SECRET
     finally:
         server.stop(grace=None)
+
+
+@pytest.mark.parametrize(
+    ("stored_as", "asked_as"),
+    [
+        ("https://github.com/Carol/Tool", "https://github.com/carol/tool.git/"),
+        ("https://github.com/dave/gadget.git/", "https://github.com/Dave/Gadget"),
+    ],
+)
+def test_secrets_are_found_whatever_the_repository_spelling(
+    mesh: Mesh, stored_as: str, asked_as: str
+) -> None:
+    """Case, a ".git" suffix and trailing slashes name the same repository: the key the
+    client encrypted to and the record on chain are found for any spelling."""
+    profile = "spelt-" + stored_as.rsplit("/", 2)[-2].lower()
+    public = bytes(repo_private_key(mesh.master, stored_as).public_key)
+    outcome = mesh.rpc.function_call(mesh.alice, mesh.contract, "store_secrets", {
+        "repo": stored_as, "profile": profile,
+        "encrypted_secrets_base64": encrypt_secrets(public, {"TOKEN": SECRET}),
+        "access": {"Whitelist": {"accounts": [mesh.alice.account_id]}},
+    }, deposit=10**23)  # fmt: skip
+    assert outcome.failure is None, outcome.failure
+    assert mesh.secrets().fetch(mesh.grant(repo=asked_as, profile=profile)) == {"TOKEN": SECRET}
+    # Another repository is still another repository.
+    with pytest.raises(OutlayerError, match="has stored no secrets"):
+        mesh.secrets().fetch(mesh.grant(repo=asked_as.rstrip("/") + "-fork", profile=profile))

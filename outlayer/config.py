@@ -126,6 +126,17 @@ class EdgeSettings(BaseModel):
     coordinator: str = "127.0.0.1:50060"
     # Serves the keystore's public endpoints (repository keys, attestation); empty: not served.
     keystore: str = ""
+    # What one client may hold: a request body, time to finish a TLS handshake, to send a
+    # request's headers, then its body; an idle keep-alive connection is closed after
+    # keep_alive_seconds.
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    tls_handshake_timeout_seconds: float = Field(10.0, gt=0)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(10.0, gt=0)
+    keep_alive_seconds: float = Field(15.0, gt=0)
+    # Requests being served at once (more answer 503 with Retry-After), and open connections.
+    max_concurrent_requests: int = Field(256, ge=1)
+    max_connections: int = Field(1024, ge=1)
 
 
 class CompilerSettings(BaseModel):

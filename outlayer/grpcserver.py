@@ -1,11 +1,12 @@
 """Builds a gRPC server the way every OutLayer service wants it: health checking, reflection,
-message sizes large enough for WASM modules, and a bounded thread pool."""
+message sizes large enough for WASM modules, a bounded thread pool, and the mesh interceptor
+(:mod:`outlayer.interceptor`: each service's permission table, errors as typed statuses)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -13,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.interceptor import MeshInterceptor, Permissions, abort
 from outlayer.telemetry import server_interceptors
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -27,6 +29,11 @@ class ServiceBinding:
     full_name: str  # e.g. "outlayer.v1.ExecutorService"
     register: Callable[[Any, grpc.Server], None]
     servicer: Any
+    # Method name → the mesh identities that may call it; None: the service checks itself.
+    permissions: Permissions | None = None
+    # Methods that wait (for a job's result): they run on a pool of their own, so waiting
+    # callers never take the threads the service's other callers need.
+    slow_methods: frozenset[str] = field(default_factory=frozenset)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -37,10 +44,12 @@ def create_server(
     bindings: Sequence[ServiceBinding],
     max_workers: int,
     credentials: grpc.ServerCredentials | None,
+    slow_workers: int = 256,
 ) -> tuple[grpc.Server, int]:
     """Returns the server (not yet started) and the port it bound (useful with port 0).
 
-    Without ``credentials`` (mTLS disabled) it listens only on loopback."""
+    Without ``credentials`` (mTLS disabled) it listens only on loopback. ``slow_workers``: the
+    size of the pool the bindings' slow methods run on (created only when one has some)."""
     host = listen.rsplit(":", 1)[0]
     if credentials is None and host not in LOOPBACK_HOSTS:
         raise OutlayerError(
@@ -48,10 +57,21 @@ def create_server(
             f"refusing to serve without mTLS on {listen}: enable tls (see `outlayer dev certs`) "
             "or listen on 127.0.0.1",
         )
+    slow = frozenset(f"/{b.full_name}/{m}" for b in bindings for m in b.slow_methods)
+    slow_pool = None
+    if slow:
+        slow_pool = futures.ThreadPoolExecutor(slow_workers, thread_name_prefix="grpc-wait")
+    mesh = MeshInterceptor(
+        {b.full_name: b.permissions for b in bindings if b.permissions is not None},
+        slow,
+        slow_pool,
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=GRPC_OPTIONS,
-        interceptors=server_interceptors(),  # traces: one per request, across services
+        # The mesh interceptor first (outermost): grpc reads a slow method's pool from the
+        # handler it is finally given. Then traces: one per request, across services.
+        interceptors=[mesh, *server_interceptors()],
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -81,4 +101,6 @@ def create_server(
 
 
 def abort_with(context: grpc.ServicerContext, error: OutlayerError) -> None:
-    context.abort(error.grpc_status, f"{error.code.value}: {error.message}")
+    """For services that still check in their methods: the same status the interceptor gives
+    (raising OutlayerError from a method does the same)."""
+    abort(context, error)

@@ -20,9 +20,11 @@ def register(commands: Any) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    import grpc.aio
+
     from outlayer.attested import AttestedChannel
     from outlayer.errors import invalid_argument
-    from outlayer.grpcclient import open_channel
+    from outlayer.grpcclient import open_aio_channel
     from outlayer.tls import identity_for
     from services.edge.server import Edge, make_server
 
@@ -36,12 +38,15 @@ def serve_command(args: argparse.Namespace) -> int:
     tls = (str(identity.cert_file), str(identity.key_file)) if identity else None
     if tls is None and host not in ("127.0.0.1", "localhost"):
         raise invalid_argument("refusing to serve plain HTTP off loopback: enable tls")
-    channel = open_channel(settings.edge.coordinator, settings.tls, "edge", "coordinator")
+
+    def coordinator() -> grpc.aio.Channel:  # opened in the edge's event loop
+        return open_aio_channel(settings.edge.coordinator, settings.tls, "edge", "coordinator")
+
     keystore = None
     if settings.edge.keystore:
         keystore = AttestedChannel(settings.edge.keystore, settings.tls, "edge",
                                    settings.attestation)  # fmt: skip
-    server = make_server(Edge(channel, keystore), host, int(port), tls)
+    server = make_server(Edge(coordinator, keystore, settings.edge), host, int(port), tls)
     scheme = "https" if tls else "http"
     print(f"outlayer edge: {scheme}://{host}:{server.server_address[1]} "
           f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)  # fmt: skip

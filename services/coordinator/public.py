@@ -1,11 +1,22 @@
-"""The public API (``outlayer.v1.PublicService``), reached over HTTPS through the edge."""
+"""The public API (``outlayer.v1.PublicService``), reached over HTTPS through the edge.
+
+Reads are authorized: a call's result goes only to the payment key that made it, to a key of
+the project's owner, or to the operator (``X-Admin-Token``); a payment key only to itself; an
+owner's earnings history only to the owner (anyone sees the total). Someone else's call or key
+answers ``not_found``, as one that does not exist, so ids cannot be probed.
+"""
 
 from __future__ import annotations
 
 import base64
+import math
+import re
+import secrets
+import threading
+import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from sqlalchemy import Engine
@@ -14,11 +25,9 @@ from sqlmodel import Session, col, select
 
 from outlayer.config import Settings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
-from outlayer.grpcserver import abort_with
 from outlayer.limits import ResourceLimits, limits_from_proto, resolve_limits
 from outlayer.platform_env import RESERVED
 from outlayer.result import ExecutionResult
-from outlayer.tls import peer_service, uses_mtls
 from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
 from services.coordinator.admin import save_hidden_log
@@ -27,9 +36,61 @@ from services.coordinator.models import Call, PaymentKey, Project, ProjectVersio
 from services.coordinator.modules import ModuleResolver
 from services.coordinator.queue import JobQueue, JobSpec, utcnow
 
-T = TypeVar("T")
 MAX_WAIT_S = 60.0
 DEFAULT_WAIT_S = 30.0
+# A waiter is woken when its job finishes in this process; it also looks at the database this
+# often, for a job another coordinator finished.
+WAIT_POLL_S = 2.0
+# yoctoNEAR amounts are u128 on chain: at most 39 digits (ASCII only: int() takes others too).
+_AMOUNT = re.compile(r"[0-9]{1,39}")
+EDGE_ONLY = frozenset({"edge"})
+# Everything here is reached through the edge only (the mesh interceptor checks it).
+PERMISSIONS = {
+    name: EDGE_ONLY
+    for name in ("Call", "GetCall", "CreateProject", "GetProject", "CreatePaymentKey",
+                 "GetPaymentKey", "GetEarnings")
+}  # fmt: skip
+SLOW_METHODS = frozenset({"Call"})  # waits for the job: on the server's pool for waits
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is asking: a payment key (X-Payment-Key), the operator (X-Admin-Token), or nobody."""
+
+    key: PaymentKey | None
+    admin: bool
+
+
+class _Waiters:
+    """One event per waiting call, set when its job finishes (told by the queue)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[int, list[threading.Event]] = {}
+
+    def finished(self, job_id: int) -> None:
+        with self._lock:
+            for event in self._events.get(job_id, []):
+                event.set()
+
+    def wait(self, queue: JobQueue, job_id: int, timeout_s: float) -> None:
+        event = threading.Event()
+        with self._lock:  # registered before the first look: no completion is missed
+            self._events.setdefault(job_id, []).append(event)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                state = queue.get(job_id)
+                remaining = deadline - time.monotonic()
+                if state is None or state.result is not None or remaining <= 0:
+                    return
+                event.wait(min(remaining, WAIT_POLL_S))
+        finally:
+            with self._lock:
+                waiting = self._events.get(job_id, [])
+                waiting.remove(event)
+                if not waiting:
+                    self._events.pop(job_id, None)
 
 
 class PublicService(public_pb2_grpc.PublicServiceServicer):
@@ -42,109 +103,119 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         self._queue = queue
         self._settings = settings
         self._billing = Billing(engine, queue, settings.coordinator)
+        self._waiters = _Waiters()
+        queue.on_finished(self._waiters.finished)
 
     def Call(self, request: pb.CallRequest, context: grpc.ServicerContext) -> pb.CallResponse:
-        return self._guard(context, lambda: self._call(request, _headers(context)))
+        return self._call(request, _headers(context))
 
     def GetCall(self, request: pb.GetCallRequest, context: grpc.ServicerContext) -> pb.CallResponse:
-        return self._guard(context, lambda: self._answer(request.call_id))
+        reader = self._reader(_headers(context))
+        if reader.key is None and not reader.admin:
+            raise OutlayerError(
+                ErrorCode.UNAUTHENTICATED,
+                "send the payment key that made the call in X-Payment-Key (or a key of the "
+                "project's owner)",
+            )
+        with Session(self._engine, expire_on_commit=False) as session:
+            call = session.get(Call, request.call_id)
+        key = reader.key
+        visible = call is not None and (
+            reader.admin or (key is not None and call.key_id == key.key_id)
+            or (key is not None and key.owner == call.owner)
+        )  # fmt: skip
+        if not visible:
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {request.call_id} for this key")
+        return self._answer(request.call_id)
 
     def CreateProject(
         self, request: pb.CreateProjectRequest, context: grpc.ServicerContext
     ) -> pb.Project:
-        def create() -> pb.Project:
-            self._admin(_headers(context))
-            if not request.owner or not request.name or "/" in request.name:
-                raise invalid_argument("a project needs an owner and a name without '/'")
-            version = _new_version(request)
-            with Session(self._engine, expire_on_commit=False) as session, session.begin():
-                project = session.exec(
-                    select(Project).where(
-                        Project.owner == request.owner, Project.name == request.name
-                    )
-                ).first()
-                if project is None:
-                    project = Project(owner=request.owner, name=request.name, version=1,
-                                      created_at=utcnow())  # fmt: skip
-                else:  # a new version, which becomes the current one
-                    project.version += 1
-                session.add(project)
-                session.flush()
-                assert project.id is not None
-                version.project_id, version.version = project.id, project.version
-                session.add(version)
-                session.flush()
-                return self._describe(session, project)
-
-        return self._guard(context, create)
+        self._admin(_headers(context))
+        if not request.owner or not request.name or "/" in request.name:
+            raise invalid_argument("a project needs an owner and a name without '/'")
+        version = _new_version(request)
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            project = session.exec(
+                select(Project).where(Project.owner == request.owner, Project.name == request.name)
+            ).first()
+            if project is None:
+                project = Project(owner=request.owner, name=request.name, version=1,
+                                  created_at=utcnow())  # fmt: skip
+            else:  # a new version, which becomes the current one
+                project.version += 1
+            session.add(project)
+            session.flush()
+            assert project.id is not None
+            version.project_id, version.version = project.id, project.version
+            session.add(version)
+            session.flush()
+            return self._describe(session, project)
 
     def GetProject(
         self, request: pb.GetProjectRequest, context: grpc.ServicerContext
     ) -> pb.Project:
-        def get() -> pb.Project:
-            project, _ = self._project(request.owner, request.name)
-            with Session(self._engine) as session:
-                return self._describe(session, project)
-
-        return self._guard(context, get)
+        project, _ = self._project(request.owner, request.name)
+        with Session(self._engine) as session:
+            return self._describe(session, project)
 
     def CreatePaymentKey(
         self, request: pb.CreatePaymentKeyRequest, context: grpc.ServicerContext
     ) -> pb.PaymentKey:
-        def create() -> pb.PaymentKey:
-            self._admin(_headers(context))
-            if not request.owner or not request.balance_yocto.isdigit():
-                raise invalid_argument("a payment key needs an owner and balance_yocto (digits)")
-            key, secret = self._billing.create_key(request.owner, int(request.balance_yocto))
-            return pb.PaymentKey(
-                key_id=key.key_id, owner=key.owner, balance_yocto=key.balance, secret=secret
+        self._admin(_headers(context))
+        if not request.owner or not _AMOUNT.fullmatch(request.balance_yocto):
+            raise invalid_argument(
+                "a payment key needs an owner and balance_yocto: yoctoNEAR in ASCII digits "
+                "(at most 39)"
             )
-
-        return self._guard(context, create)
+        key, secret = self._billing.create_key(request.owner, int(request.balance_yocto))
+        return pb.PaymentKey(
+            key_id=key.key_id, owner=key.owner, balance_yocto=key.balance, secret=secret
+        )
 
     def GetPaymentKey(
         self, request: pb.GetPaymentKeyRequest, context: grpc.ServicerContext
     ) -> pb.PaymentKey:
-        def get() -> pb.PaymentKey:
+        reader = self._reader(_headers(context))
+        if reader.key is None and not reader.admin:
+            raise OutlayerError(
+                ErrorCode.UNAUTHENTICATED, "send that payment key's secret in X-Payment-Key"
+            )
+        key = reader.key if reader.key and reader.key.key_id == request.key_id else None
+        if key is None and reader.admin:
             with Session(self._engine, expire_on_commit=False) as session:
                 key = session.exec(
                     select(PaymentKey).where(PaymentKey.key_id == request.key_id)
                 ).first()
-            if key is None:
-                raise OutlayerError(ErrorCode.NOT_FOUND, f"no payment key {request.key_id}")
-            available = int(key.balance) - int(key.held)
-            return pb.PaymentKey(key_id=key.key_id, owner=key.owner, balance_yocto=str(available))
-
-        return self._guard(context, get)
+        if key is None:  # another key's id answers as an unknown one
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no payment key {request.key_id} for you")
+        available = int(key.balance) - int(key.held)
+        return pb.PaymentKey(key_id=key.key_id, owner=key.owner, balance_yocto=str(available))
 
     def GetEarnings(
         self, request: pb.GetEarningsRequest, context: grpc.ServicerContext
     ) -> pb.Earnings:
-        def get() -> pb.Earnings:
-            total, history = self._billing.earnings(request.owner)
-            return pb.Earnings(
-                owner=request.owner,
-                total_yocto=str(total),
-                history=[
-                    pb.EarningsEntry(
-                        call_id=e.call_id,
-                        project=e.project,
-                        amount_yocto=e.amount,
-                        payer_key_id=e.payer_key_id,
-                        created_at_unix=int(e.created_at.timestamp()),
-                    )
-                    for e in history
-                ],
+        reader = self._reader(_headers(context))
+        total, history = self._billing.earnings(request.owner)
+        earnings = pb.Earnings(owner=request.owner, total_yocto=str(total))
+        owner = reader.admin or (reader.key is not None and reader.key.owner == request.owner)
+        if owner:  # the history (call ids, payers) is the owner's; the total is public
+            earnings.history.extend(
+                pb.EarningsEntry(
+                    call_id=e.call_id,
+                    project=e.project,
+                    amount_yocto=e.amount,
+                    payer_key_id=e.payer_key_id,
+                    created_at_unix=int(e.created_at.timestamp()),
+                )
+                for e in history
             )
-
-        return self._guard(context, get)
+        return earnings
 
     # --- internals ------------------------------------------------------------------------------
     def _call(self, request: pb.CallRequest, headers: dict[str, str]) -> pb.CallResponse:
         key = self._billing.key_for(headers.get("x-payment-key"))
-        deposit_text = headers.get("x-attached-deposit", "0").strip() or "0"
-        if not deposit_text.isdigit():
-            raise invalid_argument("X-Attached-Deposit must be a whole number of yoctoNEAR")
+        deposit_text, wait = _call_inputs(request, headers)
         project, version = self._project(request.owner, request.project, request.version)
         secrets_ref = _secrets_ref(request, project, version, key.owner)
         limits = resolve_limits(limits_from_proto(request.limits), self._settings.limits)
@@ -154,7 +225,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             raise invalid_argument("nonce is at most 100 characters")
         earlier = self._billing.call_for_nonce(key.key_id, nonce)
         if earlier is not None:  # a retry: the first call's answer, not a second run
-            return self._await(earlier, request.wait_seconds)
+            return self._await(earlier, wait)
         call_id = uuid.uuid4().hex
         call = Call(
             call_id=call_id,
@@ -173,7 +244,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         except IntegrityError:  # the same nonce raced in from another request
             earlier = self._billing.call_for_nonce(key.key_id, nonce)
             assert earlier is not None
-            return self._await(earlier, request.wait_seconds)
+            return self._await(earlier, wait)
         try:
             spec: dict[str, Any] = {
                 "kind": "https",
@@ -212,12 +283,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         except Exception:
             self._billing.release(call_id)
             raise
-        return self._await(call_id, request.wait_seconds)
+        return self._await(call_id, wait)
 
-    def _await(self, call_id: str, wait_seconds: float) -> pb.CallResponse:
+    def _await(self, call_id: str, wait_s: float) -> pb.CallResponse:
         job_id = self._billing.job_of(call_id)
         if job_id:
-            self._queue.wait_finished(job_id, min(wait_seconds or DEFAULT_WAIT_S, MAX_WAIT_S))
+            self._waiters.wait(self._queue, job_id, wait_s)
         return self._answer(call_id)
 
     def _answer(self, call_id: str) -> pb.CallResponse:
@@ -274,23 +345,47 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 ErrorCode.PERMISSION_DENIED,
                 "management is disabled: the operator has set no admin token",
             )
-        if headers.get("x-admin-token") != token:
+        if not secrets.compare_digest(headers.get("x-admin-token", ""), token):
             raise OutlayerError(ErrorCode.UNAUTHENTICATED, "send the operator's X-Admin-Token")
 
-    def _guard(self, context: grpc.ServicerContext, action: Callable[[], T]) -> T:
-        try:
-            if uses_mtls(context) and peer_service(context) != "edge":
-                raise OutlayerError(
-                    ErrorCode.PERMISSION_DENIED, "the public API is served through the edge only"
-                )
-            return action()
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise
+    def _reader(self, headers: dict[str, str]) -> Reader:
+        """Who reads: a credential that is sent must be valid (a wrong one is refused, not
+        taken for no credential)."""
+        admin = False
+        if "x-admin-token" in headers:
+            self._admin(headers)
+            admin = True
+        key = None
+        if "x-payment-key" in headers:
+            key = self._billing.key_for(headers["x-payment-key"])
+        return Reader(key, admin)
 
 
 def _headers(context: grpc.ServicerContext) -> dict[str, str]:
     return {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
+
+
+def _call_inputs(request: pb.CallRequest, headers: dict[str, str]) -> tuple[str, float]:
+    """The attached deposit and the wait, checked: refused before anything is held."""
+    deposit = headers.get("x-attached-deposit", "0").strip() or "0"
+    if not _AMOUNT.fullmatch(deposit):
+        raise invalid_argument(
+            "X-Attached-Deposit must be a whole number of yoctoNEAR (ASCII digits, at most 39)"
+        )
+    if request.response_format not in execution_pb2.ResponseFormat.values():
+        names = ", ".join(execution_pb2.ResponseFormat.keys())
+        raise invalid_argument(f"unknown response_format {request.response_format}; one of {names}")
+    return deposit, _wait_seconds(request.wait_seconds)
+
+
+def _wait_seconds(requested: float) -> float:
+    """How long a call waits for its result: 0 is the default (30 s), more than 60 is 60."""
+    if not math.isfinite(requested) or requested < 0:
+        raise invalid_argument(
+            f"wait_seconds must be a number of seconds from 0 to {MAX_WAIT_S:g} "
+            f"(0: the default, {DEFAULT_WAIT_S:g}), got {requested}"
+        )
+    return min(requested or DEFAULT_WAIT_S, MAX_WAIT_S)
 
 
 def _b64(text: str) -> str:

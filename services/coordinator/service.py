@@ -15,11 +15,13 @@ from outlayer.grpcserver import ServiceBinding, abort_with, create_server
 from outlayer.limits import limits_from_proto, resolve_limits
 from outlayer.result import ExecutionResult
 from outlayer.telemetry import inject_context, meter
-from outlayer.tls import Identity, identity_for, require_peer
+from outlayer.tls import Identity, identity_for
 from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.admin import save_hidden_log
 from services.coordinator.modules import ModuleResolver
+from services.coordinator.public import PERMISSIONS as PUBLIC_PERMISSIONS
+from services.coordinator.public import SLOW_METHODS as PUBLIC_SLOW_METHODS
 from services.coordinator.public import PublicService
 from services.coordinator.queue import JobQueue, JobSpec, JobState
 from services.coordinator.workers import authenticate
@@ -34,6 +36,18 @@ _INSTRUCTIONS = _METER.create_histogram("outlayer.job.instructions", unit="{inst
 _RUN_MS = _METER.create_histogram("outlayer.job.run_time", unit="ms")
 SUBMITTERS = frozenset({"edge", "indexer"})
 SETTLERS = frozenset({"edge", "indexer"})
+EXECUTORS = frozenset({"executor"})  # and each must also present its worker token
+# Who may call what (the mesh interceptor checks the caller's certificate against it).
+PERMISSIONS = {
+    "SubmitJob": SUBMITTERS,
+    "GetJob": SUBMITTERS,  # a job's spec and result are its submitter's
+    "LeaseJob": EXECUTORS,
+    "Heartbeat": EXECUTORS,
+    "CompleteJob": EXECUTORS,
+    "FailJob": EXECUTORS,
+    "ListUnsettledJobs": SETTLERS,
+    "AcknowledgeJob": SETTLERS,
+}
 KINDS = frozenset({"near", "https"})
 
 
@@ -61,7 +75,6 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.SubmitJobRequest, context: grpc.ServicerContext
     ) -> pb.SubmitJobResponse:
         try:
-            require_peer(context, SUBMITTERS)
             spec = request.spec
             _validate(spec)
             spec.trace_context.clear()
@@ -97,8 +110,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
     def GetJob(self, request: pb.GetJobRequest, context: grpc.ServicerContext) -> pb.JobStatus:
         state = self._queue.get(request.job_id)
         if state is None:
-            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
-            raise AssertionError  # abort raises
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}")
         return _status(state)
 
     def LeaseJob(
@@ -137,7 +149,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
     ) -> pb.CompleteJobResponse:
         worker = self._worker(context)
         if not request.HasField("result"):
-            abort_with(context, invalid_argument("CompleteJob needs a result"))
+            raise invalid_argument("CompleteJob needs a result")
         result = ExecutionResult.from_proto(request.result).to_json()
         try:
             completion = self._queue.complete(request.job_id, worker, result)
@@ -151,8 +163,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
                 _INSTRUCTIONS.record(int(used.get("instructions", 0)))
                 _RUN_MS.record(int(used.get("time_ms", 0)))
         except KeyError:
-            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
-            raise
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}") from None
         stored = ExecutionResult.from_json(completion.result).to_proto()
         return pb.CompleteJobResponse(first=completion.first, result=stored)
 
@@ -166,18 +177,12 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
                 retryable=request.retryable,
             )
         except KeyError:
-            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
-            raise
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}") from None
         return _status(state)
 
     def ListUnsettledJobs(
         self, request: pb.ListUnsettledJobsRequest, context: grpc.ServicerContext
     ) -> pb.ListUnsettledJobsResponse:
-        try:
-            require_peer(context, SETTLERS)
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise
         limit = min(request.limit or 50, 500)
         jobs = self._queue.unsettled(request.kind, limit)
         return pb.ListUnsettledJobsResponse(jobs=[_status(job) for job in jobs])
@@ -186,29 +191,18 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.AcknowledgeJobRequest, context: grpc.ServicerContext
     ) -> pb.JobStatus:
         try:
-            require_peer(context, SETTLERS)
             return _status(self._queue.acknowledge(request.job_id))
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise
         except KeyError:
-            abort_with(context, OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}"))
-            raise
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}") from None
         except ValueError as exc:
-            abort_with(context, OutlayerError(ErrorCode.INVALID_ARGUMENT, str(exc)))
-            raise
+            raise invalid_argument(str(exc)) from None
 
     def _worker(self, context: grpc.ServicerContext) -> str:
-        try:
-            require_peer(context, frozenset({"executor"}))
-            metadata = dict(context.invocation_metadata())
-            authorization = metadata.get("authorization")
-            return authenticate(
-                self._engine, authorization if isinstance(authorization, str) else None
-            )
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise
+        """The worker a call comes from, by its bearer token (the certificate is checked by
+        the interceptor)."""
+        metadata = dict(context.invocation_metadata())
+        authorization = metadata.get("authorization")
+        return authenticate(self._engine, authorization if isinstance(authorization, str) else None)
 
 
 def _spec_dict(spec: pb.JobSpec) -> dict[str, object]:
@@ -267,12 +261,17 @@ def build_server(
         grant_signer=identity_for(settings.tls, "coordinator"),
     )
     binding = ServiceBinding(
-        SERVICE_NAME, coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer
+        SERVICE_NAME,
+        coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
+        servicer,
+        PERMISSIONS,
     )
     public = ServiceBinding(
         PUBLIC_SERVICE_NAME,
         public_pb2_grpc.add_PublicServiceServicer_to_server,
         PublicService(engine, queue, settings, modules),
+        PUBLIC_PERMISSIONS,
+        PUBLIC_SLOW_METHODS,  # waiting HTTPS calls never take the 32 threads executors use
     )
     identity = identity_for(settings.tls, "coordinator")
     credentials = identity.server_credentials() if identity else None

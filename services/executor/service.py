@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 
 from outlayer.config import Settings
-from outlayer.errors import OutlayerError, invalid_argument
-from outlayer.grpcserver import ServiceBinding, abort_with, create_server
+from outlayer.errors import invalid_argument
+from outlayer.grpcserver import ServiceBinding, create_server
 from outlayer.limits import limits_from_proto
 from outlayer.result import RESPONSE_FORMAT_FROM_PB
 from outlayer.tls import identity_for
@@ -14,6 +14,9 @@ from outlayer.v1 import executor_pb2, executor_pb2_grpc
 from services.executor.executor import ExecutionJob, Executor
 
 SERVICE_NAME = "outlayer.v1.ExecutorService"
+# Execute runs any module unbilled: only the coordinator and operators' tools may ask (executors
+# get their jobs by leasing them from the coordinator). The mesh interceptor checks it.
+PERMISSIONS = {"Execute": frozenset({"coordinator", "operator"})}
 
 
 class ExecutorService(executor_pb2_grpc.ExecutorServiceServicer):
@@ -23,12 +26,7 @@ class ExecutorService(executor_pb2_grpc.ExecutorServiceServicer):
     def Execute(
         self, request: executor_pb2.ExecuteRequest, context: grpc.ServicerContext
     ) -> executor_pb2.ExecuteResponse:
-        try:
-            job = job_from_request(request)
-            result = self._executor.execute(job)
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise  # abort raises; this satisfies the type checker
+        result = self._executor.execute(job_from_request(request))  # OutlayerError: a status
         return executor_pb2.ExecuteResponse(result=result.to_proto())
 
 
@@ -56,6 +54,7 @@ def build_server(
         SERVICE_NAME,
         executor_pb2_grpc.add_ExecutorServiceServicer_to_server,
         ExecutorService(executor),
+        PERMISSIONS,
     )
     # A few more threads than execution slots, so health checks answer while all slots are busy.
     credentials = identity.server_credentials() if identity else None

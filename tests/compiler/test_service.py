@@ -209,7 +209,7 @@ def https_platform(
         stop = threading.Event()
         worker = threading.Thread(target=runner.run_forever, args=(stop, 0.5), daemon=True)
         worker.start()
-        edge = make_server(Edge(channel), "127.0.0.1", 0, None)
+        edge = make_server(Edge(f"127.0.0.1:{port}"), "127.0.0.1", 0, None)
         threading.Thread(target=edge.serve_forever, daemon=True).start()
         admin = {"X-Admin-Token": "admin"}
         try:
@@ -258,7 +258,7 @@ def test_a_source_is_compiled_then_executed_through_https(
         assert failing["result"]["error"]["type"] == "compilation_error"
         assert failing["charged_yocto"] == "0"
         assert "SECRET_MARKER" not in json.dumps(failing)
-        status = calls.http.get(f"/calls/{failing['call_id']}").json()
+        status = calls.http.get(f"/calls/{failing['call_id']}", headers=calls.paid).json()
         assert "SECRET_MARKER" not in json.dumps(status)
     with Session(engine) as session:
         logged = session.exec(select(SystemHiddenLog)).all()

@@ -46,7 +46,7 @@ def run_trapping_call(
     stop = threading.Event()
     runner = JobRunner(executor, channel, register_worker(engine, "w"), store)
     threading.Thread(target=runner.run_forever, args=(stop, 0.5), daemon=True).start()
-    edge = make_server(Edge(channel), "127.0.0.1", 0, None)
+    edge = make_server(Edge(f"127.0.0.1:{port}"), "127.0.0.1", 0, None)
     threading.Thread(target=edge.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{edge.server_address[1]}"
     try:
@@ -65,7 +65,8 @@ def run_trapping_call(
             stub = coordinator_pb2_grpc.AdminServiceStub(admin_channel)
             job_id = 1
             hidden = stub.GetHiddenLogs(pb.GetHiddenLogsRequest(job_id=job_id))
-        again = httpx.get(f"{base}/calls/{called['call_id']}").json()
+        again = httpx.get(f"{base}/calls/{called['call_id']}", headers={"X-Payment-Key": key})
+        assert again.status_code == 200, again.text
         openapi = httpx.get(f"{base}/openapi.json").text
     finally:
         stop.set()
@@ -73,7 +74,7 @@ def run_trapping_call(
         server.stop(grace=None)
         admin.stop(grace=None)
     assert "GetHiddenLogs" not in openapi  # the edge does not even route to it
-    return {"call": called, "again": again}, hidden
+    return {"call": called, "again": again.json()}, hidden
 
 
 def test_with_the_flag_raw_output_is_kept_for_operators_only(

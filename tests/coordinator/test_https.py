@@ -42,7 +42,9 @@ class Https:
         return response.json()
 
     def balance(self, key_id: str) -> int:
-        return int(self.http.get(f"/payment-keys/{key_id}").json()["balance_yocto"])
+        response = self.http.get(f"/payment-keys/{key_id}", headers=ADMIN)  # the operator
+        assert response.status_code == 200, response.text
+        return int(response.json()["balance_yocto"])
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def https(
     stop = threading.Event()
     worker = threading.Thread(target=runner.run_forever, args=(stop, 0.5), daemon=True)
     worker.start()
-    edge = make_server(Edge(channel), "127.0.0.1", 0, None)
+    edge = make_server(Edge(f"127.0.0.1:{port}"), "127.0.0.1", 0, None)
     threading.Thread(target=edge.serve_forever, daemon=True).start()
     with httpx.Client(base_url=f"http://127.0.0.1:{edge.server_address[1]}", timeout=60) as http:
         yield Https(http, store)
@@ -99,10 +101,11 @@ def test_a_paid_call_returns_the_result_and_pays_the_owner(https: Https) -> None
     charged = int(body["charged_yocto"])
     assert charged > 5000
     assert https.balance(key_id) == 10 * NEAR - charged
-    earnings = https.http.get("/earnings/dev.near").json()
+    earnings = https.http.get("/earnings/dev.near", headers=ADMIN).json()
     assert earnings["total_yocto"] == "5000"
     assert earnings["history"][0]["call_id"] == body["call_id"]
-    again = https.http.get(f"/calls/{body['call_id']}").json()
+    paid = {"X-Payment-Key": secret}
+    again = https.http.get(f"/calls/{body['call_id']}", headers=paid).json()
     assert again["charged_yocto"] == body["charged_yocto"]  # settled once
     assert https.balance(key_id) == 10 * NEAR - charged
 
@@ -210,7 +213,7 @@ def test_a_guest_refund_comes_out_of_the_attached_deposit(https: Https, tmp_path
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["result"]["refund_usd"] == "3000000"
-    earnings = https.http.get("/earnings/dev.near").json()
+    earnings = https.http.get("/earnings/dev.near").json()  # the total is public
     assert earnings["total_yocto"] == "2000000"  # the owner keeps what was not refunded
     compute = int(body["charged_yocto"]) - 2_000_000
     assert compute > 0 and https.balance(key["key_id"]) == 10 * NEAR - compute - 2_000_000

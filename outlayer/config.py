@@ -139,6 +139,24 @@ class EdgeSettings(BaseModel):
     max_connections: int = Field(1024, ge=1)
 
 
+class RegistrySettings(BaseModel):
+    """Where the fetch phase downloads dependencies (nothing else is reachable from it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Cargo's sparse index protocol ("sparse+https://..."); the dev stack serves a mirror of
+    # Debian's packaged crates (outlayer/devtools/crate_mirror.py) and points this at it.
+    crates: str = "sparse+https://index.crates.io/"
+    # An npm registry URL; empty: the registry npm itself is configured with on this host.
+    npm: str = ""
+    # A Go module proxy (GOPROXY protocol; file:// works for an on-disk one).
+    go_proxy: str = "https://proxy.golang.org"
+    max_package_mb: int = Field(50, ge=1)  # one downloaded archive
+    max_fetch_mb: int = Field(512, ge=1)  # everything one build downloads
+    max_packages: int = Field(1500, ge=1)
+    fetch_timeout_seconds: float = Field(300.0, gt=0)  # the whole fetch phase
+
+
 class CompilerSettings(BaseModel):
     """The compiler service: fetch a source, build it in a sandbox, cache the module."""
 
@@ -171,6 +189,9 @@ class CompilerSettings(BaseModel):
     max_source_mb: int = Field(256, ge=1)
     max_wasm_mb: int = Field(64, ge=1)
     max_concurrent_builds: int = Field(2, ge=1, le=64)
+    # The longest a Compile call may wait for a build (compile-then-run: the coordinator asks
+    # to wait when the build's estimate fits the request's window).
+    max_compile_wait_seconds: float = Field(150.0, ge=0)
     # How long a branch or tag's resolution to a commit is reused.
     ref_ttl_seconds: float = Field(60.0, ge=0)
     # How long a build that failed for good (a compile error, not a network blip) is answered
@@ -180,6 +201,12 @@ class CompilerSettings(BaseModel):
     cache_max_mb: int = Field(10 * 1024, ge=1)
     cache_min_free_disk_percent: float = Field(10.0, ge=0, lt=100)
     eviction_interval_seconds: float = Field(3600.0, gt=0)
+    registries: RegistrySettings = RegistrySettings()
+    # A Cargo.lock pinning versions the registry lacks (a mirror is always behind) is resolved
+    # again against it; the build's metadata then says so. On in development only.
+    allow_lock_reresolution: bool = False
+    # Downloaded archives are kept here by checksum, so a rebuild fetches nothing again.
+    package_cache_dir: Path = Path.home() / ".cache" / "outlayer" / "packages"
 
 
 class KeystoreSettings(BaseModel):

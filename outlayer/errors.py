@@ -47,6 +47,7 @@ class ExecutionErrorType(enum.StrEnum):
     BUILD_SCRIPT_ERROR = "build_script_error"
     GIT_FATAL_ERROR = "git_fatal_error"
     GIT_USAGE_ERROR = "git_usage_error"
+    DEPENDENCY_TOO_LARGE = "dependency_too_large"
 
 
 # Results of jobs whose guest never ran: nothing is charged for them.
@@ -64,6 +65,7 @@ NOT_RUN: frozenset[ExecutionErrorType] = frozenset(
         ExecutionErrorType.BUILD_SCRIPT_ERROR,
         ExecutionErrorType.GIT_FATAL_ERROR,
         ExecutionErrorType.GIT_USAGE_ERROR,
+        ExecutionErrorType.DEPENDENCY_TOO_LARGE,
         ExecutionErrorType.SECRETS_ACCESS_DENIED,
         ExecutionErrorType.SECRETS_NOT_FOUND,
         ExecutionErrorType.SECRETS_INVALID,

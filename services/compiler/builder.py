@@ -8,6 +8,7 @@ would repeat are remembered for a while; transient ones (the network) are not.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -26,9 +27,10 @@ from outlayer.config import CompilerSettings
 from outlayer.errors import ExecutionErrorType as Category
 from outlayer.telemetry import meter
 from services.compiler.cache import CacheEntry, ModuleCache
+from services.compiler.deps_http import FetchReport, Progress
 from services.compiler.failures import BuildFailure
 from services.compiler.git import GitRemote
-from services.compiler.projects import SOURCE_DIR, detect
+from services.compiler.projects import SOURCE_DIR, Recipe, detect
 from services.compiler.sandbox import BuildLimits, Sandbox, sandbox_for
 from services.compiler.sources import Source, parse_source
 from services.compiler.std_seeds import StdSeeds, toolchain_tag
@@ -51,6 +53,7 @@ class CompileOutcome:
     failure: BuildFailure | None = None
     estimated_seconds: float = 0.0
     retry_after_seconds: float = 0.0
+    phase: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The object ``outlayer compile`` prints."""
@@ -63,6 +66,8 @@ class CompileOutcome:
             None if failure is None else (failure.category.value, failure.message),
             estimated_seconds=self.estimated_seconds,
             retry_after_seconds=self.retry_after_seconds,
+            phase=self.phase,
+            build=self.entry.build if self.entry else None,
         )
 
 
@@ -75,6 +80,8 @@ def compile_json(
     *,
     estimated_seconds: float = 0.0,
     retry_after_seconds: float = 0.0,
+    phase: str = "",
+    build: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A compile result as JSON, the same from the engine and from the service's reply."""
     shown_source: dict[str, Any] = {"repo": source.repo, "commit": source.commit or None}
@@ -93,6 +100,9 @@ def compile_json(
         data["estimated_seconds"] = estimated_seconds
         data["retry_after_seconds"] = retry_after_seconds
         data["cache_key"] = source.cache_key
+        data["phase"] = phase
+    if status == READY and build:
+        data["build"] = build
     return data
 
 
@@ -102,6 +112,7 @@ class _Build:
     started: float
     estimate: float
     future: Future[CacheEntry] = field(default_factory=Future)
+    phase: str = "queued"
 
 
 class Compiler:
@@ -196,8 +207,12 @@ class Compiler:
 
     def _run(self, build: _Build) -> None:
         began = time.monotonic()
+
+        def progress(phase: str) -> None:
+            build.phase = phase
+
         try:
-            entry = self._build(build.source)
+            entry = self._build(build.source, progress)
         except BuildFailure as failure:
             _BUILDS.add(1, {"outcome": failure.category.value})
             _LOG.info("build of %s failed: %s", build.source.describe(), failure.category.value)
@@ -242,6 +257,7 @@ class Compiler:
             build.source,
             estimated_seconds=round(build.estimate, 1),
             retry_after_seconds=round(min(remaining, MAX_RETRY_AFTER_S), 1),
+            phase=build.phase,
         )
 
     def _estimate(self, repo: str) -> float:
@@ -260,22 +276,32 @@ class Compiler:
         self._failed[key] = (now, failure)
 
     # --- one build ----------------------------------------------------------------------------
-    def _build(self, source: Source) -> CacheEntry:
+    def _build(self, source: Source, progress: Progress = lambda _: None) -> CacheEntry:
         began = time.monotonic()
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         work = self.settings.work_dir / f"{source.cache_key}-{uuid.uuid4().hex[:8]}"
         try:
             source_dir = work / "src"
             source_dir.mkdir(parents=True)
+            progress("fetching the source")
             self.git.fetch(source, source_dir)
-            _refuse_prebuilt(source_dir)
+            ignored = _drop_prebuilt(source_dir)
             recipe = detect(source_dir)
             for name, text in recipe.files.items():
                 (work / name).parent.mkdir(parents=True, exist_ok=True)
                 (work / name).write_text(text)
             (work / ".home").mkdir()
+            report = FetchReport()
+            if recipe.fetch is not None:
+                progress("fetching dependencies")
+                report, extra_args = recipe.fetch(work, self.settings, progress)
+                recipe.argv += extra_args
+            progress("building")
             self._std.plant(recipe, work, self.sandbox)  # Rust: a prebuilt std, copied in
-            run = self.sandbox.run(work, recipe.argv, recipe.env, SOURCE_DIR, self._limits)
+            built = time.monotonic()
+            run = self.sandbox.run(work, recipe.argv, recipe.env, recipe.cwd, self._limits,
+                                   mounts=recipe.mounts)  # fmt: skip
+            build_seconds = time.monotonic() - built
             if run.timed_out:
                 raise BuildFailure(
                     Category.COMPILATION_ERROR,
@@ -291,10 +317,13 @@ class Compiler:
                 )
             if run.exit_code != 0:
                 raise recipe.classify(run.output)
+            progress("validating the module")
             wasm = self._read_module(recipe.locate(work), work)
-            return self.cache.put(source, wasm, time.time(), time.monotonic() - began)
+            info = _build_info(recipe, report, work, ignored=ignored, build_seconds=build_seconds,
+                               cpu_ms=run.cpu_ms)  # fmt: skip
+            return self.cache.put(source, wasm, time.time(), time.monotonic() - began, info)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            _remove(work)
 
     def _read_module(self, path: Path, work: Path) -> bytes:
         limit = self.settings.max_wasm_mb * 2**20
@@ -322,12 +351,61 @@ class Compiler:
         return wasm
 
 
-def _refuse_prebuilt(source_dir: Path) -> None:
-    """A module must come from its source: a committed .wasm could be anything."""
-    prebuilt = sorted(str(p.relative_to(source_dir)) for p in source_dir.rglob("*.wasm"))
-    if prebuilt:
-        raise BuildFailure(
-            Category.COMPILATION_ERROR,
-            "the repository contains prebuilt WebAssembly (" + ", ".join(prebuilt[:3]) + "): "
-            "OutLayer builds modules from source so anyone can audit them; remove it",
-        )
+def _drop_prebuilt(source_dir: Path) -> list[str]:
+    """Committed .wasm files are ignored (removed from the build's copy): the module is always
+    the one built from source, so anyone can audit it. Returns what was dropped."""
+    dropped = []
+    for path in sorted(source_dir.rglob("*.wasm")):
+        if path.is_file() or path.is_symlink():
+            dropped.append(str(path.relative_to(source_dir)))
+            path.unlink()
+    if dropped:
+        _LOG.info("ignoring %d committed .wasm file(s): %s", len(dropped), ", ".join(dropped[:3]))
+    return dropped
+
+
+def _build_info(
+    recipe: Recipe,
+    report: FetchReport,
+    work: Path,
+    *,
+    ignored: list[str],
+    build_seconds: float,
+    cpu_ms: int,
+) -> dict[str, Any]:
+    """The build's metadata, kept with the module (BuildInfo on the wire)."""
+    project = work / "src" / recipe.cwd.relative_to(SOURCE_DIR)
+    lockfile = project / recipe.lockfile if recipe.lockfile else None
+    lock_hash = ""
+    if lockfile is not None and lockfile.is_file():
+        lock_hash = hashlib.sha256(lockfile.read_bytes()).hexdigest()
+    notes = list(report.notes)
+    if ignored:
+        notes.append(f"ignored {len(ignored)} committed .wasm file(s): built from source")
+    return {
+        "language": recipe.language,
+        "toolchain": recipe.toolchain,
+        "lockfile_sha256": lock_hash,
+        "lockfile_reresolved": report.lockfile_reresolved,
+        "fetch_seconds": round(report.seconds, 3),
+        "build_seconds": round(build_seconds, 3),
+        "packages_fetched": report.packages,
+        "fetched_bytes": report.bytes,
+        "ignored_prebuilt": ignored,
+        "notes": notes,
+        # What a compilation fee is priced by: the sandbox's CPU time, else the wall clock.
+        "compile_ms": cpu_ms or round(build_seconds * 1000),
+        "registry": report.registry,
+    }
+
+
+def _remove(folder: Path) -> None:
+    """Removes a build folder, read-only parts too (Go's module cache is made read-only)."""
+
+    def writable(function: Any, path: str, _: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o755)
+            os.chmod(path, 0o755)
+            function(path)
+
+    shutil.rmtree(folder, onerror=writable)

@@ -21,7 +21,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class CacheEntry:
     last_used: float
     execution_count: int = 0
     build_seconds: float = 0.0
+    # How it was built: language, toolchain, lockfile hash, fetch and build times (BuildInfo).
+    build: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -71,6 +73,7 @@ class CacheEntry:
             last_used=_epoch(data["last_used"]),
             execution_count=int(data.get("execution_count", 0)),
             build_seconds=float(data.get("build_seconds", 0.0)),
+            build=dict(data.get("build") or {}),
         )
 
 
@@ -112,13 +115,20 @@ class ModuleCache:
         return found
 
     # --- writing ------------------------------------------------------------------------------
-    def put(self, source: Source, wasm: bytes, now: float, build_seconds: float) -> CacheEntry:
+    def put(
+        self,
+        source: Source,
+        wasm: bytes,
+        now: float,
+        build_seconds: float,
+        build: dict[str, Any] | None = None,
+    ) -> CacheEntry:
         checksum = self._store.put(wasm)
         with self._locked():
             entry = self.entry(checksum)
             if entry is None:  # another source may have built the same bytes already
                 entry = CacheEntry(checksum, source.repo, source.commit, len(wasm), now, now, now,
-                                   0, round(build_seconds, 3))  # fmt: skip
+                                   0, round(build_seconds, 3), dict(build or {}))  # fmt: skip
                 self._write(self._meta_path(checksum), entry.to_json())
             self._write(self._index_path(source), {
                 "checksum": checksum, "repo": source.repo, "commit": source.commit,

@@ -7,6 +7,7 @@ it may print anything the build saw, so a user never gets it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from outlayer.errors import ExecutionErrorType as Category
 
@@ -110,3 +111,40 @@ def c_failure(output: str) -> BuildFailure:
         "--target=wasm32-wasi and wasi-libc to see the errors",
         hidden_log=output,
     )
+
+
+_TOOL_HINTS = {
+    "go": "build it locally with `GOOS=wasip1 GOARCH=wasm go build` to see the errors",
+    "asc": "build it locally with `npx asc` and @assemblyscript/wasi-shim to see the errors",
+    "cmake": "configure and build it locally with a wasm32-wasi toolchain (clang "
+    "--target=wasm32-wasi, wasi-libc, libc++) to see the errors",
+}
+
+
+def tool_failure(tool: str) -> Callable[[str], BuildFailure]:
+    """The classifier for a build with ``tool`` (go, asc, cmake)."""
+
+    def classify(output: str) -> BuildFailure:
+        text = output.lower()
+        missing = r"cannot find module|no required module provides|missing go.sum entry|lookup"
+        if tool == "go" and re.search(missing, text):
+            return BuildFailure(
+                Category.DEPENDENCY_NOT_FOUND,
+                "a Go module could not be found: list it in go.mod and go.sum (go mod tidy), or "
+                "vendor it (go mod vendor)",
+                hidden_log=output,
+            )
+        if tool == "asc" and "cannot find module" in text:
+            return BuildFailure(
+                Category.DEPENDENCY_NOT_FOUND,
+                "an npm package could not be found: list it in package.json and "
+                "package-lock.json (npm install)",
+                hidden_log=output,
+            )
+        return BuildFailure(
+            Category.COMPILATION_ERROR,
+            f"the project did not compile for WASI; {_TOOL_HINTS.get(tool, 'build it locally')}",
+            hidden_log=output,
+        )
+
+    return classify

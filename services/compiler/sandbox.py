@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,6 +53,7 @@ class SandboxRun:
     output: str  # stdout and stderr, the last MAX_OUTPUT_BYTES
     timed_out: bool = False
     out_of_memory: bool = False
+    cpu_ms: int = 0  # CPU time the build used (all its processes), as the sandbox measured it
 
 
 class Sandbox(Protocol):
@@ -61,9 +63,17 @@ class Sandbox(Protocol):
         """Raises a CONFIGURATION error saying what to do when this backend cannot run."""
 
     def run(
-        self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path, limits: BuildLimits
+        self,
+        build_dir: Path,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        limits: BuildLimits,
+        *,
+        mounts: Sequence[Path] = (),
     ) -> SandboxRun:
-        """Runs ``argv`` with ``build_dir`` mounted at /build."""
+        """Runs ``argv`` with ``build_dir`` mounted at /build (and ``mounts``, read-only, where
+        they are on the host)."""
 
 
 def sandbox_for(settings: CompilerSettings) -> Sandbox:
@@ -118,14 +128,21 @@ class DockerSandbox:
             ) from None
 
     def run(
-        self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path, limits: BuildLimits
+        self,
+        build_dir: Path,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        limits: BuildLimits,
+        *,
+        mounts: Sequence[Path] = (),
     ) -> SandboxRun:
         import requests
         from docker.types import LogConfig
 
         client = self._client()
         user = _make_writable(build_dir)
-        volumes = {str(t): {"bind": str(t), "mode": "ro"} for t in self._toolchains}
+        volumes = {str(t): {"bind": str(t), "mode": "ro"} for t in [*self._toolchains, *mounts]}
         volumes[str(build_dir)] = {"bind": str(BUILD_ROOT), "mode": "rw"}
         container = client.containers.create(
             self._image, argv, working_dir=str(cwd), environment=env, user=user,
@@ -138,6 +155,7 @@ class DockerSandbox:
         )  # fmt: skip
         try:
             container.start()
+            cpu = _DockerCpu(container)
             timed_out = False
             code: int | None
             try:
@@ -149,9 +167,30 @@ class DockerSandbox:
             oom = bool(container.attrs["State"].get("OOMKilled"))
             raw: bytes = container.logs(stdout=True, stderr=True)
             output = raw[-MAX_OUTPUT_BYTES:].decode("utf-8", "replace")
-            return SandboxRun(code, output, timed_out, oom or (code == 137 and not timed_out))
+            oom = oom or (code == 137 and not timed_out)
+            return SandboxRun(code, output, timed_out, oom, cpu.stop())
         finally:
             container.remove(force=True)
+
+
+class _DockerCpu:
+    """A running container's CPU time, sampled from its stats stream until it stops (Docker
+    forgets a container's usage once it has exited)."""
+
+    def __init__(self, container: Any) -> None:
+        self._nanoseconds = 0
+        self._thread = threading.Thread(target=self._follow, args=(container,), daemon=True)
+        self._thread.start()
+
+    def _follow(self, container: Any) -> None:
+        with contextlib.suppress(Exception):  # the stream ends (or fails) with the container
+            for stats in container.stats(stream=True, decode=True):
+                usage = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0)
+                self._nanoseconds = max(self._nanoseconds, int(usage or 0))
+
+    def stop(self) -> int:
+        self._thread.join(timeout=2)
+        return self._nanoseconds // 1_000_000
 
 
 class BwrapSandbox:
@@ -170,10 +209,17 @@ class BwrapSandbox:
         _Cgroup.check()
 
     def run(
-        self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path, limits: BuildLimits
+        self,
+        build_dir: Path,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        limits: BuildLimits,
+        *,
+        mounts: Sequence[Path] = (),
     ) -> SandboxRun:
         command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
-        for toolchain in self._toolchains:
+        for toolchain in [*self._toolchains, *mounts]:
             command += ["--ro-bind", str(toolchain), str(toolchain)]
         for link in ("bin", "lib", "lib64", "sbin"):
             if Path(f"/usr/{link}").exists():
@@ -221,7 +267,7 @@ def _run_killable(command: list[str], cgroup: _Cgroup, timeout: float) -> Sandbo
         code = None
     reader.join(timeout=5)
     output = bytes(tail).decode("utf-8", "replace")
-    return SandboxRun(code, output, timed_out, cgroup.out_of_memory())
+    return SandboxRun(code, output, timed_out, cgroup.out_of_memory(), cgroup.cpu_ms())
 
 
 class _Cgroup:
@@ -281,6 +327,17 @@ class _Cgroup:
             if name == "oom_kill" and int(count) > 0:
                 return True
         return False
+
+    def cpu_ms(self) -> int:
+        """v2's cpu.stat (always there); v1 has no cpuacct group here: 0."""
+        stat = self.dirs[0] / "cpu.stat"
+        if not self._v2() or not stat.is_file():
+            return 0
+        for line in stat.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "usage_usec":
+                return int(value) // 1000
+        return 0
 
     def remove(self) -> None:
         for folder in self.dirs:

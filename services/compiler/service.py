@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -38,9 +40,14 @@ class CompilerService(compiler_pb2_grpc.CompilerServiceServicer):
         except OutlayerError as exc:
             abort_with(context, exc)
         ref = request.source
+        wait = request.wait_seconds
+        if not math.isfinite(wait) or wait < 0:
+            wait = 0.0
+        wait = min(wait, self._compiler.settings.max_compile_wait_seconds)
         outcome = self._compiler.compile(
-            ref.repo, ref.commit, ref.branch, ref.tag, for_execution=request.for_execution
-        )
+            ref.repo, ref.commit, ref.branch, ref.tag, for_execution=request.for_execution,
+            wait_seconds=wait,
+        )  # fmt: skip
         return compile_reply(outcome, self._share_hidden_logs)
 
     def GetModule(
@@ -92,10 +99,12 @@ def compile_reply(outcome: CompileOutcome, with_hidden_log: bool = False) -> pb.
         cache_key=source.cache_key if source.commit else "",
         estimated_seconds=outcome.estimated_seconds,
         retry_after_seconds=outcome.retry_after_seconds,
+        phase=outcome.phase,
     )
     if outcome.entry is not None:
         reply.checksum = outcome.entry.checksum
         reply.size_bytes = outcome.entry.size_bytes
+        reply.build.CopyFrom(build_info(outcome.entry.build))
     if outcome.failure is not None:
         reply.error.CopyFrom(
             pb.CompileError(type=outcome.failure.category.value, message=outcome.failure.message)
@@ -103,6 +112,23 @@ def compile_reply(outcome: CompileOutcome, with_hidden_log: bool = False) -> pb.
         if with_hidden_log:
             reply.hidden_log = outcome.failure.hidden_log
     return reply
+
+
+_BUILD_FIELDS = set(pb.BuildInfo.DESCRIPTOR.fields_by_name)
+
+
+def build_info(build: dict[str, Any]) -> pb.BuildInfo:
+    """A cached module's build metadata on the wire (the cache's JSON has the same names)."""
+    return pb.BuildInfo(**{k: v for k, v in build.items() if k in _BUILD_FIELDS})
+
+
+def build_json(info: pb.BuildInfo) -> dict[str, Any]:
+    return {
+        field.name: list(getattr(info, field.name))
+        if field.label == field.LABEL_REPEATED
+        else getattr(info, field.name)
+        for field in pb.BuildInfo.DESCRIPTOR.fields
+    }
 
 
 def cache_entry(entry: CacheEntry) -> pb.CacheEntry:

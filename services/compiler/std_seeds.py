@@ -47,9 +47,14 @@ class StdSeeds:
         return True
 
     def _key(self, recipe: Recipe) -> str:
-        described = json.dumps([self._tag, recipe.argv, recipe.env, recipe.std_profile],
+        described = json.dumps([self._tag, self._argv(recipe), recipe.env, recipe.std_profile],
                                sort_keys=True)  # fmt: skip
         return hashlib.sha256(described.encode()).hexdigest()[:24]
+
+    @staticmethod
+    def _argv(recipe: Recipe) -> list[str]:
+        """The plain cargo build (no package, features or fetch flags: they do not shape std)."""
+        return recipe.seed_argv or recipe.argv
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -71,7 +76,7 @@ class StdSeeds:
                 (work / name).parent.mkdir(parents=True, exist_ok=True)
                 (work / name).write_text(text)
             _LOG.info("building std for wasm32-wasip1 (profile %s), once", recipe.std_profile)
-            run = sandbox.run(work, recipe.argv, recipe.env, SOURCE_DIR, self._limits)
+            run = sandbox.run(work, self._argv(recipe), recipe.env, SOURCE_DIR, self._limits)
             if run.exit_code != 0:
                 _LOG.warning("building std failed; builds compile it themselves: %s",
                              run.output[-2000:])  # fmt: skip

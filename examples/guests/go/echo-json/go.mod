@@ -1,0 +1,3 @@
+module example.com/outlayer/echo-json
+
+go 1.22

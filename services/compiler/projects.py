@@ -288,6 +288,15 @@ def _rust_binary(
     """(the workspace member to build, or None for a single crate; the binary's name)."""
     name = manifest.get("package", {}).get("name")
     if isinstance(name, str):
+        bins = [b for b in manifest.get("bin", []) if isinstance(b, dict)]
+        if not (project / "src" / "main.rs").is_file() and not bins:
+            raise BuildFailure(
+                Category.RUST_COMPILATION_ERROR,
+                f"the crate {name} names no binary (no src/main.rs and no [[bin]]): OutLayer "
+                "runs a program with main(); add src/main.rs",
+            )
+        if not config.target and bins and isinstance(bins[0].get("name"), str):
+            return None, str(bins[0]["name"])
         return None, config.target or name
     workspace = manifest.get("workspace")
     if not isinstance(workspace, dict):

@@ -22,6 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from outlayer.devsupervise import (
+    DevLock,
+    Supervisor,
+    check_ports_free,
+    private_folder,
+    write_private,
+)
 from outlayer.devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.near.keys import Signer
@@ -35,6 +42,10 @@ DEMO_REPO = f"{EXAMPLES_OWNER}/echo-json"
 EXAMPLES = {"echo-json": "examples/guests/rust/echo-json", "echo-json-c": "examples/guests/c"}
 HTTPS_OWNER = "dev.localnet"
 COMPILING = "compilation_in_progress"
+# A first start on a fresh machine (cold caches, migrations) can be slow: waits are long, and
+# say every few seconds what is still starting; a service that exits fails them at once.
+STARTUP_TIMEOUT_S = 300.0
+PROGRESS_EVERY_S = 10.0
 FRESH_EACH_START = (
     "coordinator.db",
     "coordinator.db-wal",
@@ -65,8 +76,13 @@ class DevStack:
         self.ports = ports
         self.log = log
         self.rpc_url = f"http://127.0.0.1:{ports.localnet}"
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.supervisor = Supervisor(log)
         self.git: GitServer | None = None
+        self._lock = DevLock(directory)
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        return {name: s.process for name, s in self.supervisor.services.items()}
 
     def env(self) -> dict[str, str]:
         d = self.dir
@@ -111,9 +127,12 @@ class DevStack:
         }
 
     def up(self) -> None:
-        from localnet.demo import provision
+        from localnet.demo import account, provision
 
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.dir)
+        # Nothing is touched before this stack owns the folder and its ports are free.
+        self._lock.acquire()
+        check_ports_free(vars(self.ports))
         for name in FRESH_EACH_START:
             path = self.dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
@@ -130,12 +149,17 @@ class DevStack:
             str(self.dir),
         )
         rpc = NearRpc(self.rpc_url)
-        self._wait(lambda: rpc.call("status", []) is not None, "localnet")
+        self._wait(lambda: rpc.call("status", []) is not None, "localnet", ("localnet",))
         root = Signer.load(self.dir / "root.json")
         provision(rpc, root, self.dir / "keys", self.log)
+        # The user of the README's steps (secrets store --key-file keys/alice.localnet.json),
+        # ready before the first command needs her.
+        account(rpc, root, "alice", self.dir / "keys", self.log)
         commit = self._publish_examples()
+        # Created private before the first migration: SQLite keeps the mode for its WAL files.
+        write_private(self.dir / "coordinator.db", "")
         token = self._outlayer("coordinator", "add-worker", "dev-executor")
-        (self.dir / "worker.token").write_text(token)
+        write_private(self.dir / "worker.token", token)
         self._start("compiler", "compiler", "serve")
         self._start("coordinator", "coordinator", "serve")
         self._start("keystore", "keystore", "serve")
@@ -177,7 +201,8 @@ class DevStack:
         the background), so the first calls find it built, or nearly."""
         target = f"127.0.0.1:{self.ports.compiler}"
         self._wait(lambda: self._outlayer("compile", DEMO_REPO, "--commit", commit,
-                                          "--compiler", target), "the compiler")  # fmt: skip
+                                          "--compiler", target), "the compiler",
+                   ("compiler",))  # fmt: skip
         self.log(f"compiling {DEMO_REPO} at {commit[:12]} in the background (first time: ~35 s)")
 
     def _mirrors(self) -> dict[str, str]:
@@ -201,13 +226,14 @@ class DevStack:
         self._wait(
             lambda: client.post("/projects", json=project).status_code == 200,
             "the edge and the coordinator",
+            ("coordinator", "edge"),
         )
         key = client.post(
             "/payment-keys", json={"owner": "alice.localnet", "balance_yocto": str(10 * 10**24)}
         )
         if key.status_code != 200:
             raise OutlayerError(ErrorCode.INTERNAL, f"creating the dev payment key: {key.text}")
-        (self.dir / "payment.key").write_text(key.json()["secret"])
+        write_private(self.dir / "payment.key", key.json()["secret"])
         self.log(f"project {HTTPS_OWNER}/echo and a payment key with 10 NEAR are ready")
 
     def _admin_token(self) -> str:
@@ -215,16 +241,17 @@ class DevStack:
         if not path.is_file():
             import secrets
 
-            path.write_text(secrets.token_urlsafe(24))
+            write_private(path, secrets.token_urlsafe(24))
         return path.read_text().strip()
 
     def watch(self, stop: Callable[[], bool]) -> int:
-        """Waits until ``stop()`` or a service exits; returns the exit code for the CLI."""
+        """Runs until ``stop()``, restarting services that die (see ``Supervisor``); returns
+        the exit code for the CLI (1: a service that cannot be restarted ended)."""
         while not stop():
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    self.log(f"{name} exited with code {process.returncode}; stopping the stack")
-                    return 1
+            fatal = self.supervisor.check()
+            if fatal is not None:
+                self.log(f"{fatal}; stopping the stack")
+                return 1
             time.sleep(0.2)
         return 0
 
@@ -240,11 +267,17 @@ class DevStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        self._lock.release()
 
     def _start(self, name: str, *args: str) -> None:
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "outlayer.cli.main", *args], env=self.env()
-        )
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "outlayer.cli.main", *args], env=self.env()
+            )
+
+        # localnet keeps its chain in memory: a restarted one would be a different world.
+        process = self.supervisor.add(name, start, restartable=name != "localnet")
+        self.log(f"{name} started (pid {process.pid})")
 
     def _outlayer(self, *args: str) -> str:
         done = subprocess.run(
@@ -258,16 +291,43 @@ class DevStack:
             raise OutlayerError(ErrorCode.INTERNAL, f"outlayer {' '.join(args)}: {done.stderr}")
         return done.stdout.strip()
 
-    def _wait(self, ready: Callable[[], Any], what: str, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+    def _wait(
+        self,
+        ready: Callable[[], Any],
+        what: str,
+        services: tuple[str, ...],
+        timeout_s: float = STARTUP_TIMEOUT_S,
+    ) -> None:
+        """Waits for ``ready()``; fails at once when one of ``services`` exits, and says every
+        few seconds what it is still waiting for."""
+        began = time.monotonic()
+        note_at = began + PROGRESS_EVERY_S
+        while True:
             try:
                 if ready():
                     return
             except Exception:  # not up yet (connection refused, not ready)
                 pass
+            processes = self.processes
+            dead = [f"{n} (exit code {processes[n].returncode})" for n in services
+                    if n in processes and processes[n].poll() is not None]  # fmt: skip
+            if dead:
+                raise OutlayerError(
+                    ErrorCode.UNAVAILABLE,
+                    f"{what} did not start: {', '.join(dead)} exited; its output above says why",
+                )
+            waited = time.monotonic() - began
+            if waited > timeout_s:
+                raise OutlayerError(
+                    ErrorCode.UNAVAILABLE,
+                    f"{what} did not start within {timeout_s:g} s (still starting: "
+                    f"{', '.join(services)}); their output above says what they are doing",
+                )
+            if time.monotonic() >= note_at:
+                self.log(f"waiting for {what} ({waited:.0f} s so far; still starting: "
+                         f"{', '.join(services)})")  # fmt: skip
+                note_at += PROGRESS_EVERY_S
             time.sleep(0.1)
-        raise OutlayerError(ErrorCode.UNAVAILABLE, f"{what} did not start within {timeout_s:g} s")
 
 
 def request(

@@ -46,13 +46,30 @@ def serve_command(args: argparse.Namespace) -> int:
     server.start()
     admin, _ = build_admin_server(settings, engine)
     admin.start()
+    sweeper = hold_sweeper(settings, engine).start()
     host = (args.listen or settings.coordinator.listen).rsplit(":", 1)[0]
     print(f"outlayer coordinator: serving on {host}:{port}", file=sys.stderr, flush=True)
     stop = stop_on_signals()
     stop.wait()
+    sweeper.stop()
     server.stop(grace=5).wait()
     admin.stop(grace=1).wait()
     return 0
+
+
+def hold_sweeper(settings: Any, engine: Any) -> Any:
+    """Settles holds of HTTPS calls nobody came back for (see billing.HoldSweeper), checking
+    once a lease."""
+    from services.coordinator.billing import Billing, HoldSweeper
+    from services.coordinator.queue import JobQueue
+
+    coordinator = settings.coordinator
+    queue = JobQueue(engine, lease_seconds=coordinator.lease_seconds)
+    return HoldSweeper(
+        Billing(engine, queue, coordinator),
+        lease_seconds=coordinator.lease_seconds,
+        interval_s=coordinator.lease_seconds,
+    )
 
 
 def add_worker_command(args: argparse.Namespace) -> int:

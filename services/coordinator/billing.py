@@ -8,9 +8,12 @@ is settled. A call refused before it is queued holds nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -22,6 +25,7 @@ from outlayer.limits import ResourceLimits
 from services.coordinator.models import Call, EarningsEntry, OwnerEarnings, PaymentKey
 from services.coordinator.queue import JobQueue, utcnow
 
+log = logging.getLogger("outlayer.coordinator.billing")
 SECRET_PREFIX = "olk_"
 # Compute is not charged for a guest that never ran, nor when the platform failed it: a
 # worker_failure is a worker process killed or lost, a host function's bug, retries exhausted
@@ -189,3 +193,77 @@ class Billing:
                 .order_by(col(EarningsEntry.id))
             ).all()
             return (int(total.total) if total else 0), list(history)
+
+
+# The longest an HTTPS call waits for its result (public.MAX_WAIT_S).
+CALL_MAX_WAIT_S = 60.0
+SWEEP_BATCH = 200
+
+
+class HoldSweeper:
+    """Settles the holds that no caller came back for, exactly once.
+
+    A call settles when its caller reads the result; one whose caller went away (the edge or
+    this coordinator restarted mid-call, a client that never asks again) would keep its hold
+    for ever. Every ``interval_s``: a call whose job has finished is settled as a read would
+    settle it (charged what it used, once: ``Billing.settle`` decides under the call's row
+    lock, so a sweep racing a reader cannot charge twice); a call that never got a job (the
+    coordinator died between the hold and the queue) is released once it is older than the
+    longest wait plus a lease. A call whose job is still queued or running keeps its hold: it
+    may still run and be charged (a silent worker's job ends, at worst, as an unbilled
+    worker_failure)."""
+
+    def __init__(self, billing: Billing, *, lease_seconds: float, interval_s: float) -> None:
+        self._billing = billing
+        self._stale_after = timedelta(seconds=CALL_MAX_WAIT_S + lease_seconds)
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sweep_once(self) -> int:
+        """One pass; returns how many holds it settled or released."""
+        billing = self._billing
+        with Session(billing._engine, expire_on_commit=False) as session:
+            open_calls = session.exec(
+                select(Call)
+                .where(col(Call.charged).is_(None))
+                .order_by(col(Call.created_at))
+                .limit(SWEEP_BATCH)
+            ).all()
+        done = 0
+        stale_before = utcnow() - self._stale_after
+        for call in open_calls:
+            try:
+                if call.job_id:
+                    state = billing._queue.get(call.job_id)
+                    if state is not None and state.result is not None:
+                        settled = billing.settle(call.call_id)
+                        log.info(
+                            "swept call %s: charged %s", call.call_id, settled and settled.charged
+                        )
+                        done += 1
+                elif call.created_at < stale_before:
+                    billing.release(call.call_id)
+                    log.info("swept call %s: it never got a job; hold released", call.call_id)
+                    done += 1
+            except Exception:  # one bad row must not stop the sweep of the others
+                log.exception("sweeping call %s failed; trying again next pass", call.call_id)
+        return done
+
+    def start(self) -> HoldSweeper:
+        self._thread = threading.Thread(target=self._run, name="hold-sweeper", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep_once()
+            except Exception:  # the database is away for a moment: sweep again later
+                log.exception("the hold sweep failed; trying again in %g s", self._interval_s)
+            self._stop.wait(self._interval_s)

@@ -25,6 +25,9 @@ from services.executor.modules import ModuleSource
 from services.executor.secrets import KeystoreSecrets
 
 log = logging.getLogger("outlayer.executor.runner")
+# How long a finished job's result is offered to a coordinator that does not answer.
+COMPLETE_RETRY_S = 300.0
+_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _TRACER = tracer("outlayer.executor")
 
 
@@ -102,13 +105,29 @@ class JobRunner:
         finally:
             stop.set()
             beats.join()
-        done = self._stub.CompleteJob(
+        done = self._complete(
             pb.CompleteJobRequest(
                 job_id=lease.job_id, result=result.to_proto(), hidden_log=hidden_log
-            ),
-            metadata=self._metadata,
+            )
         )
         return RunOutcome(lease.job_id, ExecutionResult.from_proto(done.result), done.first)
+
+    def _complete(self, request: pb.CompleteJobRequest) -> pb.CompleteJobResponse:
+        """Reports a result, again while the coordinator is unreachable (restarting): the job
+        ran, and running it again elsewhere would cost what it already cost. Completion is
+        idempotent (the first one wins), so a retry cannot count twice."""
+        delay, waited = 0.5, 0.0
+        while True:
+            try:
+                return self._stub.CompleteJob(request, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                if exc.code() not in _TRANSIENT or waited >= COMPLETE_RETRY_S:
+                    raise
+                log.warning("coordinator unavailable (%s) reporting job %s; again in %g s",
+                            exc.code(), request.job_id, delay)  # fmt: skip
+                threading.Event().wait(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
 
     def run_forever(self, stop: threading.Event, long_poll_s: float = 2.0) -> None:
         """Runs jobs until ``stop``; an idle runner long-polls the coordinator for the next one."""

@@ -11,12 +11,18 @@ say() { printf '    %s\n' "$*"; }
 # --- Debian packages ------------------------------------------------------------------------
 # C guests: clang + wasi-libc; Rust guests: Debian's Rust with its std source (no crates.io here);
 # NEAR contracts: nearc compiles Python with Debian's emscripten. The compiler service's
-# sandboxes: the Docker Engine and bubblewrap; git and make for fetching and building sources.
+# sandboxes: the Docker Engine and bubblewrap; git and make for fetching and building sources;
+# CMake, llvm-ar and libc++ for C/C++ guests; Debian's packaged crates, which the development
+# crate registry serves (outlayer/devtools/crate_mirror.py; crates.io is not reachable here).
 APT_PACKAGES=(
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
   rustc-web cargo-web rust-web-src lld-22
   emscripten
   docker.io bubblewrap git make
+  cmake llvm-16 libc++-16-dev-wasm32 libc++abi-16-dev-wasm32
+  librust-serde-json-dev librust-serde-derive-dev librust-sha2-dev librust-sha3-dev librust-hex-dev
+  librust-base64-dev librust-bs58-dev librust-rand-dev librust-getrandom-dev librust-chrono-dev
+  librust-regex-dev librust-anyhow-dev librust-thiserror-dev librust-once-cell-dev
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -56,7 +57,11 @@ class Downloader:
         self._cache_dir = cache_dir
         self._progress = progress
         self._deadline = time.monotonic() + settings.fetch_timeout_seconds
-        self._client = httpx.Client(follow_redirects=True, timeout=30.0, trust_env=False)
+        # The host's trust store and proxy settings: a compiler host's operators decide how it
+        # reaches its registries.
+        self._client = httpx.Client(
+            follow_redirects=True, timeout=30.0, trust_env=True, verify=ssl.create_default_context()
+        )
         self.report = FetchReport()
 
     def close(self) -> None:

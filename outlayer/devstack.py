@@ -29,6 +29,7 @@ from outlayer.devsupervise import (
     private_folder,
     write_private,
 )
+from outlayer.devtools.crate_mirror import CrateMirror, start_debian_mirror
 from outlayer.devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.near.keys import Signer
@@ -39,7 +40,14 @@ from outlayer.tls import ensure_dev_pki
 # them through a mirror setting, and the contract sees ordinary github.com sources.
 EXAMPLES_OWNER = "https://github.com/outlayer-examples"
 DEMO_REPO = f"{EXAMPLES_OWNER}/echo-json"
-EXAMPLES = {"echo-json": "examples/guests/rust/echo-json", "echo-json-c": "examples/guests/c"}
+EXAMPLES = {
+    "echo-json": "examples/guests/rust/echo-json",
+    "echo-json-c": "examples/guests/c",
+    "serde-echo": "examples/guests/rust/serde-echo",
+    "word-count-cpp": "examples/guests/cpp/word-count",
+    "echo-json-go": "examples/guests/go/echo-json",
+    "echo-json-as": "examples/guests/assemblyscript/echo-json",
+}
 HTTPS_OWNER = "dev.localnet"
 COMPILING = "compilation_in_progress"
 # A first start on a fresh machine (cold caches, migrations) can be slow: waits are long, and
@@ -68,6 +76,7 @@ class Ports:
     edge: int = 8443
     keystore: int = 50064
     compiler: int = 50063
+    crates: int = 50070  # the development crate registry (Debian's crates)
 
 
 class DevStack:
@@ -78,6 +87,7 @@ class DevStack:
         self.rpc_url = f"http://127.0.0.1:{ports.localnet}"
         self.supervisor = Supervisor(log)
         self.git: GitServer | None = None
+        self.crates: CrateMirror | None = None
         self._lock = DevLock(directory)
 
     @property
@@ -99,6 +109,11 @@ class DevStack:
             "OUTLAYER_COMPILER__CACHE_DIR": str(d / "wasm"),
             "OUTLAYER_COMPILER__WORK_DIR": str(d / "builds"),
             "OUTLAYER_COMPILER__GIT_MIRRORS": json.dumps(self._mirrors()),
+            # crates.io is not reachable here: the stack serves Debian's crates as a registry,
+            # always behind crates.io, so lockfiles are resolved again against it.
+            "OUTLAYER_COMPILER__REGISTRIES__CRATES": f"sparse+http://127.0.0.1:{self.ports.crates}/index/",
+            "OUTLAYER_COMPILER__ALLOW_LOCK_RERESOLUTION": "true",
+            "OUTLAYER_COMPILER__PACKAGE_CACHE_DIR": str(d / "packages"),
             "OUTLAYER_EXECUTOR__LISTEN": f"127.0.0.1:{self.ports.executor}",
             "OUTLAYER_EXECUTOR__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
             "OUTLAYER_EXECUTOR__WORKER_TOKEN_FILE": str(d / "worker.token"),
@@ -156,6 +171,9 @@ class DevStack:
         # ready before the first command needs her.
         account(rpc, root, "alice", self.dir / "keys", self.log)
         commit = self._publish_examples()
+        self.crates = start_debian_mirror(self.ports.crates)
+        self.log(f"crate registry (Debian's {len(self.crates.registry)} crates) at "
+                 f"{self.crates.index_url}")  # fmt: skip
         # Created private before the first migration: SQLite keeps the mode for its WAL files.
         write_private(self.dir / "coordinator.db", "")
         token = self._outlayer("coordinator", "add-worker", "dev-executor")
@@ -259,6 +277,8 @@ class DevStack:
         """Stops the services in the reverse order of their start, each before the next."""
         if self.git is not None:
             self.git.stop()
+        if self.crates is not None:
+            self.crates.stop()
         for process in reversed(list(self.processes.values())):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

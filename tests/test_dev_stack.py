@@ -36,6 +36,8 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         str(free_port()),
         "--compiler-port",
         str(free_port()),
+        "--crates-port",
+        str(free_port()),
     ]
     base = [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(tmp_path / "dev")]
     log = (tmp_path / "dev.log").open("w+")

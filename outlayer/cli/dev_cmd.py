@@ -25,6 +25,8 @@ def register(commands: Any) -> None:
     parser.add_argument("--edge-port", type=int, default=8443)
     parser.add_argument("--keystore-port", type=int, default=50064)
     parser.add_argument("--compiler-port", type=int, default=50063)
+    parser.add_argument("--crates-port", type=int, default=50070,
+                        help="the development crate registry")  # fmt: skip
     parser.set_defaults(handler=up_command)
     actions = parser.add_subparsers(dest="action", required=False, metavar="ACTION")
     certs = actions.add_parser(
@@ -46,7 +48,7 @@ def up_command(args: argparse.Namespace) -> int:
     from outlayer.devstack import DevStack, Ports
 
     ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port,
-                  args.keystore_port, args.compiler_port)  # fmt: skip
+                  args.keystore_port, args.compiler_port, args.crates_port)  # fmt: skip
     stack = DevStack(args.dir, ports, log=_say)
     stop = stop_on_signals()
     try:

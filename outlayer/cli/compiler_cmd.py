@@ -40,6 +40,7 @@ def register(commands: Any) -> None:
         "--local", action="store_true", help="build in this process, with the same sandbox"
     )
     compile_.add_argument("--compiler", metavar="HOST:PORT", help="default: compiler.listen")
+    compile_.add_argument("--output", metavar="FILE", help="write the built module to FILE")
     compile_.set_defaults(handler=compile_command)
 
     cache: argparse.ArgumentParser = commands.add_parser(
@@ -96,16 +97,62 @@ def compile_command(args: argparse.Namespace) -> int:
     if args.local:
         from services.compiler.builder import Compiler
 
-        compiler = Compiler(settings.compiler)
+        compiler = Compiler(_local_registries(settings).compiler)
         compiler.sandbox.check()
-        with _Progress(args.source, enabled=sys.stderr.isatty()):
+        with _Progress(args.source, enabled=sys.stderr.isatty()) as progress:
+            compiler.listener = progress.show
             outcome = compiler.build_now(args.source, args.commit, args.branch, args.tag)
-        compiler.close()
         result = outcome.to_json()
+        if args.output and outcome.entry is not None:
+            wasm = compiler.cache.read(outcome.entry.checksum)
+            if wasm is not None:
+                _write_module(args.output, wasm)
+        compiler.close()
     else:
         result = _compile_remote(settings, args)
     print(json.dumps(result, indent=2))
+    if result["status"] == "ready" and args.output:
+        print(f"wrote the module to {args.output}", file=sys.stderr)
     return 1 if result["status"] == "failed" else 0
+
+
+def _local_registries(settings: Settings) -> Settings:
+    """``--local`` on a development machine: when the configured crate registry cannot be
+    reached, Debian's packaged crates are served as one, as the dev stack does."""
+    import httpx
+
+    from outlayer.devtools.crate_mirror import DEBIAN_CRATES, start_debian_mirror
+
+    registries = settings.compiler.registries
+    url = registries.crates.removeprefix("sparse+").rstrip("/") + "/config.json"
+    try:
+        httpx.get(url, timeout=3.0).raise_for_status()
+        return settings
+    except httpx.HTTPError:
+        if not DEBIAN_CRATES.is_dir():
+            return settings  # the fetch phase will say the registry is unreachable
+    mirror = start_debian_mirror()
+    print(f"outlayer compile: {registries.crates} is not reachable; using the development crate "
+          f"registry (Debian's {len(mirror.registry)} crates) at {mirror.index_url}",
+          file=sys.stderr)  # fmt: skip
+    compiler = settings.compiler.model_copy(update={
+        "registries": registries.model_copy(update={"crates": mirror.index_url}),
+        "allow_lock_reresolution": True,
+    })  # fmt: skip
+    return settings.model_copy(update={"compiler": compiler})
+
+
+def _write_module(path: str, wasm: bytes) -> None:
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_bytes(wasm)
+        os.replace(partial, target)
+    except OSError as exc:
+        raise invalid_argument(f"cannot write the module to {path}: {exc.strerror}") from None
 
 
 def _compile_remote(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
@@ -124,9 +171,17 @@ def _compile_remote(settings: Settings, args: argparse.Namespace) -> dict[str, A
             except grpc.RpcError as exc:
                 raise error_from_rpc(exc, "the compiler") from None
             if not args.wait or reply.status != pb.COMPILE_STATUS_IN_PROGRESS:
-                return reply_json(reply)
+                break
             progress.estimate = reply.estimated_seconds
+            progress.show(reply.phase)
             time.sleep(POLL_SECONDS)
+    if args.output and reply.status == pb.COMPILE_STATUS_READY:
+        try:
+            chunks = stub.GetModule(pb.GetModuleRequest(checksum=reply.checksum), timeout=120)
+            _write_module(args.output, b"".join(chunk.data for chunk in chunks))
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, "the compiler") from None
+    return reply_json(reply)
 
 
 def reply_json(reply: Any) -> dict[str, Any]:
@@ -136,6 +191,8 @@ def reply_json(reply: Any) -> dict[str, Any]:
 
     ref = reply.source
     error = (reply.error.type, reply.error.message) if reply.HasField("error") else None
+    from services.compiler.service import build_json
+
     return compile_json(
         STATUS_NAMES.get(reply.status, "failed"),
         Source(ref.repo, ref.commit, ref.branch, ref.tag),
@@ -144,6 +201,8 @@ def reply_json(reply: Any) -> dict[str, Any]:
         error,
         estimated_seconds=reply.estimated_seconds,
         retry_after_seconds=reply.retry_after_seconds,
+        phase=reply.phase,
+        build=build_json(reply.build) if reply.HasField("build") else None,
     )
 
 
@@ -151,9 +210,16 @@ class _Progress:
     """A one-line progress display on a terminal: elapsed time against the estimate."""
 
     def __init__(self, what: str, enabled: bool) -> None:
-        self.what, self.enabled, self.estimate = what, enabled, 0.0
+        self.what, self.enabled, self.estimate, self.phase = what, enabled, 0.0, ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._draw, daemon=True)
+
+    def show(self, phase: str) -> None:
+        """A new phase: drawn on the line, and one line each when stderr is not a terminal
+        (so logs of a long build show its phases too)."""
+        if phase and phase != self.phase and not self.enabled:
+            print(f"outlayer compile: {phase}", file=sys.stderr, flush=True)
+        self.phase = phase
 
     def __enter__(self) -> _Progress:
         if self.enabled:
@@ -171,7 +237,8 @@ class _Progress:
         while not self._stop.wait(0.25):
             elapsed = time.monotonic() - began
             of = f" of ~{self.estimate:.0f} s" if self.estimate else ""
-            sys.stderr.write(f"\r\033[Kcompiling {self.what}: {elapsed:.0f} s{of}")
+            phase = f" ({self.phase})" if self.phase else ""
+            sys.stderr.write(f"\r\033[Kcompiling {self.what}: {elapsed:.0f} s{of}{phase}")
             sys.stderr.flush()
 
 

@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -136,6 +137,8 @@ class Compiler:
         self._recent_seconds: list[float] = []
         self._seconds_by_repo: dict[str, float] = {}  # the last build of each repository
         self._wasm_engine = wasmtime.Engine()
+        # Told each build phase as it starts (``outlayer compile --local`` shows them).
+        self.listener: Callable[[str], None] | None = None
         self._sweep_stale_builds()
 
     def _sweep_stale_builds(self) -> None:
@@ -210,6 +213,8 @@ class Compiler:
 
         def progress(phase: str) -> None:
             build.phase = phase
+            if self.listener is not None:
+                self.listener(phase)
 
         try:
             entry = self._build(build.source, progress)

@@ -126,14 +126,15 @@ class Downloader:
                 self._count(len(data), downloaded=False)
                 return data
         per_package = self._settings.max_package_mb * 2**20
-        data = self.get(url, per_package, what)
-        if data is None:
+        fetched = self.get(url, per_package, what)
+        if fetched is None:
             raise BuildFailure(
                 Category.DEPENDENCY_NOT_FOUND,
                 f"the registry has no archive for {what}; check the version, or update the "
                 "lockfile",
                 hidden_log=url,
             )
+        data = fetched
         if len(data) > per_package:
             raise too_large(what, self._settings.max_package_mb,
                             "compiler.registries.max_package_mb")  # fmt: skip

@@ -312,9 +312,9 @@ def _rust_binary(
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 continue
             member_name = member.get("package", {}).get("name")
-            bins = [b.get("name") for b in member.get("bin", []) if isinstance(b, dict)]
-            if isinstance(member_name, str) and ((folder / "src" / "main.rs").is_file() or bins):
-                binaries.append((member_name, str(bins[0]) if bins and bins[0] else member_name))
+            names = [str(b.get("name")) for b in member.get("bin", []) if isinstance(b, dict)]
+            if isinstance(member_name, str) and ((folder / "src" / "main.rs").is_file() or names):
+                binaries.append((member_name, names[0] if names else member_name))
     if config.target:
         chosen = [b for b in binaries if config.target in b]
         if chosen:

@@ -125,7 +125,7 @@ def build_info(build: dict[str, Any]) -> pb.BuildInfo:
 def build_json(info: pb.BuildInfo) -> dict[str, Any]:
     return {
         field.name: list(getattr(info, field.name))
-        if field.label == field.LABEL_REPEATED
+        if field.is_repeated
         else getattr(info, field.name)
         for field in pb.BuildInfo.DESCRIPTOR.fields
     }

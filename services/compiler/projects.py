@@ -321,10 +321,10 @@ def _rust_binary(
             return chosen[0][0], config.target
     if len(binaries) == 1:
         return binaries[0]
-    names = ", ".join(b[0] for b in binaries) or "none"
+    members = ", ".join(b[0] for b in binaries) or "none"
     raise BuildFailure(
         Category.RUST_COMPILATION_ERROR,
-        f"the workspace has {len(binaries)} binary members ({names}); OutLayer builds one: name "
+        f"the workspace has {len(binaries)} binary members ({members}); OutLayer builds one: name "
         'it in outlayer.toml ([build] target = "...")',
     )
 

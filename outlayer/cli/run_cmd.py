@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _emit(result: ExecutionResult) -> int:
-    json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0 if result.ok else 1
+    status = 0 if result.ok else 1
+    try:
+        json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`outlayer run ... | head`): what it read is all it wanted.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return status
 
 
 def _read_input(args: argparse.Namespace) -> bytes:

@@ -54,3 +54,15 @@ def match(routes: list[Route], verb: str, path: str) -> tuple[Route, dict[str, s
             if found:
                 return route, found.groupdict()
     return None
+
+
+def query_fields(route: Route) -> list[str]:
+    """The request's top-level scalar fields a GET-style route (no body) takes from its query
+    string (grpc-gateway's rule): those not bound by the path."""
+    if route.body == "*":
+        return []
+    return [
+        f.name
+        for f in route.method.input_type.fields
+        if f.name not in route.pattern.groupindex and f.message_type is None and not f.is_repeated
+    ]

@@ -46,7 +46,7 @@ from outlayer.grpcserver import GRPC_OPTIONS
 from outlayer.result import ExecutionResult
 from outlayer.v1 import keystore_pb2, public_pb2
 from services.edge.openapi import HEADERS, document
-from services.edge.routes import Route, match, routes_for
+from services.edge.routes import Route, match, query_fields, routes_for
 
 log = logging.getLogger("outlayer.edge")
 KEYSTORE_SERVICE = keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"].full_name
@@ -237,15 +237,6 @@ def _request(route: Route, params: dict[str, str], query: str, body: bytes) -> M
     except (json_format.ParseError, ValueError, TypeError) as exc:
         return _error(400, "invalid_argument", f"the request does not fit {name}: {exc}")
     return request  # type: ignore[no-any-return]
-
-
-def query_fields(route: Route) -> list[str]:
-    """The request's top-level scalar fields not bound by the path: its query parameters."""
-    return [
-        f.name
-        for f in route.method.input_type.fields
-        if f.name not in route.pattern.groupindex and f.message_type is None and not f.is_repeated
-    ]
 
 
 def _unknown_enum(message: Message) -> str:

@@ -2,8 +2,10 @@
 
 Methods: ``status``, ``block``, ``chunk``, ``query`` (``call_function``, ``view_account``,
 ``view_access_key``), ``send_tx``, ``broadcast_tx_async``, ``broadcast_tx_commit``, ``tx``,
-``EXPERIMENTAL_tx_status``, ``gas_price``. Shapes and error names follow nearcore's RPC, so the
-same client works against a real node. Blocks are produced on a timer, as on a real chain.
+``EXPERIMENTAL_tx_status``, ``EXPERIMENTAL_changes``, ``gas_price``. Shapes and error names
+follow nearcore's RPC (outcomes carry ``proof`` and ``metadata``; a public key without a type
+prefix is ed25519), so the same client works against a real node: tests drive it with py-near
+too. Every malformed parameter gets a JSON-RPC error. Blocks are produced on a timer.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from outlayer.near.actions import (
     TransferAction,
 )
 from outlayer.near.borsh import BorshError, SignedTransaction
-from outlayer.near.keys import parse_public_key, public_key_text
+from outlayer.near.keys import public_key_text
 
 CHAIN_ID = "localnet"
 WAIT_LEVELS = ("NONE", "INCLUDED", "EXECUTED_OPTIMISTIC", "INCLUDED_FINAL", "EXECUTED", "FINAL")
@@ -140,7 +142,7 @@ class LocalnetNode:
     def rpc_chunk(self, params: Any) -> Any:
         with self.lock:
             if isinstance(params, dict) and "chunk_id" in params:
-                wanted = base58.b58decode(params["chunk_id"])
+                wanted = _hash(params["chunk_id"], "chunk_id")
                 found = [b for b in self.chain.blocks if _chunk_hash(b) == wanted]
                 if not found:
                     raise RpcError("HANDLER_ERROR", "UNKNOWN_CHUNK", "no such chunk")
@@ -169,7 +171,11 @@ class LocalnetNode:
         with self.lock:
             head = self.chain.head
             stamp = {"block_height": head.height, "block_hash": _b58(head.hash)}
-            account_id = str(params.get("account_id"))
+            account_id = params.get("account_id")
+            if not isinstance(account_id, str) or not account_id:
+                raise _invalid("query needs account_id: a string")
+            if kind not in ("view_account", "view_access_key", "call_function"):
+                raise _invalid(f"request_type {kind!r} is not served by localnet")
             if account_id not in self.chain.accounts:
                 raise RpcError(
                     "HANDLER_ERROR",
@@ -187,7 +193,7 @@ class LocalnetNode:
                     **stamp,
                 }
             if kind == "view_access_key":
-                key = account.access_keys.get(parse_public_key(str(params.get("public_key"))))
+                key = account.access_keys.get(_public_key(params.get("public_key")))
                 if key is None:
                     raise RpcError(
                         "HANDLER_ERROR",
@@ -196,9 +202,12 @@ class LocalnetNode:
                     )
                 return {"nonce": key.nonce, "permission": _permission(key.function_call), **stamp}
             if kind == "call_function":
-                args = base64.b64decode(params.get("args_base64") or "")
+                args = _base64(params.get("args_base64"), "args_base64")
+                method = params.get("method_name")
+                if not isinstance(method, str) or not method:
+                    raise _invalid("call_function needs method_name: a string")
                 try:
-                    data, logs = self.chain.view(account_id, str(params.get("method_name")), args)
+                    data, logs = self.chain.view(account_id, method, args)
                 except ChainError as exc:
                     return {"error": str(exc), "logs": [], **stamp}
                 return {"result": list(data or b""), "logs": logs, **stamp}
@@ -221,8 +230,15 @@ class LocalnetNode:
 
     def rpc_tx(self, params: Any) -> Any:
         if isinstance(params, list):
+            if len(params) != 2:
+                raise _invalid("tx takes [tx_hash, sender_account_id]")
             params = {"tx_hash": params[0], "sender_account_id": params[1]}
-        tx_hash = base58.b58decode(params["tx_hash"])
+        if not isinstance(params, dict) or "tx_hash" not in params:
+            raise _invalid("tx takes {tx_hash, sender_account_id, wait_until}")
+        tx_hash = _hash(params["tx_hash"], "tx_hash")
+        wait = params.get("wait_until", "NONE")
+        if wait not in WAIT_LEVELS:
+            raise _invalid(f"wait_until must be one of {', '.join(WAIT_LEVELS)}")
         with self.lock:
             if tx_hash not in self.chain.transactions:
                 raise RpcError(
@@ -230,7 +246,7 @@ class LocalnetNode:
                     "UNKNOWN_TRANSACTION",
                     f"transaction {params['tx_hash']} is not known",
                 )
-        return self._await(tx_hash, params.get("wait_until", "NONE"))
+        return self._await(tx_hash, wait)
 
     rpc_EXPERIMENTAL_tx_status = rpc_tx  # noqa: N815 (NEAR's method name)
 
@@ -243,7 +259,7 @@ class LocalnetNode:
         accounts = params.get("account_ids")
         if not isinstance(accounts, list) or not accounts:
             raise _invalid("data_changes needs account_ids: a non-empty list")
-        prefix = base64.b64decode(params.get("key_prefix_base64") or "")
+        prefix = _base64(params.get("key_prefix_base64"), "key_prefix_base64")
         with self.lock:
             block = self._find_block(params)
             changes = [
@@ -266,8 +282,10 @@ class LocalnetNode:
             return {"block_hash": _b58(block.hash), "changes": changes}
 
     def _submit(self, signed_base64: Any) -> bytes:
+        if not isinstance(signed_base64, str):
+            raise _invalid("the signed transaction must be a base64 string")
         try:
-            signed = SignedTransaction.decode(base64.b64decode(str(signed_base64), validate=True))
+            signed = SignedTransaction.decode(base64.b64decode(signed_base64, validate=True))
         except (BorshError, ValueError) as exc:
             raise RpcError(
                 "REQUEST_VALIDATION_ERROR",
@@ -345,6 +363,7 @@ class LocalnetNode:
                 "block_hash": _b58(
                     self.chain.blocks[min(record.block_height, self.chain.height)].hash
                 ),
+                "proof": [],
                 "outcome": {
                     "logs": [],
                     "receipt_ids": [_b58(record.receipt_id)],
@@ -352,6 +371,7 @@ class LocalnetNode:
                     "tokens_burnt": "0",
                     "executor_id": record.signer_id,
                     "status": {"SuccessReceiptId": _b58(record.receipt_id)},
+                    "metadata": {"version": 1, "gas_profile": None},
                 },
             },
             "receipts_outcome": [self._outcome_view(o) for o in outcomes],
@@ -366,11 +386,13 @@ class LocalnetNode:
         if "block_id" not in params:
             return self.chain.head
         block_id = params["block_id"]
+        if isinstance(block_id, bool) or not isinstance(block_id, (int, str)):
+            raise _invalid("block_id is a height (an integer) or a block hash (base58)")
         if isinstance(block_id, int):
             if 0 <= block_id <= self.chain.height:
                 return self.chain.blocks[block_id]
         else:
-            wanted = base58.b58decode(str(block_id))
+            wanted = _hash(block_id, "block_id")
             for block in reversed(self.chain.blocks):
                 if block.hash == wanted:
                     return block
@@ -397,6 +419,7 @@ class LocalnetNode:
             "actions": [_action_view(a) for a in record.actions],
             "signature": "ed25519:" + _b58(record.signature or bytes(64)),
             "hash": _b58(record.hash),
+            "priority_fee": 0,
         }
 
     def _receipt_view(self, receipt_id: bytes) -> dict[str, Any]:
@@ -417,6 +440,7 @@ class LocalnetNode:
         return {
             "id": _b58(outcome.receipt_id),
             "block_hash": _b58(self.chain.blocks[outcome.block_height].hash),
+            "proof": [],  # one shard, no outcome Merkle tree: an empty path
             "outcome": {
                 "logs": outcome.logs,
                 "receipt_ids": [_b58(r) for r in outcome.receipt_ids],
@@ -424,6 +448,8 @@ class LocalnetNode:
                 "tokens_burnt": str(outcome.tokens_burnt),
                 "executor_id": outcome.executor_id,
                 "status": status,
+                # nearcore's ExecutionMetadataView; localnet keeps no per-cost gas profile.
+                "metadata": {"version": 3, "gas_profile": []},
             },
         }
 
@@ -502,6 +528,45 @@ def _first(params: Any) -> Any:
     raise _invalid("expected [signed_tx_base64]")
 
 
+def _public_key(text: Any) -> bytes:
+    """A public key as nearcore reads one: ``ed25519:<base58>``, or bare base58 (ed25519)."""
+    if not isinstance(text, str) or not text:
+        raise _invalid("public_key is required: ed25519:<base58>")
+    curve, _, encoded = text.rpartition(":")
+    if curve not in ("", "ed25519"):
+        raise _invalid(f"public key {text!r}: localnet has ed25519 keys only")
+    try:
+        raw = base58.b58decode(encoded)
+    except ValueError:
+        raise _invalid(f"public key {text!r} is not base58") from None
+    if len(raw) != 32:
+        raise _invalid(f"public key {text!r} is {len(raw)} bytes; an ed25519 key is 32")
+    return bytes(raw)
+
+
+def _hash(text: Any, what: str) -> bytes:
+    if not isinstance(text, str) or not text:
+        raise _invalid(f"{what} must be a base58 hash")
+    try:
+        raw = base58.b58decode(text)
+    except ValueError:
+        raise _invalid(f"{what} {text!r} is not base58") from None
+    if len(raw) != 32:
+        raise _invalid(f"{what} {text!r} is not a 32-byte hash")
+    return bytes(raw)
+
+
+def _base64(text: Any, what: str) -> bytes:
+    if text is None or text == "":
+        return b""
+    if not isinstance(text, str):
+        raise _invalid(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise _invalid(f"{what} is not valid base64") from None
+
+
 def _invalid(message: str) -> RpcError:
     return RpcError("REQUEST_VALIDATION_ERROR", "PARSE_ERROR", message, -32700)
 
@@ -524,20 +589,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
         request_id: Any = None
         try:
+            length = _content_length(self.headers.get("Content-Length"))
             try:
                 request = json.loads(self.rfile.read(length))
                 request_id = request.get("id")
                 method, params = request["method"], request.get("params")
             except (ValueError, KeyError, AttributeError):
-                raise RpcError(
-                    "REQUEST_VALIDATION_ERROR",
-                    "PARSE_ERROR",
-                    "the body is not a JSON-RPC 2.0 request",
-                    -32700,
-                ) from None
+                raise _invalid("the body is not a JSON-RPC 2.0 request") from None
+            if not isinstance(method, str):
+                raise _invalid("method must be a string")
             body: dict[str, Any] = {
                 "jsonrpc": "2.0",
                 "id": request_id,
@@ -545,10 +607,30 @@ class _Handler(BaseHTTPRequestHandler):
             }
         except RpcError as exc:
             body = {"jsonrpc": "2.0", "id": request_id, "error": exc.to_json()}
+        except (KeyError, IndexError, TypeError, ValueError) as exc:  # parameters we missed
+            error = _invalid(f"malformed parameters: {type(exc).__name__}: {exc}")
+            body = {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+        except Exception as exc:  # a localnet bug: still an answer, never a dropped connection
+            error = RpcError("INTERNAL_ERROR", "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            body = {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
         self._send(200, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the CLI prints what matters
+
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def _content_length(header: str | None) -> int:
+    if header is None:
+        return 0
+    if not header.strip().isdigit():
+        raise _invalid(f"Content-Length {header!r} is not a number of bytes")
+    length = int(header)
+    if length > MAX_BODY_BYTES:
+        raise _invalid(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    return length
 
 
 def make_server(node: LocalnetNode, host: str, port: int) -> ThreadingHTTPServer:

@@ -170,6 +170,7 @@ class _Call:
             used = self.fuel - self.store.get_fuel()
             self.out.instructions = used
             self.out.gas_burnt = used * gas.REGULAR_OP_COST + self.host_gas
+            self._release()
         if not self.out.ok:
             self.out.storage_writes.clear()
             self.out.promises.clear()
@@ -177,6 +178,14 @@ class _Call:
             self.out.return_data = None
             self.out.return_promise = None
         return self.out
+
+    def _release(self) -> None:
+        """Drops the store. wasmtime-py keeps every host function in a global table until its
+        store is deleted, and ours hold this call (and so the store): without this, each call's
+        instance and its memory would live for as long as the process."""
+        self.memory = None
+        self.registers.clear()
+        del self.store
 
     def _charge(self, amount: int) -> None:
         self.host_gas += amount

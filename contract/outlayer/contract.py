@@ -1,7 +1,8 @@
 """The OutLayer contract: requests yield until a registered worker resolves them.
 
 MicroPython (nearc). Every user error panics with a clear message before any state changes;
-amounts are strings of yoctoNEAR (or of the token's smallest unit) in all JSON.
+amounts are strings of yoctoNEAR (or of the token's smallest unit) in all JSON. The money rules
+(what is charged when, and the caps) are in contract/README.md and docs/security.md.
 """
 
 import binascii
@@ -10,6 +11,8 @@ import json
 import near
 
 TGAS = 10**12
+U64 = 2**64
+U128 = 2**128
 MAX_INSTRUCTIONS = 100_000_000_000
 MAX_SECONDS = 60
 MAX_MEMORY_MB = 1024
@@ -18,13 +21,33 @@ DEFAULT_LIMITS = {
     "max_memory_mb": 128,
     "max_execution_seconds": 60,
 }
+PRICE_FIELDS = ("base_fee", "per_instruction", "per_ms", "per_compile_ms", "max_compile_ms")
+DEFAULT_PRICING = {
+    "base_fee": "1000000000000000000000",
+    "per_instruction": "1000000",
+    "per_ms": "10000000000000000000",
+    "per_compile_ms": "1000000000000000000",
+    "max_compile_ms": "300000",
+}
 STALE_AFTER_NS = 10 * 60 * 10**9
 YIELD_CALLBACK_GAS = 60 * TGAS
 FT_TRANSFER_GAS = 20 * TGAS
 CALLBACK_GAS = 20 * TGAS
-MAX_RESUME_BYTES = 1024
-MAX_OUTPUT_BYTES = 16 * 1024  # parsing JSON in MicroPython costs ~4 Tgas per KiB
-STORAGE_PRICE = 10**19
+MAX_RESUME_BYTES = 1024  # NEAR's cap on a yield-resume payload
+MAX_LOG_BYTES = 16 * 1024  # NEAR's cap on a receipt's logs
+MAX_OUTPUT_BYTES = 16 * 1024  # as JSON, in bytes: what resolve can parse well inside 300 Tgas
+MAX_OUTPUT_DEPTH = 64  # json.dumps recurses on MicroPython's small C stack
+MAX_INPUT_BYTES = 12 * 1024  # its event (the input escaped as JSON) must fit in one log
+MAX_ERROR_MESSAGE = 1000  # characters kept of a worker's error message
+MAX_BLOB_BYTES = 16 * 1024  # encrypted secrets: the worst store costs ~41 Tgas
+STORAGE_PRICE = 10**19  # yoctoNEAR per byte (NEAR's storage staking)
+RECORD_BYTES = 40  # NEAR counts this much per storage record, on top of its key and value
+# A request locks a refundable storage stake: this many bytes (a bound on a record with every
+# field at its cap, and up to FREE_INPUT_BYTES of input as JSON), plus its input beyond that.
+REQUEST_STORAGE_BYTES = 2048
+FREE_INPUT_BYTES = 256
+OUTPUT_GRACE_BLOCKS = 200  # a stored output its callback did not take by then is freed
+DEPOSIT_DIGITS = 40  # a secret's deposit is stored at a fixed width: its record's size is exact
 FORMATS = ("text", "json", "bytes")
 CONDITIONS = (
     "AllowAll",
@@ -70,19 +93,58 @@ def put(key, value):
     near.storage_write(key, json.dumps(value))
 
 
+def nbytes(text):
+    return len(bytes(text, "utf-8"))
+
+
 def amount(value, name):
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and 0 < len(value) <= 80 and value.isdigit():
         return int(value)
-    fail(name + " must be a non-negative whole number as a string, got " + repr(value))
+    fail(name + " must be a non-negative whole number as a string, got " + repr(value)[:80])
+
+
+def u128(value, name):
+    value = amount(value, name)
+    if value >= U128:
+        fail(name + " must be below 2^128")
+    return value
+
+
+def count(value, name, cap=U64 - 1):
+    """A JSON integer (not a string) from 0 to cap."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > cap:
+        fail(name + " must be a whole number from 0 to " + str(cap) + ", got " + repr(value)[:80])
+    return value
+
+
+def text(value, name, most, required=True):
+    """A string of at most ``most`` bytes (UTF-8)."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        fail(name + " must be a " + ("non-empty " if required else "") + "string")
+    if nbytes(value) > most:
+        fail(name + " is longer than " + str(most) + " bytes")
+    return value
+
+
+def log_event(event, data):
+    line = "EVENT_JSON:" + json.dumps(
+        {"standard": "outlayer", "version": "1.0.0", "event": event, "data": [data]}
+    )
+    size = nbytes(line)
+    if size > MAX_LOG_BYTES:
+        return size
+    near.log_utf8(line)
+    return 0
 
 
 def emit(event, data):
-    near.log_utf8(
-        "EVENT_JSON:"
-        + json.dumps({"standard": "outlayer", "version": "1.0.0", "event": event, "data": [data]})
-    )
+    size = log_event(event, data)
+    if size:
+        fail("the " + event + " event would be " + str(size) + " bytes; NEAR logs hold 16384")
 
 
 def owner():
@@ -106,17 +168,15 @@ def transfer(account_id, value):
 
 
 def pricing():
-    return get("pricing")
+    p = get("pricing")
+    for name in PRICE_FIELDS:  # a contract upgraded from before compile pricing
+        if name not in p:
+            p[name] = DEFAULT_PRICING[name]
+    return p
 
 
 def stats():
     return get("stats")
-
-
-def bump(field, by=1):
-    s = stats()
-    s[field] = s.get(field, 0) + by
-    put("stats", s)
 
 
 # --- set-up and admin ---------------------------------------------------------------------------
@@ -128,14 +188,7 @@ def new():
     put("owner", a.get("owner_id") or near.predecessor_account_id())
     put("paused", False)
     put("next_id", 1)
-    put(
-        "pricing",
-        {
-            "base_fee": "1000000000000000000000",
-            "per_instruction": "1000000",
-            "per_ms": "10000000000000000000",
-        },
-    )
+    put("pricing", DEFAULT_PRICING)
     put(
         "stats",
         {
@@ -153,14 +206,14 @@ def new():
 @near.export
 def add_worker():
     only_owner()
-    put("w:" + str(args()["account_id"]), True)
+    put("w:" + text(args().get("account_id"), "account_id", 64), True)
     ret(True)
 
 
 @near.export
 def remove_worker():
     only_owner()
-    near.storage_remove("w:" + str(args()["account_id"]))
+    near.storage_remove("w:" + str(args().get("account_id")))
     ret(True)
 
 
@@ -178,11 +231,15 @@ def set_paused():
 
 @near.export
 def set_pricing():
+    """base_fee, per_instruction and per_ms are required; the compile fields keep their value
+    when omitted. Open requests keep the pricing they were made at."""
     only_owner()
     a = args()
-    p = {}
-    for name in ("base_fee", "per_instruction", "per_ms"):
-        p[name] = str(amount(a.get(name), name))
+    p = pricing()
+    for name in PRICE_FIELDS:
+        if name in ("per_compile_ms", "max_compile_ms") and a.get(name) is None:
+            continue
+        p[name] = str(u128(a.get(name), name))
     put("pricing", p)
     ret(p)
 
@@ -195,7 +252,7 @@ def get_pricing():
 @near.export
 def add_token():
     only_owner()
-    put("tok:" + str(args()["token_id"]), True)
+    put("tok:" + text(args().get("token_id"), "token_id", 64), True)
     ret(True)
 
 
@@ -208,7 +265,9 @@ def check_source(source):
         )
     repo = source.get("repo")
     if not isinstance(repo, str) or not repo.startswith("https://github.com/"):
-        fail("code_source.repo must be a https://github.com/OWNER/REPO URL, got " + repr(repo))
+        fail("code_source.repo must be a https://github.com/OWNER/REPO URL, got " + repr(repo)[:80])
+    if nbytes(repo) != len(repo) or len(repo) > 256:
+        fail("code_source.repo must be an ASCII URL of at most 256 characters")
     path = repo[len("https://github.com/") :]
     if path.endswith(".git"):
         path = path[:-4]
@@ -218,17 +277,12 @@ def check_source(source):
     refs = [k for k in ("commit", "branch", "tag") if source.get(k)]
     if len(refs) != 1:
         fail("code_source needs exactly one of commit (40 hex), branch or tag")
-    if refs[0] == "commit":
-        commit = source["commit"]
-        if (
-            not isinstance(commit, str)
-            or len(commit) != 40
-            or any(c not in HEX for c in commit.lower())
-        ):
-            fail("code_source.commit must be 40 hexadecimal characters, got " + repr(commit))
-    clean = {"repo": repo, refs[0]: source[refs[0]]}
+    ref = text(source[refs[0]], "code_source." + refs[0], 128)
+    if refs[0] == "commit" and (len(ref) != 40 or any(c not in HEX for c in ref.lower())):
+        fail("code_source.commit must be 40 hexadecimal characters, got " + repr(ref))
+    clean = {"repo": repo, refs[0]: ref}
     if source.get("build_target"):
-        clean["build_target"] = str(source["build_target"])
+        clean["build_target"] = text(source["build_target"], "code_source.build_target", 64)
     return clean
 
 
@@ -254,15 +308,84 @@ def check_limits(limits):
     return out
 
 
-def cost_of(instructions, ms):
-    p = pricing()
-    return int(p["base_fee"]) + instructions * int(p["per_instruction"]) + ms * int(p["per_ms"])
+def check_input(value):
+    """The input and how many bytes it takes as JSON (as it is stored and logged)."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        fail("input_data must be a string")
+    size = nbytes(value)
+    if size > MAX_INPUT_BYTES:
+        fail(
+            "input_data is "
+            + str(size)
+            + " bytes (UTF-8); a request carries at most "
+            + str(MAX_INPUT_BYTES)
+        )
+    return value, nbytes(json.dumps(value))
+
+
+def check_secrets_ref(ref):
+    if ref is None:
+        return None
+    if not isinstance(ref, dict):
+        fail('secrets_ref must be {"profile": ..., "account_id": ...}')
+    clean = {"profile": text(ref.get("profile"), "secrets_ref.profile", 64)}
+    for name in ("account_id", "branch"):
+        value = text(ref.get(name), "secrets_ref." + name, 64, required=False)
+        if value:
+            clean[name] = value
+    return clean
+
+
+def fee_for(p, instructions, ms, compile_ms):
+    return (
+        int(p["base_fee"])
+        + instructions * int(p["per_instruction"])
+        + ms * int(p["per_ms"])
+        + min(compile_ms, int(p["max_compile_ms"])) * int(p["per_compile_ms"])
+    )
+
+
+def limits_cost(p, limits):
+    return fee_for(p, limits["max_instructions"], limits["max_execution_seconds"] * 1000, 0)
+
+
+def request_stake(input_json_bytes):
+    extra = input_json_bytes - FREE_INPUT_BYTES
+    return STORAGE_PRICE * (REQUEST_STORAGE_BYTES + (extra if extra > 0 else 0))
+
+
+def request_pricing(request):
+    return request.get("pricing") or pricing()  # a request made before prices were fixed in it
+
+
+def charge_for(request, used):
+    """The pricing fixed at request time applied to the usage capped by the request's limits
+    (and the compile time by max_compile_ms), never more than the deposit."""
+    p = request_pricing(request)
+    limits = request["resource_limits"]
+    fee = fee_for(
+        p,
+        min(used["instructions"], limits["max_instructions"]),
+        min(used["time_ms"], limits["max_execution_seconds"] * 1000),
+        used["compile_ms"],
+    )
+    return min(fee, int(request["payment"]))
 
 
 @near.export
 def estimate_execution_cost():
-    limits = check_limits(args().get("resource_limits"))
-    ret(str(cost_of(limits["max_instructions"], limits["max_execution_seconds"] * 1000)))
+    """The deposit request_execution needs: the cost of the limits, the refundable storage
+    stake for this input, and with include_compilation the worst-case compile fee."""
+    a = args()
+    limits = check_limits(a.get("resource_limits"))
+    _, input_json_bytes = check_input(a.get("input_data"))
+    p = pricing()
+    cost = limits_cost(p, limits) + request_stake(input_json_bytes)
+    if a.get("include_compilation"):
+        cost += int(p["max_compile_ms"]) * int(p["per_compile_ms"])
+    ret(str(cost))
 
 
 @near.export
@@ -275,35 +398,33 @@ def request_execution():
     fmt = a.get("response_format") or "text"
     if fmt not in FORMATS:
         fail("response_format must be one of text, json, bytes")
-    input_data = a.get("input_data") or ""
-    if not isinstance(input_data, str):
-        fail("input_data must be a string")
-    secrets_ref = a.get("secrets_ref")
-    if secrets_ref is not None and (
-        not isinstance(secrets_ref, dict) or not secrets_ref.get("profile")
-    ):
-        fail('secrets_ref must be {"profile": ..., "account_id": ...}')
+    input_data, input_json_bytes = check_input(a.get("input_data"))
+    secrets_ref = check_secrets_ref(a.get("secrets_ref"))
+    p = pricing()
     deposit = near.attached_deposit()
-    needed = cost_of(limits["max_instructions"], limits["max_execution_seconds"] * 1000)
-    if deposit < needed:
+    cost = limits_cost(p, limits)
+    stake = request_stake(input_json_bytes)
+    if deposit < cost + stake:
         fail(
             "attach at least "
-            + str(needed)
-            + " yoctoNEAR for these limits (attached "
+            + str(cost + stake)
+            + " yoctoNEAR: "
+            + str(cost)
+            + " for these limits and "
+            + str(stake)
+            + " refundable for storing the request (attached "
             + str(deposit)
             + ")"
         )
     sender = near.predecessor_account_id()
-    usd = amount(a.get("attached_usd") or 0, "attached_usd")
+    usd = u128(a.get("attached_usd") or 0, "attached_usd")
     token = None
     developer = None
     if usd > 0:
         token = a.get("usd_token_id")
-        developer = a.get("project_owner_id")
-        if not token or not get("tok:" + str(token)):
+        developer = text(a.get("project_owner_id"), "project_owner_id", 64)
+        if not isinstance(token, str) or not get("tok:" + token):
             fail("usd_token_id must name a whitelisted token")
-        if not developer:
-            fail("project_owner_id is required with attached_usd")
         key = "bal:" + sender + ":" + token
         balance = int(get(key, "0"))
         if balance < usd:
@@ -334,12 +455,15 @@ def request_execution():
         "attached_usd": str(usd),
         "usd_token_id": token,
         "project_owner_id": developer,
+        "pricing": p,
         "timestamp": near.block_timestamp(),
         "status": "pending",
     }
     put("req:" + str(request_id), request)
-    bump("total_requests")
-    emit(
+    s = stats()
+    s["total_requests"] = s["total_requests"] + 1
+    put("stats", s)
+    size = log_event(
         "execution_requested",
         {
             "request_id": request_id,
@@ -355,53 +479,155 @@ def request_execution():
             "timestamp": request["timestamp"],
         },
     )
+    if size:
+        fail(
+            "input_data takes too many bytes once escaped as JSON for the request's event ("
+            + str(size)
+            + " bytes; NEAR logs hold 16384): control characters take 6 bytes each"
+        )
     near.promise_return(promise)
+
+
+def check_usage(used):
+    if used is None:
+        used = {}
+    if not isinstance(used, dict):
+        fail("resources_used must be an object")
+    return {
+        "instructions": count(used.get("instructions") or 0, "resources_used.instructions"),
+        "time_ms": count(used.get("time_ms") or 0, "resources_used.time_ms"),
+        "compile_ms": count(used.get("compile_ms") or 0, "resources_used.compile_ms"),
+    }
+
+
+def check_error(error):
+    if error is None:
+        return None
+    if not isinstance(error, dict):
+        fail('error must be {"type": ..., "message": ...} or null')
+    message = error.get("message") or ""
+    if not isinstance(message, str):
+        fail("error.message must be a string")
+    return {
+        "type": text(error.get("type"), "error.type", 64),
+        "message": message[:MAX_ERROR_MESSAGE],
+    }
+
+
+def check_compilation(compilation, error):
+    if compilation is None:
+        return None
+    if not isinstance(compilation, dict):
+        fail("compilation must be an object")
+    if error is None or error["type"] != "compilation_in_progress":
+        fail("compilation goes only with an error of type compilation_in_progress")
+    return {
+        "estimated_seconds": count(
+            compilation.get("estimated_seconds"), "compilation.estimated_seconds", 10**6
+        ),
+        "retry_after_blocks": count(
+            compilation.get("retry_after_blocks"), "compilation.retry_after_blocks", 10**6
+        ),
+        "cache_key": text(compilation.get("cache_key"), "compilation.cache_key", 256),
+    }
+
+
+def output_json(output):
+    """The output as JSON text, refused when it is nested too deeply or too large in bytes."""
+    stack = [(output, 1)] if isinstance(output, (list, dict)) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_OUTPUT_DEPTH:
+            fail(
+                "the output is nested more than "
+                + str(MAX_OUTPUT_DEPTH)
+                + " levels deep; resolve it as failed with error type invalid_output"
+            )
+        for item in value.values() if isinstance(value, dict) else value:
+            if isinstance(item, (list, dict)):
+                stack.append((item, depth + 1))
+    dumped = json.dumps(output)
+    size = nbytes(dumped)
+    if size > MAX_OUTPUT_BYTES:
+        fail(
+            "the output is "
+            + str(size)
+            + " bytes as JSON, larger than 16 KiB (16384 bytes), the most a request can "
+            "return on chain; resolve it as failed with error type output_limit"
+        )
+    return dumped
+
+
+def sweep_outputs(queue, now):
+    """Frees outputs whose callback never took them (a failed callback); keeps the rest."""
+    while queue:
+        request_id, height = queue[0]
+        key = "out:" + str(request_id)
+        if near.storage_has_key(key):
+            if now - height <= OUTPUT_GRACE_BLOCKS:
+                break
+            near.storage_remove(key)
+        queue.pop(0)
+    return queue
 
 
 @near.export
 def resolve_execution():
+    """Settles the request now (fee, refunds, stats), then resumes the caller's callback, which
+    only hands the result over: a failed callback cannot leave money or a request behind."""
     worker = near.predecessor_account_id()
     if not near.storage_has_key("w:" + worker):
         fail("only registered workers may resolve requests")
     a = args()
     request_id = a.get("request_id")
-    request = get("req:" + str(request_id))
+    key = "req:" + str(request_id)
+    request = get(key)
     if request is None:
         fail("request " + str(request_id) + " does not exist (or was already settled)")
     if request["status"] != "pending":
         fail("request " + str(request_id) + " was already resolved")
-    used = a.get("resources_used") or {}
-    result = {
-        "request_id": request_id,
-        "success": bool(a.get("success")),
-        "error": a.get("error"),
-        "worker": worker,
-        "resources_used": {
-            "instructions": amount(used.get("instructions") or 0, "resources_used.instructions"),
-            "time_ms": amount(used.get("time_ms") or 0, "resources_used.time_ms"),
-        },
-        "refund_usd": str(amount(a.get("refund_usd") or 0, "refund_usd")),
-        "compilation_note": a.get("compilation_note"),
-        "output": a.get("output"),
+    success = a.get("success")
+    if not isinstance(success, bool):
+        fail("success must be true or false")
+    used = check_usage(a.get("resources_used"))
+    error = check_error(a.get("error"))
+    compilation = check_compilation(a.get("compilation"), error)
+    refund_asked = u128(a.get("refund_usd") or 0, "refund_usd")
+    output = output_json(a.get("output"))
+
+    fee = charge_for(request, used)
+    usd = int(request["attached_usd"])
+    refund_usd = min(refund_asked, usd) if success else usd
+    settle(request, fee, refund_usd, "completed" if success else "failed")
+    near.storage_remove(key)
+    status = "success" if success else "failed"
+    outcome = {
+        "request_id": request["request_id"],
+        "status": status,
+        "error": error,
+        "resources_used": used,
+        "refund_usd": str(refund_usd),
+        "charged": str(fee),
+        "compilation": compilation,
     }
-    if len(json.dumps(result["output"])) > MAX_OUTPUT_BYTES:
-        fail(
-            "the output is larger than 16 KiB, the most a request can return on chain; "
-            "resolve it as failed with error type output_limit"
-        )
-    payload = json.dumps(result)
-    if len(payload) > MAX_RESUME_BYTES:
-        # NEAR caps a resume payload at 1 KiB: keep the output here until the callback reads it.
-        put("out:" + str(request_id), result["output"])
-        result["output"] = None
-        result["output_stored"] = True
-        if result["error"] is not None and len(json.dumps(result)) > MAX_RESUME_BYTES:
-            result["error"] = str(result["error"])[:300]
-        payload = json.dumps(result)
-        if len(payload) > MAX_RESUME_BYTES:
-            fail("the result (without its output) is larger than 1 KiB")
-    request["status"] = "resolved"
-    put("req:" + str(request_id), request)
+    # The output is spliced in as text: the callback never parses it again.
+    result = json.dumps(outcome)[:-1] + ', "output": ' + output + "}"
+    now = near.block_height()
+    queue = sweep_outputs(get("outq", []), now)
+    payload = result
+    if nbytes(result) > MAX_RESUME_BYTES:
+        near.storage_write("out:" + str(request["request_id"]), result)
+        queue.append([request["request_id"], now])
+        payload = "stored"
+    if queue:
+        put("outq", queue)
+    else:
+        near.storage_remove("outq")
+    emit(
+        "execution_completed",
+        {"request_id": request["request_id"], "status": status, "error": error,
+         "resources_used": used, "charged": str(fee)},
+    )  # fmt: skip
     if not near.promise_yield_resume(binascii.unhexlify(request["data_id"]), payload):
         fail("request " + str(request_id) + " can no longer be resumed (its yield timed out)")
     ret(True)
@@ -409,11 +635,27 @@ def resolve_execution():
 
 @near.export
 def on_execution_response():
+    """The yield's callback: the resolved result as resolve left it, or the timeout."""
     only_self()
     request_id = args()["request_id"]
+    status, data = near.promise_result(0)
+    if status == 1:
+        if data[:1] != b"{":
+            key = "out:" + str(request_id)
+            data = near.storage_read(key)
+            if data is None:
+                data = json.dumps(
+                    {"request_id": request_id, "status": "failed", "output": None,
+                     "error": {"type": "output_lost",
+                               "message": "the result was settled but its output was freed"}}
+                )  # fmt: skip
+            else:
+                near.storage_remove(key)
+        near.value_return(data)
+        return
     key = "req:" + str(request_id)
     request = get(key)
-    if request is None:
+    if request is None or request["status"] != "pending":
         ret(
             {
                 "request_id": request_id,
@@ -426,66 +668,44 @@ def on_execution_response():
             }
         )
         return
-    status, data = near.promise_result(0)
-    deposit = int(request["payment"])
-    usd = int(request["attached_usd"])
-    p = pricing()
-    if status != 1:
-        fee = min(int(p["base_fee"]), deposit)
-        settle(request, fee, 0, False)
-        bump("timed_out")
-        outcome = {
+    fee = min(int(request_pricing(request)["base_fee"]), int(request["payment"]))
+    settle(request, fee, 0, "timed_out")
+    near.storage_remove(key)
+    none = {"instructions": 0, "time_ms": 0, "compile_ms": 0}
+    error = {"type": "timeout", "message": "no worker resolved the request in time"}
+    emit(
+        "execution_completed",
+        {"request_id": request_id, "status": "failed", "error": error,
+         "resources_used": none, "charged": str(fee)},
+    )  # fmt: skip
+    ret(
+        {
             "request_id": request_id,
             "status": "failed",
             "output": None,
-            "error": {"type": "timeout", "message": "no worker resolved the request in time"},
-            "resources_used": {"instructions": 0, "time_ms": 0},
+            "error": error,
+            "resources_used": none,
+            "refund_usd": "0",
+            "charged": str(fee),
+            "compilation": None,
         }
-    else:
-        result = json.loads(data)
-        output = result.get("output")
-        if result.get("output_stored"):
-            output = get("out:" + str(request_id))
-            near.storage_remove("out:" + str(request_id))
-        used = result["resources_used"]
-        fee = min(cost_of(used["instructions"], used["time_ms"]), deposit)
-        refund_usd = min(int(result.get("refund_usd") or "0"), usd) if result["success"] else usd
-        settle(request, fee, refund_usd, result["success"])
-        bump("completed" if result["success"] else "failed")
-        outcome = {
-            "request_id": request_id,
-            "status": "success" if result["success"] else "failed",
-            "output": output,
-            "error": result.get("error"),
-            "resources_used": used,
-            "refund_usd": str(refund_usd),
-            "compilation_note": result.get("compilation_note"),
-        }
-    near.storage_remove(key)
-    emit(
-        "execution_completed",
-        {
-            "request_id": request_id,
-            "status": outcome["status"],
-            "error": outcome["error"],
-            "resources_used": outcome["resources_used"],
-        },
     )
-    ret(outcome)
 
 
-def settle(request, fee, refund_usd, success):
-    """Fee to the owner, the rest of the deposit back to the sender; USD to the developer."""
+def settle(request, fee, refund_usd, counter):
+    """Fee to the owner, the rest of the deposit back to the sender; attached USD less the
+    refund to the project owner when the run succeeded, all of it back to the sender otherwise."""
     deposit = int(request["payment"])
     transfer(owner(), fee)
     transfer(request["sender_id"], deposit - fee)
     s = stats()
     s["total_fees"] = str(int(s["total_fees"]) + fee)
+    s[counter] = s.get(counter, 0) + 1
     put("stats", s)
     usd = int(request["attached_usd"])
     if usd > 0:
         token = request["usd_token_id"]
-        back = usd if not success else refund_usd
+        back = refund_usd if counter == "completed" else usd
         if back > 0:
             key = "bal:" + request["sender_id"] + ":" + token
             put(key, str(int(get(key, "0")) + back))
@@ -504,6 +724,8 @@ def cancel_stale_execution():
     request = get(key)
     if request is None:
         fail("request " + str(request_id) + " does not exist (or was already settled)")
+    if request["status"] != "pending":
+        fail("request " + str(request_id) + " was already resolved")
     if request["sender_id"] != near.predecessor_account_id():
         fail("only the sender of a request may cancel it")
     age = near.block_timestamp() - request["timestamp"]
@@ -513,19 +735,15 @@ def cancel_stale_execution():
             + str((STALE_AFTER_NS - age) // 10**9)
             + " more seconds"
         )
-    fee = min(int(pricing()["base_fee"]), int(request["payment"]))
-    settle(request, fee, 0, False)
+    fee = min(int(request_pricing(request)["base_fee"]), int(request["payment"]))
+    settle(request, fee, 0, "cancelled")
     near.storage_remove(key)
-    bump("cancelled")
     emit(
         "execution_completed",
-        {
-            "request_id": request_id,
-            "status": "cancelled",
-            "error": None,
-            "resources_used": {"instructions": 0, "time_ms": 0},
-        },
-    )
+        {"request_id": request_id, "status": "cancelled", "error": None,
+         "resources_used": {"instructions": 0, "time_ms": 0, "compile_ms": 0},
+         "charged": str(fee)},
+    )  # fmt: skip
     ret(True)
 
 
@@ -540,8 +758,67 @@ def get_stats():
 
 
 # --- secrets ------------------------------------------------------------------------------------
+def norm_repo(repo):
+    """The one rule (also outlayer/repos.py's): trimmed, lowercased, trailing "/"s and then one
+    trailing ".git" removed."""
+    if not isinstance(repo, str):
+        fail("repo is required")
+    repo = repo.strip().lower().rstrip("/")
+    if repo.endswith(".git"):
+        repo = repo[:-4]
+    if not repo:
+        fail("repo is required")
+    if nbytes(repo) != len(repo) or len(repo) > 256:
+        fail("repo must be an ASCII URL of at most 256 characters")
+    return repo
+
+
+def norm_branch(branch):
+    """No branch and "" are the same secrets."""
+    if branch is None:
+        return ""
+    return text(branch, "branch", 128, required=False)
+
+
 def secret_key(account, repo, branch, profile):
-    return "sec:" + account + "|" + repo + "|" + (branch or "") + "|" + profile
+    return "sec:" + account + "|" + repo + "|" + branch + "|" + profile
+
+
+def secret_target(a, account):
+    repo = norm_repo(a.get("repo"))
+    branch = norm_branch(a.get("branch"))
+    profile = text(a.get("profile"), "profile", 64)
+    entry = {"repo": repo, "branch": branch, "profile": profile}
+    return secret_key(account, repo, branch, profile), entry
+
+
+def item_separator():
+    return len(json.dumps([0, 0])) - len(json.dumps([0])) - 1
+
+
+def entry_bytes(entry):
+    """What one entry adds to the user's index (a JSON list): the entry and a separator."""
+    return nbytes(json.dumps([entry])) - 2 + item_separator()
+
+
+def index_bytes(index_key):
+    """What an index costs beyond its entries: its key, NEAR's record overhead, the brackets."""
+    return nbytes(index_key) + RECORD_BYTES + 2 - item_separator()
+
+
+def padded(value):
+    digits = str(value)
+    return "0" * (DEPOSIT_DIGITS - len(digits)) + digits
+
+
+def stored_deposit(raw):
+    """The deposit of a stored secrets record, read from its end without parsing the blob."""
+    if raw is None:
+        return 0
+    tail = raw[-(DEPOSIT_DIGITS + 2) :]
+    if tail[-2:] == b'"}' and tail[:-2].isdigit():
+        return int(tail[:-2])
+    return int(json.loads(raw)["deposit"])  # a record stored before fixed-width deposits
 
 
 def check_condition(condition, depth):
@@ -593,81 +870,82 @@ def check_condition(condition, depth):
 
 @near.export
 def store_secrets():
+    """Stores (or replaces) one set of secrets. The deposit held for it is exactly the storage
+    it takes (its record and its index entry); the index's own overhead is held while the
+    account has any secrets. Without ``access``, only the storing account may use them."""
     a = args()
     account = near.predecessor_account_id()
-    repo = a.get("repo")
-    profile = a.get("profile")
+    key, entry = secret_target(a, account)
     blob = a.get("encrypted_secrets_base64")
-    if not isinstance(repo, str) or not repo:
-        fail("repo is required")
-    if not isinstance(profile, str) or not profile:
-        fail("profile is required")
     if not isinstance(blob, str) or not blob:
         fail("encrypted_secrets_base64 is required")
-    if (
-        len(blob) % 4 != 0
-        or any(c not in B64 for c in blob.rstrip("="))
-        or len(blob) - len(blob.rstrip("=")) > 2
-    ):
+    if len(blob) > MAX_BLOB_BYTES:
+        fail("encrypted_secrets_base64 is longer than " + str(MAX_BLOB_BYTES) + " bytes")
+    body = blob.rstrip("=")
+    # strip() runs in C: what is left once every base64 character is stripped is invalid.
+    if len(blob) % 4 != 0 or body.strip(B64) or len(blob) - len(body) > 2:
         fail("encrypted_secrets_base64 is not valid base64")
-    access = a.get("access") or {"AllowAll": {}}
+    access = a.get("access")
+    if access is None:
+        access = {"Whitelist": {"accounts": [account]}}
     check_condition(access, 0)
-    branch = a.get("branch")
-    key = secret_key(account, repo, branch, profile)
-    previous = get(key)
-    before = near.storage_usage()
-    old_deposit = int(previous["deposit"]) if previous else 0
-    record = {"encrypted_secrets_base64": blob, "access": access, "deposit": "0"}
-    put(key, record)
+    old_deposit = stored_deposit(near.storage_read(key))
+    # Dumped once, the deposit last at a fixed width: the record's size does not depend on it.
+    head = json.dumps({"encrypted_secrets_base64": blob, "access": access})[:-1]
+    head += ', "deposit": "'
+    used = nbytes(key) + nbytes(head) + DEPOSIT_DIGITS + 2 + RECORD_BYTES + entry_bytes(entry)
+    deposit = used * STORAGE_PRICE
     index_key = "usec:" + account
     index = get(index_key, [])
-    entry = {"repo": repo, "branch": branch, "profile": profile}
+    needed = deposit - old_deposit
+    if not index:
+        needed += index_bytes(index_key) * STORAGE_PRICE
     if entry not in index:
         index.append(entry)
         put(index_key, index)
-    grown = near.storage_usage() - before
-    # The record itself holds its deposit; its length barely changes with the number.
-    needed = old_deposit + grown * STORAGE_PRICE
-    needed = max(needed, 0)
+    near.storage_write(key, head + padded(deposit) + '"}')
     attached = near.attached_deposit()
-    if attached + old_deposit < needed:
-        fail(
-            "attach at least "
-            + str(needed - old_deposit)
-            + " yoctoNEAR for the storage these secrets take"
-        )
-    record["deposit"] = str(needed)
-    put(key, record)
-    transfer(account, attached + old_deposit - needed)
-    ret({"storage_deposit": str(needed)})
+    if attached < needed:
+        fail("attach at least " + str(needed) + " yoctoNEAR for the storage these secrets take")
+    transfer(account, attached - needed)
+    ret(
+        {
+            "storage_deposit": str(deposit),
+            "charged": str(needed if needed > 0 else 0),
+            "refunded": str(attached - needed),
+        }
+    )
 
 
 @near.export
 def delete_secrets():
     a = args()
     account = near.predecessor_account_id()
-    key = secret_key(account, str(a.get("repo")), a.get("branch"), str(a.get("profile")))
-    record = get(key)
-    if record is None:
+    key, entry = secret_target(a, account)
+    raw = near.storage_read(key)
+    if raw is None:
         fail("no secrets stored for that repo, branch and profile")
     near.storage_remove(key)
     index_key = "usec:" + account
-    entry = {"repo": a.get("repo"), "branch": a.get("branch"), "profile": a.get("profile")}
     index = [e for e in get(index_key, []) if e != entry]
+    refund = stored_deposit(raw)
     if index:
         put(index_key, index)
-    else:
+    else:  # its last secrets: the index goes, and the deposit held for it
         near.storage_remove(index_key)
-    transfer(account, int(record["deposit"]))
-    ret({"refunded": record["deposit"]})
+        refund += index_bytes(index_key) * STORAGE_PRICE
+    transfer(account, refund)
+    ret({"refunded": str(refund)})
 
 
 @near.export
 def get_secrets():
     a = args()
-    record = get(
-        secret_key(str(a.get("owner")), str(a.get("repo")), a.get("branch"), str(a.get("profile")))
-    )
+    owner_id = a.get("owner")
+    if not isinstance(owner_id, str):
+        fail("owner is required")
+    key, _ = secret_target(a, owner_id)
+    record = get(key)
     ret(
         None
         if record is None
@@ -688,7 +966,7 @@ def list_user_secrets():
 def ft_on_transfer():
     token = near.predecessor_account_id()
     a = args()
-    value = amount(a.get("amount"), "amount")
+    value = u128(a.get("amount"), "amount")
     sender = a.get("sender_id")
     try:
         msg = json.loads(a.get("msg") or "{}")
@@ -728,7 +1006,10 @@ def withdraw_developer_earnings():
     if value <= 0:
         fail("no earnings to withdraw in token " + repr(token))
     earnings.pop(token)
-    put(key, earnings)
+    if earnings:
+        put(key, earnings)
+    else:
+        near.storage_remove(key)
     p = near.promise_create(
         token,
         "ft_transfer",

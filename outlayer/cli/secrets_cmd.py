@@ -50,7 +50,8 @@ def register(commands: Any) -> None:
     store.add_argument("--branch")
     store.add_argument("--profile", required=True)
     store.add_argument("--blob", required=True, help="from `secrets encrypt`")
-    store.add_argument("--access", default='{"AllowAll": {}}', metavar="JSON")
+    store.add_argument("--access", metavar="JSON",
+                       help='who may use them; only you by default')  # fmt: skip
     store.add_argument("--deposit-near", type=float, default=0.1,
                        help="for storage; the excess is refunded")  # fmt: skip
     store.set_defaults(handler=store_command)
@@ -128,12 +129,13 @@ def store_command(args: argparse.Namespace) -> int:
     from outlayer.near.keys import Signer
     from outlayer.near.rpc import NearRpc
 
-    try:
-        access = json.loads(args.access)
-    except ValueError:
-        raise invalid_argument("--access must be JSON, e.g. '{\"AllowAll\": {}}'") from None
-    body = {"repo": args.repo, "branch": args.branch, "profile": args.profile,
-            "encrypted_secrets_base64": args.blob, "access": access}  # fmt: skip
+    body: dict[str, Any] = {"repo": args.repo, "branch": args.branch, "profile": args.profile,
+                            "encrypted_secrets_base64": args.blob}  # fmt: skip
+    if args.access is not None:  # without it the contract lets only the owner use them
+        try:
+            body["access"] = json.loads(args.access)
+        except ValueError:
+            raise invalid_argument("--access must be JSON, e.g. '{\"AllowAll\": {}}'") from None
     outcome = NearRpc(args.rpc).function_call(
         Signer.load(args.key_file), args.contract, "store_secrets", body,
         deposit=int(args.deposit_near * NEAR),

@@ -21,6 +21,8 @@ TOKEN = "usdc.test"
 CLIENT = "client.test"
 SOURCE = {"repo": "https://github.com/alice/hello", "commit": "ab" * 20}
 SMALL = {"max_instructions": 1_000_000, "max_execution_seconds": 5}
+STORAGE_PRICE = 10**19
+STAKE = 2048 * STORAGE_PRICE  # the storage stake of a request with a short input (refunded)
 
 
 @dataclass
@@ -35,6 +37,10 @@ class Net:
 
     def cost(self, limits: dict[str, int] = SMALL) -> int:
         return int(self.view("estimate_execution_cost", {"resource_limits": limits}))
+
+    def limits_cost(self, limits: dict[str, int] = SMALL) -> int:
+        """What the limits cost at today's prices (the most a request with them is charged)."""
+        return self.cost(limits) - STAKE
 
     def request(
         self,

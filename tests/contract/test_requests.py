@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 
 from localnet.chain import YIELD_TIMEOUT_BLOCKS
-from tests.contract.conftest import ALICE, BOB, OUTLAYER, OWNER, SMALL, SOURCE, WORKER, Net, event
+from tests.contract.conftest import (
+    ALICE,
+    BOB,
+    OUTLAYER,
+    OWNER,
+    SMALL,
+    SOURCE,
+    STAKE,
+    WORKER,
+    Net,
+    event,
+)
 
 
 def test_request_event_resolve_and_the_caller_gets_the_output(net: Net) -> None:
@@ -22,14 +33,15 @@ def test_request_event_resolve_and_the_caller_gets_the_output(net: Net) -> None:
     assert net.view("get_request", {"request_id": data["request_id"]})["status"] == "pending"
 
     used = {"instructions": 12_345, "time_ms": 7}
-    assert net.resolve(data["request_id"], output={"answer": 42}, resources_used=used).success
+    resolved = net.resolve(data["request_id"], output={"answer": 42}, resources_used=used)
+    assert resolved.success
     final = net.ln.result(request.tx_hash)
     assert final.final and final.success
     outcome = final.json()
     assert outcome["status"] == "success"
     assert outcome["output"] == {"answer": 42}
-    assert outcome["resources_used"] == used
-    completed = event(net.ln.result(request.tx_hash), "execution_completed")
+    assert outcome["resources_used"] == {**used, "compile_ms": 0}
+    completed = event(resolved, "execution_completed")  # settled by the resolve itself
     assert completed["status"] == "success"
 
     pricing = net.view("get_pricing")
@@ -38,6 +50,7 @@ def test_request_event_resolve_and_the_caller_gets_the_output(net: Net) -> None:
         + 12_345 * int(pricing["per_instruction"])
         + 7 * int(pricing["per_ms"])
     )
+    assert outcome["charged"] == str(fee)
     assert net.ln.balance(OWNER) - before[OWNER] == fee
     assert before[ALICE] - net.ln.balance(ALICE) == fee  # the rest of the deposit came back
     assert net.view("get_request", {"request_id": data["request_id"]}) is None
@@ -67,13 +80,14 @@ def test_failed_execution_pays_for_what_it_used(net: Net) -> None:
     assert net.view("get_stats")["failed"] == 1
 
 
-def test_fee_never_exceeds_the_deposit(net: Net) -> None:
+def test_an_overstated_usage_is_charged_at_most_the_cost_of_the_limits(net: Net) -> None:
     before = net.ln.balance(ALICE)
-    request = net.request()
+    request = net.request(deposit=net.cost() * 5)
     request_id = event(request, "execution_requested")["request_id"]
     huge = {"instructions": 10**15, "time_ms": 10**9}  # a worker overstating usage
     assert net.resolve(request_id, resources_used=huge).success
-    assert before - net.ln.balance(ALICE) == net.cost()
+    assert before - net.ln.balance(ALICE) == net.limits_cost()
+    assert net.ln.result(request.tx_hash).json()["charged"] == str(net.limits_cost())
 
 
 def test_output_over_one_kib_is_stored_delivered_and_freed(net: Net) -> None:
@@ -196,11 +210,14 @@ def test_pricing_is_owner_set_and_estimates_follow_it(net: Net) -> None:
     stranger = net.call(ALICE, "set_pricing", prices)
     assert not stranger.success and "only the owner" in (stranger.failure or "")
     assert net.call(OWNER, "set_pricing", prices).success
-    assert net.view("get_pricing") == prices
+    compile_defaults = {"per_compile_ms": str(10**18), "max_compile_ms": "300000"}
+    assert net.view("get_pricing") == {**prices, **compile_defaults}
     limits = {"max_instructions": 100, "max_execution_seconds": 2}
-    assert net.cost(limits) == 5 + 100 * 2 + 2000 * 3
+    assert net.cost(limits) == 5 + 100 * 2 + 2000 * 3 + STAKE
     bad = net.call(OWNER, "set_pricing", {**prices, "per_ms": "-1"})
-    assert not bad.success and net.view("get_pricing") == prices
+    assert not bad.success and net.view("get_pricing") == {**prices, **compile_defaults}
+    over = net.call(OWNER, "set_pricing", {**prices, "base_fee": str(2**128)})
+    assert not over.success and "below 2^128" in (over.failure or "")
 
 
 def test_paused_contract_refuses_requests(net: Net) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
+import wasmtime
+
 from localnet.node import NEAR, Localnet
 from tests.conftest import built_contract
 
@@ -62,3 +66,19 @@ def test_unknown_method_and_missing_contract_fail_cleanly() -> None:
     assert not result.success and "MethodNotFound" in (result.failure or "")
     result = ln.call("alice.test", "alice.test", "anything", deposit=5)
     assert not result.success and "CodeDoesNotExist" in (result.failure or "")
+
+
+def test_each_call_frees_its_wasmtime_store() -> None:
+    """wasmtime-py keeps a store's host functions in a global table until the store is deleted;
+    a call that kept its store alive leaked its instance and memory (~4 MB a call)."""
+    ln = token_chain()
+    ln.view(TOKEN, "ft_balance_of", {"account_id": "alice.test"})
+    gc.collect()
+    before = sum(isinstance(o, wasmtime.Store) for o in gc.get_objects())
+    for _ in range(20):
+        ln.view(TOKEN, "ft_balance_of", {"account_id": "alice.test"})
+        assert ln.call("alice.test", TOKEN, "ft_transfer",
+                       {"receiver_id": TOKEN, "amount": "1"}, deposit=1).success  # fmt: skip
+    gc.collect()
+    after = sum(isinstance(o, wasmtime.Store) for o in gc.get_objects())
+    assert after <= before

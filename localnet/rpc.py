@@ -1,11 +1,12 @@
 """A NEAR JSON-RPC server over a localnet chain (the subset OutLayer's clients use).
 
 Methods: ``status``, ``block``, ``chunk``, ``query`` (``call_function``, ``view_account``,
-``view_access_key``), ``send_tx``, ``broadcast_tx_async``, ``broadcast_tx_commit``, ``tx``,
-``EXPERIMENTAL_tx_status``, ``EXPERIMENTAL_changes``, ``gas_price``. Shapes and error names
-follow nearcore's RPC (outcomes carry ``proof`` and ``metadata``; a public key without a type
-prefix is ed25519), so the same client works against a real node: tests drive it with py-near
-too. Every malformed parameter gets a JSON-RPC error. Blocks are produced on a timer.
+``view_access_key``, ``view_access_key_list``), ``send_tx``, ``broadcast_tx_async``,
+``broadcast_tx_commit``, ``tx``, ``EXPERIMENTAL_tx_status``, ``EXPERIMENTAL_changes``,
+``gas_price``. Shapes and error names follow nearcore's RPC (outcomes carry ``proof`` and
+``metadata``; a public key without a type prefix is ed25519), so the same client works against
+a real node: tests drive it with py-near too. Every malformed parameter gets a JSON-RPC error.
+Blocks are produced on a timer, as on a real chain.
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ class LocalnetNode:
             account_id = params.get("account_id")
             if not isinstance(account_id, str) or not account_id:
                 raise _invalid("query needs account_id: a string")
-            if kind not in ("view_account", "view_access_key", "call_function"):
+            if kind not in ("view_account", "view_access_key", "view_access_key_list",
+                            "call_function"):  # fmt: skip
                 raise _invalid(f"request_type {kind!r} is not served by localnet")
             if account_id not in self.chain.accounts:
                 raise RpcError(
@@ -201,6 +203,18 @@ class LocalnetNode:
                         f"access key {params.get('public_key')} does not exist",
                     )
                 return {"nonce": key.nonce, "permission": _permission(key.function_call), **stamp}
+            if kind == "view_access_key_list":
+                keys = [
+                    {
+                        "public_key": public_key_text(public),
+                        "access_key": {
+                            "nonce": k.nonce,
+                            "permission": _permission(k.function_call),
+                        },
+                    }
+                    for public, k in account.access_keys.items()
+                ]
+                return {"keys": keys, **stamp}
             if kind == "call_function":
                 args = _base64(params.get("args_base64"), "args_base64")
                 method = params.get("method_name")

@@ -38,6 +38,7 @@ async def _flow(url: str, root: Signer, contract: Signer) -> dict[str, Any]:
     await account.startup()
     try:
         key = await account.get_access_key(account.signer)
+        keys = await account.get_access_key_list()
         pricing = await account.view_function(contract.account_id, "get_pricing", {})
         outcome = await account.function_call(
             contract.account_id, "store_secrets",
@@ -50,7 +51,7 @@ async def _flow(url: str, root: Signer, contract: Signer) -> dict[str, Any]:
         tx_hash = outcome.transaction.hash
         again = await account.provider.get_tx(tx_hash, root.account_id)
         status = await account.provider.get_tx_status(tx_hash, root.account_id)
-        return {"key": key, "pricing": pricing, "outcome": outcome, "again": again,
+        return {"key": key, "keys": keys, "pricing": pricing, "outcome": outcome, "again": again,
                 "status": status}  # fmt: skip
     finally:
         await account.shutdown()
@@ -60,6 +61,7 @@ def test_py_near_runs_its_own_flow_against_localnet(served: tuple[str, Signer, S
     url, root, contract = served
     got = asyncio.run(_flow(url, root, contract))
     assert got["key"].nonce > 0
+    assert [k.public_key for k in got["keys"]] == [public_key_text(root.public_key)]
     assert isinstance(got["pricing"].result, dict) and got["pricing"].block_height > 0
     outcome: TransactionResult = got["outcome"]
     assert "SuccessValue" in outcome.status, outcome.status

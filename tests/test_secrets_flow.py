@@ -218,7 +218,10 @@ def test_https_calls_get_the_project_owners_secrets_for_allowed_callers(world: W
         ), metadata=(("x-payment-key", key.secret),))  # fmt: skip
         while world.runner.run_once() is not None:
             pass
-        return world.public.GetCall(public_pb2.GetCallRequest(call_id=pending.call_id))
+        return world.public.GetCall(  # a call's result is read with the key that paid for it
+            public_pb2.GetCallRequest(call_id=pending.call_id),
+            metadata=(("x-payment-key", key.secret),),
+        )
 
     allowed = ExecutionResult.from_proto(call(owner).result)  # alice is on her own whitelist
     assert allowed.ok and allowed.output["variables"]["API_KEY"] == fnv1a(SECRET)

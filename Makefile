@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
-.PHONY: setup run demo test lint typecheck bench
+.PHONY: setup run demo test lint typecheck bench fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -32,3 +32,7 @@ bench: setup
 	@.venv/bin/python -m bench.https_calls
 	@.venv/bin/python -m bench.queue_throughput
 	@.venv/bin/python -m bench.compiler_builds
+
+# The contract's stateful property test with a longer search than CI's (about 15 minutes).
+fuzz: setup
+	@OUTLAYER_FUZZ=1 .venv/bin/pytest -q -p no:timeout tests/contract/test_stateful.py

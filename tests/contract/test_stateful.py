@@ -1,0 +1,479 @@
+"""A stateful property test of the contract's money (issue 17), on localnet with the compiled
+contract: several users, workers, project owners and tokens; requests resolved, timed out and
+cancelled; pricing changes, pause, remove_worker, secrets with NFT conditions.
+
+After every step: NEAR and each token's supply are conserved; the contract's NEAR is exactly
+its starting balance plus the deposits it escrows plus the secrets' storage deposits (which
+equal the bytes they take); its token balance is exactly what it owes users and project owners;
+every request is settled once; each charge is the request-time pricing applied to the usage
+capped by the limits, and the rest of the deposit is refunded.
+
+Bounded for CI by the ``ci`` profile (a couple of minutes on 2 cores); ``make fuzz`` runs the
+``fuzz`` profile (OUTLAYER_FUZZ=1) for a longer search.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from localnet.chain import YIELD_TIMEOUT_BLOCKS
+from localnet.node import NEAR, Localnet, TxResult
+from localnet.vm import ContractVM
+from tests.conftest import built_contract
+from tests.contract.conftest import SOURCE
+
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=400,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+PROFILE = "fuzz" if os.environ.get("OUTLAYER_FUZZ") else "ci"
+
+OUTLAYER, OWNER = "outlayer.test", "owner.test"
+USERS = ("u1.test", "u2.test", "u3.test")
+WORKERS = ("w1.test", "w2.test")
+DEVS = ("d1.test", "d2.test")
+TOKENS = ("t1.test", "t2.test")
+NFT = "nft.test"
+ACCOUNTS = (OUTLAYER, OWNER, *USERS, *WORKERS, *DEVS, *TOKENS, NFT)
+SUPPLY = 10**12
+STORAGE_PRICE = 10**19
+STALE_NS = 600 * 10**9
+LIMITS = (
+    {"max_instructions": 1_000_000, "max_execution_seconds": 5},
+    {"max_instructions": 10**9, "max_execution_seconds": 60},
+    {"max_instructions": 5_000, "max_execution_seconds": 1},
+)
+BRANCHES = (None, "", "main")
+ACCESS: tuple[dict[str, Any] | None, ...] = (
+    None,
+    {"AllowAll": {}},
+    {"NftOwned": {"contract_id": NFT}},
+    {"Logic": {"operator": "Or", "conditions": [
+        {"NftOwned": {"contract_id": NFT}}, {"Whitelist": {"accounts": list(USERS)}}]}},
+)  # fmt: skip
+REPOS = ("https://github.com/a/b", "  HTTPS://GitHub.com/A/B.git/ ", "https://github.com/c/d")
+VM = ContractVM()  # modules compiled once for every example
+
+
+@dataclass
+class Request:
+    request_id: int
+    sender: str
+    deposit: int
+    limits: dict[str, int]
+    pricing: dict[str, str]
+    usd: int
+    token: str | None
+    dev: str | None
+    timestamp: int
+    height: int
+    tx_hash: bytes
+    settled_by: str | None = None
+
+
+@dataclass
+class Model:
+    pricing: dict[str, str]
+    paused: bool = False
+    workers: set[str] = field(default_factory=lambda: {WORKERS[0]})
+    requests: dict[int, Request] = field(default_factory=dict)
+    fees: int = 0
+    near_spent: dict[str, int] = field(default_factory=dict)  # fees and 1-yocto calls
+    secrets_held: dict[str, int] = field(default_factory=dict)
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, token)
+    earnings: dict[tuple[str, str], int] = field(default_factory=dict)  # (dev, token)
+    withdrawals: int = 0  # each ft_transfer of earnings attaches 1 yoctoNEAR of the contract's
+    settled: dict[str, int] = field(default_factory=dict)
+
+    def pending(self) -> list[Request]:
+        return [r for r in self.requests.values() if r.settled_by is None]
+
+
+def charge(request: Request, used: dict[str, int]) -> int:
+    p, limits = request.pricing, request.limits
+    instructions = min(used["instructions"], limits["max_instructions"])
+    ms = min(used["time_ms"], limits["max_execution_seconds"] * 1000)
+    compile_ms = min(used["compile_ms"], int(p["max_compile_ms"]))
+    fee = (
+        int(p["base_fee"])
+        + instructions * int(p["per_instruction"])
+        + ms * int(p["per_ms"])
+        + compile_ms * int(p["per_compile_ms"])
+    )
+    return min(fee, request.deposit)
+
+
+class ContractMoney(RuleBasedStateMachine):
+    ln: Localnet
+    model: Model
+    start: dict[str, int]
+    near_total: int
+
+    @initialize()
+    def set_up(self) -> None:
+        ln = Localnet()
+        ln.chain.vm = VM
+        for account in ACCOUNTS:
+            ln.create_account(account, 10_000 * NEAR)
+        assert ln.deploy(OUTLAYER, built_contract("outlayer")).success
+        assert ln.call(OWNER, OUTLAYER, "new", {"owner_id": OWNER}).success
+        assert ln.call(OWNER, OUTLAYER, "add_worker", {"account_id": WORKERS[0]}).success
+        for token in TOKENS:
+            assert ln.deploy(token, built_contract("test_token")).success
+            new = {"owner_id": USERS[0], "total_supply": str(SUPPLY)}
+            assert ln.call(token, token, "new", new).success
+            for user in USERS[1:]:
+                sent = {"receiver_id": user, "amount": str(SUPPLY // 4)}
+                assert ln.call(USERS[0], token, "ft_transfer", sent, deposit=1).success
+            assert ln.call(OWNER, OUTLAYER, "add_token", {"token_id": token}).success
+        assert ln.deploy(NFT, built_contract("test_nft")).success
+        assert ln.call(NFT, NFT, "new", {"owner_id": NFT}).success
+        minted = {"token_id": "1", "receiver_id": USERS[0]}
+        assert ln.call(NFT, NFT, "nft_mint", minted).success
+        self.ln = ln
+        self.model = Model(pricing=ln.view(OUTLAYER, "get_pricing"))
+        self.start = {a: ln.balance(a) for a in ACCOUNTS}
+        self.near_total = self.total_near()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def total_near(self) -> int:
+        return sum(account.amount for account in self.ln.chain.accounts.values())
+
+    def call(self, signer: str, method: str, args: Any, deposit: int = 0) -> TxResult:
+        return self.ln.call(signer, OUTLAYER, method, args, deposit=deposit)
+
+    def spend(self, account: str, value: int) -> None:
+        self.model.near_spent[account] = self.model.near_spent.get(account, 0) + value
+
+    def settle(self, request: Request, fee: int, how: str, usd_back: int) -> None:
+        assert request.settled_by is None, f"request {request.request_id} settled twice"
+        request.settled_by = how
+        self.model.fees += fee
+        self.spend(request.sender, fee)
+        self.model.settled[how] = self.model.settled.get(how, 0) + 1
+        if request.usd and request.token and request.dev:
+            key = (request.sender, request.token)
+            self.model.balances[key] = self.model.balances.get(key, 0) + usd_back
+            earned = request.usd - usd_back
+            if earned:
+                dev_key = (request.dev, request.token)
+                self.model.earnings[dev_key] = self.model.earnings.get(dev_key, 0) + earned
+
+    def pick(self, index: int) -> Request | None:
+        pending = self.model.pending()
+        return pending[index % len(pending)] if pending else None
+
+    # --- rules --------------------------------------------------------------------------------
+    @rule(user=st.sampled_from(USERS), token=st.sampled_from(TOKENS),
+          value=st.integers(1, SUPPLY // 100))  # fmt: skip
+    def deposit_usd(self, user: str, token: str, value: int) -> None:
+        args = {
+            "receiver_id": OUTLAYER,
+            "amount": str(value),
+            "msg": '{"action":"deposit_balance"}',
+        }
+        assert self.ln.call(user, token, "ft_transfer_call", args, deposit=1).success
+        self.spend(user, 1)
+        key = (user, token)
+        self.model.balances[key] = self.model.balances.get(key, 0) + value
+
+    @rule(
+        user=st.sampled_from(USERS),
+        limits=st.sampled_from(LIMITS),
+        input_size=st.sampled_from([0, 10, 300, 3_000]),
+        extra=st.sampled_from([-1, 0, 1, 10**21, 10**24]),
+        usd=st.integers(0, 3) | st.integers(0, SUPPLY // 50),
+        token=st.sampled_from(TOKENS),
+        dev=st.sampled_from(DEVS),
+    )
+    def request(
+        self, *, user: str, limits: dict[str, int], input_size: int, extra: int, usd: int,
+        token: str, dev: str,
+    ) -> None:  # fmt: skip
+        input_data = "i" * input_size
+        estimate = int(self.ln.view(OUTLAYER, "estimate_execution_cost", {
+            "resource_limits": limits, "input_data": input_data}))  # fmt: skip
+        deposit = estimate + extra
+        body: dict[str, Any] = {"code_source": SOURCE, "resource_limits": limits,
+                                "input_data": input_data}  # fmt: skip
+        if usd:
+            body.update(attached_usd=str(usd), usd_token_id=token, project_owner_id=dev)
+        before = self.ln.balance(user)
+        result = self.call(user, "request_execution", body, deposit)
+        ok = (
+            not self.model.paused
+            and extra >= 0
+            and usd <= self.model.balances.get((user, token), 0)
+        )
+        if not ok:
+            assert not result.success and result.final
+            assert self.ln.balance(user) == before
+            return
+        assert not result.final, result.failure  # yielded
+        data = next(
+            json.loads(log[len("EVENT_JSON:") :])["data"][0]
+            for log in result.logs
+            if log.startswith("EVENT_JSON:")
+        )
+        if usd:
+            self.model.balances[(user, token)] -= usd
+        record = self.ln.view(OUTLAYER, "get_request", {"request_id": data["request_id"]})
+        assert record["pricing"] == self.model.pricing
+        self.model.requests[data["request_id"]] = Request(
+            request_id=data["request_id"], sender=user, deposit=deposit, limits=limits,
+            pricing=dict(self.model.pricing), usd=usd, token=token if usd else None,
+            dev=dev if usd else None, timestamp=data["timestamp"], height=self.ln.chain.height,
+            tx_hash=result.tx_hash,
+        )  # fmt: skip
+
+    @precondition(lambda self: self.model.pending())
+    @rule(
+        index=st.integers(0, 100),
+        worker=st.sampled_from(WORKERS),
+        success=st.booleans(),
+        instructions=st.integers(0, 10**6) | st.integers(0, 10**12),
+        time_ms=st.integers(0, 70_000),
+        compile_ms=st.just(0) | st.integers(0, 400_000),
+        refund=st.integers(0, 3) | st.integers(0, SUPPLY),
+        output_size=st.sampled_from([0, 50, 2_000, 15_000]),
+    )
+    def resolve(
+        self, *, index: int, worker: str, success: bool, instructions: int, time_ms: int,
+        compile_ms: int, refund: int, output_size: int,
+    ) -> None:  # fmt: skip
+        request = self.pick(index)
+        assert request is not None
+        used = {"instructions": instructions, "time_ms": time_ms, "compile_ms": compile_ms}
+        body = {
+            "request_id": request.request_id, "success": success, "output": "o" * output_size,
+            "resources_used": used, "refund_usd": str(refund),
+            "error": None if success else {"type": "runtime_error", "message": "trap"},
+        }  # fmt: skip
+        owner_before = self.ln.balance(OWNER)
+        result = self.call(worker, "resolve_execution", body)
+        if worker not in self.model.workers:
+            assert not result.success and "only registered workers" in (result.failure or "")
+            return
+        assert result.success, result.failure
+        fee = charge(request, used)
+        assert self.ln.balance(OWNER) - owner_before == fee
+        usd_back = min(refund, request.usd) if success else request.usd
+        self.settle(request, fee, "completed" if success else "failed", usd_back)
+        outcome = self.ln.result(request.tx_hash)
+        assert outcome.final and outcome.success, outcome.failure
+        answer = outcome.json()
+        assert answer["status"] == ("success" if success else "failed")
+        assert answer["charged"] == str(fee) and answer["output"] == "o" * output_size
+        assert answer["refund_usd"] == str(usd_back)
+
+    @precondition(lambda self: self.model.pending())
+    @rule(index=st.integers(0, 100), by_sender=st.booleans(), wait=st.booleans())
+    def cancel(self, index: int, by_sender: bool, wait: bool) -> None:
+        request = self.pick(index)
+        assert request is not None
+        if wait:
+            self.ln.chain.advance_time(600)
+            self.ln.chain.produce_block()
+            self.expire_timeouts()
+            if request.settled_by is not None:
+                return
+        signer = request.sender if by_sender else next(u for u in USERS if u != request.sender)
+        result = self.call(signer, "cancel_stale_execution", {"request_id": request.request_id})
+        old_enough = self.ln.chain.head.timestamp_ns - request.timestamp >= STALE_NS
+        if not (by_sender and old_enough):
+            assert not result.success
+            return
+        assert result.success, result.failure
+        self.settle(request, min(int(request.pricing["base_fee"]), request.deposit),
+                    "cancelled", request.usd)  # fmt: skip
+
+    @rule(blocks=st.sampled_from([1, 20, YIELD_TIMEOUT_BLOCKS]))
+    def advance(self, blocks: int) -> None:
+        for _ in range(blocks):
+            self.ln.chain.produce_block()
+        self.ln.chain.run_until_idle()
+        self.expire_timeouts()
+
+    def expire_timeouts(self) -> None:
+        """Yields older than YIELD_TIMEOUT_BLOCKS were delivered as timeouts; settle the model
+        (a yield is created in the block after the request's transaction was sent)."""
+        self.ln.chain.run_until_idle()
+        for request in self.model.pending():
+            if self.ln.chain.height >= request.height + YIELD_TIMEOUT_BLOCKS:
+                outcome = self.ln.result(request.tx_hash)
+                assert outcome.final, "a yield outlived its timeout"
+                assert outcome.json()["error"]["type"] == "timeout"
+                fee = min(int(request.pricing["base_fee"]), request.deposit)
+                self.settle(request, fee, "timed_out", request.usd)
+
+    @rule(
+        base_fee=st.integers(0, 10**22),
+        per_instruction=st.integers(0, 10**7),
+        per_ms=st.integers(0, 10**20),
+        per_compile_ms=st.none() | st.integers(0, 10**19),
+        max_compile_ms=st.none() | st.integers(0, 10**6),
+    )
+    def set_pricing(
+        self, *, base_fee: int, per_instruction: int, per_ms: int, per_compile_ms: int | None,
+        max_compile_ms: int | None,
+    ) -> None:  # fmt: skip
+        body: dict[str, Any] = {"base_fee": str(base_fee), "per_instruction": str(per_instruction),
+                                "per_ms": str(per_ms)}  # fmt: skip
+        if per_compile_ms is not None:
+            body["per_compile_ms"] = str(per_compile_ms)
+        if max_compile_ms is not None:
+            body["max_compile_ms"] = str(max_compile_ms)
+        assert self.call(OWNER, "set_pricing", body).success
+        self.model.pricing = {**self.model.pricing, **body}
+
+    @rule(paused=st.booleans())
+    def pause(self, paused: bool) -> None:
+        assert self.call(OWNER, "set_paused", {"paused": paused}).success
+        self.model.paused = paused
+
+    @rule(worker=st.sampled_from(WORKERS), add=st.booleans())
+    def workers(self, worker: str, add: bool) -> None:
+        method = "add_worker" if add else "remove_worker"
+        assert self.call(OWNER, method, {"account_id": worker}).success
+        (self.model.workers.add if add else self.model.workers.discard)(worker)
+
+    @rule(
+        user=st.sampled_from(USERS),
+        repo=st.sampled_from(REPOS),
+        branch=st.sampled_from(BRANCHES),
+        profile=st.sampled_from(["p", "q"]),
+        blob_quads=st.integers(1, 300),
+        access=st.sampled_from(ACCESS),
+        deposit=st.sampled_from([0, 10**21, NEAR]),
+    )
+    def store_secrets(
+        self, *, user: str, repo: str, branch: str | None, profile: str, blob_quads: int,
+        access: dict[str, Any] | None, deposit: int,
+    ) -> None:  # fmt: skip
+        body: dict[str, Any] = {"repo": repo, "branch": branch, "profile": profile,
+                                "encrypted_secrets_base64": "QUJD" * blob_quads}  # fmt: skip
+        if access is not None:
+            body["access"] = access
+        before = self.ln.balance(user)
+        result = self.call(user, "store_secrets", body, deposit)
+        if result.success:
+            paid = before - self.ln.balance(user)
+            assert paid == deposit - int(result.json()["refunded"])
+            self.model.secrets_held[user] = self.model.secrets_held.get(user, 0) + paid
+        else:
+            assert "attach at least" in (result.failure or ""), result.failure
+            assert self.ln.balance(user) == before
+
+    @rule(user=st.sampled_from(USERS), repo=st.sampled_from(REPOS),
+          branch=st.sampled_from(BRANCHES), profile=st.sampled_from(["p", "q"]))  # fmt: skip
+    def delete_secrets(self, user: str, repo: str, branch: str | None, profile: str) -> None:
+        before = self.ln.balance(user)
+        body = {"repo": repo, "branch": branch, "profile": profile}
+        result = self.call(user, "delete_secrets", body)
+        if result.success:
+            self.model.secrets_held[user] -= self.ln.balance(user) - before
+        else:
+            assert "no secrets stored" in (result.failure or "")
+
+    @rule(dev=st.sampled_from(DEVS), token=st.sampled_from(TOKENS))
+    def withdraw(self, dev: str, token: str) -> None:
+        owed = self.model.earnings.get((dev, token), 0)
+        result = self.ln.call(dev, OUTLAYER, "withdraw_developer_earnings", {"token_id": token})
+        if not owed:
+            assert not result.success and "no earnings" in (result.failure or "")
+            return
+        assert result.json() is True
+        self.model.earnings[(dev, token)] = 0
+        self.model.withdrawals += 1
+
+    # --- invariants ---------------------------------------------------------------------------
+    @invariant()
+    def near_is_conserved_and_every_account_is_exact(self) -> None:
+        if not hasattr(self, "ln"):
+            return
+        assert self.total_near() == self.near_total
+        m = self.model
+        escrow = sum(r.deposit for r in m.pending())
+        held = sum(m.secrets_held.values())
+        contract = self.ln.balance(OUTLAYER)
+        assert contract == self.start[OUTLAYER] + escrow + held - m.withdrawals
+        assert self.ln.balance(OWNER) == self.start[OWNER] + m.fees
+        for user in USERS:
+            pending = sum(r.deposit for r in m.pending() if r.sender == user)
+            spent = m.near_spent.get(user, 0) + m.secrets_held.get(user, 0) + pending
+            assert self.ln.balance(user) == self.start[user] - spent
+        chain = self.ln.chain
+        assert contract >= chain.storage_usage(chain.account(OUTLAYER)) * STORAGE_PRICE
+
+    @invariant()
+    def secrets_deposits_are_exactly_their_storage(self) -> None:
+        if not hasattr(self, "ln"):
+            return
+        storage = self.ln.chain.account(OUTLAYER).storage
+        for user in USERS:
+            taken = sum(
+                len(k) + len(v) + 40
+                for k, v in storage.items()
+                if k.startswith(f"sec:{user}|".encode()) or k == f"usec:{user}".encode()
+            )
+            assert taken * STORAGE_PRICE == self.model.secrets_held.get(user, 0)
+
+    @invariant()
+    def tokens_are_conserved_and_owed_exactly(self) -> None:
+        if not hasattr(self, "ln"):
+            return
+        storage = self.ln.chain.account(OUTLAYER).storage
+        for token in TOKENS:
+            held = {
+                a: int(self.ln.view(token, "ft_balance_of", {"account_id": a}))
+                for a in (OUTLAYER, *USERS, *DEVS)
+            }
+            assert sum(held.values()) == SUPPLY
+            owed = 0
+            for user in USERS:
+                raw = storage.get(f"bal:{user}:{token}".encode())
+                value = int(json.loads(raw)) if raw else 0
+                assert value == self.model.balances.get((user, token), 0)
+                owed += value
+            for dev in DEVS:
+                raw = storage.get(f"earn:{dev}".encode())
+                value = int(json.loads(raw).get(token, "0")) if raw else 0
+                assert value == self.model.earnings.get((dev, token), 0)
+                owed += value
+            owed += sum(r.usd for r in self.model.pending() if r.token == token)  # escrowed
+            assert held[OUTLAYER] == owed  # solvent in every token, to the unit
+
+    @invariant()
+    def every_request_is_settled_once(self) -> None:
+        if not hasattr(self, "ln"):
+            return
+        storage = self.ln.chain.account(OUTLAYER).storage
+        stats = json.loads(storage[b"stats"])
+        assert stats["total_requests"] == len(self.model.requests)
+        for how in ("completed", "failed", "timed_out", "cancelled"):
+            assert stats[how] == self.model.settled.get(how, 0)
+        assert int(stats["total_fees"]) == self.model.fees
+        open_ids = {int(k[4:]) for k in storage if k.startswith(b"req:")}
+        assert open_ids == {r.request_id for r in self.model.pending()}
+        assert not [k for k in storage if k.startswith(b"out:")]  # every output delivered
+
+
+ContractMoney.TestCase.settings = settings.get_profile(PROFILE)
+test_contract_money = ContractMoney.TestCase

@@ -94,6 +94,10 @@ class CoordinatorSettings(BaseModel):
     base_fee_yocto: int = Field(10**21, ge=0)
     per_instruction_yocto: int = Field(10**6, ge=0)
     per_ms_yocto: int = Field(10**19, ge=0)
+    # A build the call caused (compile, then run) costs its CPU time, at most max_compile_ms,
+    # once: never again for the cached module. The hold covers it for a code source.
+    per_compile_ms_yocto: int = Field(10**18, ge=0)
+    max_compile_ms: int = Field(300_000, ge=0)
     # The operators' API (system_hidden_logs); it listens on loopback only.
     admin_listen: str = "127.0.0.1:50068"
     # Creating projects and payment keys needs this token (header X-Admin-Token) until

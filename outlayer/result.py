@@ -66,6 +66,14 @@ class ResourcesUsed:
     instructions: int = 0
     time_ms: int = 0
     memory_bytes: int = 0
+    compile_ms: int = 0  # the build this request caused (compile-then-run); shown when > 0
+
+    def to_json(self) -> dict[str, int]:
+        shown = {"instructions": self.instructions, "time_ms": self.time_ms,
+                 "memory_bytes": self.memory_bytes}  # fmt: skip
+        if self.compile_ms:
+            shown["compile_ms"] = self.compile_ms
+        return shown
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,7 @@ class ExecutionResult:
             "status": self.status.value,
             "output": self.output,
             "error": None if self.error is None else self.error.to_json(),
-            "resources_used": {
-                "instructions": self.resources_used.instructions,
-                "time_ms": self.resources_used.time_ms,
-                "memory_bytes": self.resources_used.memory_bytes,
-            },
+            "resources_used": self.resources_used.to_json(),
             "logs": self.logs,
             "exit_code": self.exit_code,
             "refund_usd": str(self.refund_usd),
@@ -130,6 +134,7 @@ class ExecutionResult:
                 int(used.get("instructions", 0)),
                 int(used.get("time_ms", 0)),
                 int(used.get("memory_bytes", 0)),
+                int(used.get("compile_ms", 0)),
             ),
             logs=data.get("logs", ""),
             exit_code=data.get("exit_code"),
@@ -145,6 +150,7 @@ class ExecutionResult:
                 instructions=self.resources_used.instructions,
                 time_ms=self.resources_used.time_ms,
                 memory_bytes=self.resources_used.memory_bytes,
+                compile_ms=self.resources_used.compile_ms,
             ),
             logs=self.logs,
             refund_usd=self.refund_usd,
@@ -184,7 +190,9 @@ class ExecutionResult:
             status=_STATUS_FROM_PB[message.status],
             output=json.loads(message.output_json) if message.output_json else None,
             error=error,
-            resources_used=ResourcesUsed(used.instructions, used.time_ms, used.memory_bytes),
+            resources_used=ResourcesUsed(
+                used.instructions, used.time_ms, used.memory_bytes, used.compile_ms
+            ),
             logs=message.logs,
             exit_code=message.exit_code if message.HasField("exit_code") else None,
             refund_usd=message.refund_usd,

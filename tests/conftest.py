@@ -10,18 +10,34 @@ import wasmtime
 
 from outlayer.config import Settings, load_settings
 from outlayer.devtools import guestbuild
+from outlayer.devtools.crate_mirror import CrateMirror, start_debian_mirror
 from services.executor import Executor
 
 GUESTS_DIR = Path(__file__).parent / "guests"
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def crate_registry() -> Iterator[CrateMirror]:
+    """The development crate registry (Debian's crates over cargo's sparse protocol), as the
+    dev stack serves it: builds fetch crates from it as they would from crates.io."""
+    mirror = start_debian_mirror()
+    yield mirror
+    mirror.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, crate_registry: CrateMirror) -> Settings:
     cache = tmp_path_factory.mktemp("module-cache")
+    packages = tmp_path_factory.mktemp("package-cache")
     # Plaintext on loopback by default in tests; tests/test_mtls.py turns mTLS on.
     return load_settings(
         executor={"module_cache_dir": cache, "pool_size": 2, "max_concurrent": 4},
         tls={"enabled": False},
+        compiler={
+            "registries": {"crates": crate_registry.index_url},
+            "allow_lock_reresolution": True,
+            "package_cache_dir": packages,
+        },
     )
 
 

@@ -92,12 +92,15 @@ class GitServer:
         _git(args, env)
 
 
-def folder_files(folder: Path) -> dict[str, str | bytes]:
-    """A source folder's files, to publish: without build outputs (``target/``, ``.wasm``)."""
+def folder_files(folder: Path, *, with_wasm: bool = False) -> dict[str, str | bytes]:
+    """A source folder's files, to publish: without build outputs (``target/``,
+    ``node_modules/``, and ``.wasm`` unless a repository commits one on purpose)."""
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*"))
-        if path.is_file() and "target" not in path.parts and path.suffix != ".wasm"
+        if path.is_file()
+        and not {"target", "node_modules"} & set(path.parts)
+        and (with_wasm or path.suffix != ".wasm")
     }
 
 

@@ -8,6 +8,7 @@ would repeat are remembered for a while; transient ones (the network) are not.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -55,6 +56,7 @@ class CompileOutcome:
     estimated_seconds: float = 0.0
     retry_after_seconds: float = 0.0
     phase: str = ""
+    started_build: bool = False  # this call started the build (its request pays for it)
 
     def to_json(self) -> dict[str, Any]:
         """The object ``outlayer compile`` prints."""
@@ -187,12 +189,13 @@ class Compiler:
             if remembered and time.monotonic() - remembered[0] < self.settings.failure_ttl_seconds:
                 return CompileOutcome(FAILED, source, failure=remembered[1])
             build = self._building.get(source.cache_key)
+            started = build is None
             if build is None:
                 build = self._start(source)
         if wait_seconds is None or wait_seconds > 0:
             with contextlib.suppress(FutureTimeout, BuildFailure):
                 build.future.result(timeout=wait_seconds)
-        return self._outcome(build)
+        return dataclasses.replace(self._outcome(build), started_build=started)
 
     def build_now(
         self, repo: str, commit: str = "", branch: str = "", tag: str = ""

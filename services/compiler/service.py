@@ -100,6 +100,7 @@ def compile_reply(outcome: CompileOutcome, with_hidden_log: bool = False) -> pb.
         estimated_seconds=outcome.estimated_seconds,
         retry_after_seconds=outcome.retry_after_seconds,
         phase=outcome.phase,
+        started_build=outcome.started_build,
     )
     if outcome.entry is not None:
         reply.checksum = outcome.entry.checksum

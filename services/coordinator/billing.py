@@ -53,8 +53,15 @@ class Billing:
         p = self._pricing
         return p.base_fee_yocto + instructions * p.per_instruction_yocto + ms * p.per_ms_yocto
 
-    def max_cost(self, limits: ResourceLimits) -> int:
-        return self.cost(limits.max_instructions, int(limits.max_execution_seconds * 1000))
+    def max_cost(self, limits: ResourceLimits, *, may_build: bool = False) -> int:
+        """The worst case of a call with these limits (and a build, for a code source that
+        may not be cached yet)."""
+        worst = self.cost(limits.max_instructions, int(limits.max_execution_seconds * 1000))
+        return worst + (self.compile_fee(self._pricing.max_compile_ms) if may_build else 0)
+
+    def compile_fee(self, compile_ms: int) -> int:
+        p = self._pricing
+        return min(compile_ms, p.max_compile_ms) * p.per_compile_ms_yocto
 
     def create_key(self, owner: str, balance: int) -> tuple[PaymentKey, str]:
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
@@ -146,7 +153,8 @@ class Billing:
             used = state.result.get("resources_used") or {}
             success = state.result.get("status") == "success"
             compute = min(
-                self.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0))),
+                self.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0)))
+                + self.compile_fee(int(used.get("compile_ms", 0))),
                 int(call.max_cost),
             )
             error = state.result.get("error") or {}

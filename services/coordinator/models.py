@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
+    COMPILING = "compiling"  # waiting for its module's build (compile, then run)
     LEASED = "leased"
     DONE = "done"
     FAILED = "failed"

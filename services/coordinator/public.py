@@ -33,7 +33,7 @@ from outlayer.v1 import public_pb2 as pb
 from services.coordinator.admin import save_hidden_log
 from services.coordinator.billing import Billing
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
-from services.coordinator.modules import ModuleResolver
+from services.coordinator.modules import CompileWaiter, ModuleResolver, Resolution
 from services.coordinator.queue import JobQueue, JobSpec, utcnow
 
 MAX_WAIT_S = 60.0
@@ -95,9 +95,15 @@ class _Waiters:
 
 class PublicService(public_pb2_grpc.PublicServiceServicer):
     def __init__(
-        self, engine: Engine, queue: JobQueue, settings: Settings, modules: ModuleResolver
+        self,
+        engine: Engine,
+        queue: JobQueue,
+        settings: Settings,
+        modules: ModuleResolver,
+        waiter: CompileWaiter | None = None,
     ) -> None:
         self._modules = modules
+        self._waiter = waiter or CompileWaiter(queue, modules)
         self._save_hidden_logs = settings.save_system_hidden_logs_to_debug
         self._engine = engine
         self._queue = queue
@@ -219,7 +225,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         project, version = self._project(request.owner, request.project, request.version)
         secrets_ref = _secrets_ref(request, project, version, key.owner)
         limits = resolve_limits(limits_from_proto(request.limits), self._settings.limits)
-        max_cost = self._billing.max_cost(limits)
+        max_cost = self._billing.max_cost(limits, may_build=not version.wasm_sha256)
         nonce = request.nonce or None
         if nonce is not None and len(nonce) > 100:
             raise invalid_argument("nonce is at most 100 characters")
@@ -258,21 +264,15 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 "response_format": execution_pb2.ResponseFormat.Name(request.response_format),
                 "platform_env": _https_env(call_id, project, limits, deposit_text),
             }
-            decided = None
-            resolution = None
-            if version.wasm_sha256:
-                spec["wasm_sha256"] = version.wasm_sha256
-            else:
-                repo, commit = version.code_repo or "", version.code_commit or ""
-                resolution = self._modules.resolve(repo, commit)
-                spec["code_source"] = {"repo": repo, "commit": resolution.commit}
-                decided = resolution.decided
-                if resolution.checksum:
-                    spec["wasm_sha256"] = resolution.checksum
+            resolution = self._place_module(spec, version, wait)
+            decided = resolution.decided if resolution else None
             if secrets_ref is not None:
                 spec["secrets_ref"] = secrets_ref
             job = JobSpec(f"https:{call_id}", "https", spec)
-            job_id = self._queue.enqueue(job, finished_with=decided)
+            compiling = bool(resolution and resolution.compiling)
+            job_id = self._queue.enqueue(job, finished_with=decided, compiling=compiling)
+            if compiling:
+                self._waiter.follow(job_id, spec)
             if resolution and resolution.hidden_log and self._save_hidden_logs:
                 save_hidden_log(self._engine, job_id, "compiler", resolution.hidden_log)
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
@@ -284,6 +284,25 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             self._billing.release(call_id)
             raise
         return self._await(call_id, wait)
+
+    def _place_module(
+        self, spec: dict[str, Any], version: ProjectVersion, wait: float
+    ) -> Resolution | None:
+        """The job's module: the version's checksum, or its source's build (compile, then run,
+        when the build fits inside this call's wait)."""
+        if version.wasm_sha256:
+            spec["wasm_sha256"] = version.wasm_sha256
+            return None
+        repo, commit = version.code_repo or "", version.code_commit or ""
+        deadline = time.time() + wait
+        resolution = self._modules.resolve(repo, commit, deadline=deadline)
+        spec["code_source"] = {"repo": repo, "commit": resolution.commit}
+        if resolution.checksum:
+            spec["wasm_sha256"] = resolution.checksum
+        if resolution.compiling:
+            spec["start_deadline_unix"] = deadline
+            spec["build_started"] = resolution.started_build
+        return resolution
 
     def _await(self, call_id: str, wait_s: float) -> pb.CallResponse:
         job_id = self._billing.job_of(call_id)

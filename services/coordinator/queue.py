@@ -80,11 +80,14 @@ class JobQueue:
         self._max_attempts = max_attempts
         self._clock = clock
 
-    def enqueue(self, job: JobSpec, finished_with: dict[str, Any] | None = None) -> int:
+    def enqueue(
+        self, job: JobSpec, finished_with: dict[str, Any] | None = None, *, compiling: bool = False
+    ) -> int:
         """Queues a job; the same ``dedupe_key`` again returns the first job's id.
 
         ``finished_with``: a job that is already decided (say, its source cannot be built) is
-        recorded as failed with this result, so it is settled like any other."""
+        recorded as failed with this result, so it is settled like any other. ``compiling``: the
+        job waits for its module's build (``compiled`` queues it, ``finish_unrun`` ends it)."""
         with Session(self._engine) as session, session.begin():
             existing = session.exec(select(Job).where(Job.dedupe_key == job.dedupe_key)).first()
             if existing is not None:
@@ -100,6 +103,8 @@ class JobQueue:
             )
             if finished_with is not None:
                 self._finish(row, JobStatus.FAILED, finished_with)
+            elif compiling:
+                row.status = JobStatus.COMPILING
             session.add(row)
             session.flush()
             assert row.id is not None
@@ -107,6 +112,38 @@ class JobQueue:
         with self._queued:
             self._queued.notify_all()
         return job_id
+
+    def compiling(self) -> list[tuple[int, dict[str, Any]]]:
+        """The jobs waiting for a build, oldest first: (id, spec)."""
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(Job).where(Job.status == JobStatus.COMPILING).order_by(col(Job.id))
+            ).all()
+            return [(row.id, json.loads(row.spec_json)) for row in rows if row.id is not None]
+
+    def compiled(self, job_id: int, spec_update: dict[str, Any]) -> bool:
+        """A compiling job's module is built: it is queued to run (False: it was not compiling)."""
+        with Session(self._engine) as session, session.begin():
+            row = self._locked(session, job_id)
+            if row is None or row.status != JobStatus.COMPILING:
+                return False
+            row.spec_json = json.dumps({**json.loads(row.spec_json), **spec_update})
+            row.status = JobStatus.QUEUED
+            session.add(row)
+        with self._queued:
+            self._queued.notify_all()
+        return True
+
+    def finish_unrun(self, job_id: int, result: dict[str, Any]) -> bool:
+        """A compiling job ends without running (its build failed, or ran past the deadline)."""
+        with Session(self._engine) as session, session.begin():
+            row = self._locked(session, job_id)
+            if row is None or row.status != JobStatus.COMPILING:
+                return False
+            self._finish(row, JobStatus.FAILED, result)
+            session.add(row)
+        self._notify(job_id)
+        return True
 
     def find(self, dedupe_key: str) -> int | None:
         with Session(self._engine) as session:
@@ -165,6 +202,11 @@ class JobQueue:
             if row.status in (JobStatus.DONE, JobStatus.FAILED):
                 assert row.result_json is not None
                 return Completion(json.loads(row.result_json), first=False)
+            # The build this job's request caused is part of what it used (compile-then-run).
+            compile_ms = int(json.loads(row.spec_json).get("compile_ms") or 0)
+            if compile_ms:
+                used = {**(result.get("resources_used") or {}), "compile_ms": compile_ms}
+                result = {**result, "resources_used": used}
             self._finish(row, JobStatus.DONE, result)
             session.add(row)
             completion = Completion(result, first=True)

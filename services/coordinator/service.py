@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import grpc
 from google.protobuf import json_format
 from opentelemetry.metrics import Observation
@@ -19,7 +21,7 @@ from outlayer.tls import Identity, identity_for
 from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.admin import save_hidden_log
-from services.coordinator.modules import ModuleResolver
+from services.coordinator.modules import CompileWaiter, ModuleResolver
 from services.coordinator.public import PERMISSIONS as PUBLIC_PERMISSIONS
 from services.coordinator.public import SLOW_METHODS as PUBLIC_SLOW_METHODS
 from services.coordinator.public import PublicService
@@ -62,7 +64,9 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         modules: ModuleResolver,
         save_hidden_logs: bool = False,
         grant_signer: Identity | None = None,
+        waiter: CompileWaiter | None = None,
     ) -> None:
+        self._waiter = waiter or CompileWaiter(queue, modules)
         self._grant_signer = grant_signer  # the coordinator's mesh identity signs secrets grants
         self._modules = modules
         self._save_hidden_logs = save_hidden_logs
@@ -91,13 +95,20 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             if not spec.wasm_sha256 and existed is None:  # a resubmission changes nothing
                 source = spec.code_source
                 resolution = self._modules.resolve(
-                    source.repo, source.commit, source.branch, source.tag
-                )
+                    source.repo, source.commit, source.branch, source.tag,
+                    deadline=spec.start_deadline_unix,
+                )  # fmt: skip
                 source.commit = resolution.commit  # the job records what it ran
                 spec.wasm_sha256 = resolution.checksum or ""
-                job = JobSpec(job.dedupe_key, job.kind, _spec_dict(spec), job.priority)
+                described = _spec_dict(spec)
+                if resolution.started_build:
+                    described["build_started"] = True
+                job = JobSpec(job.dedupe_key, job.kind, described, job.priority)
             decided = resolution.decided if resolution else None
-            job_id = self._queue.enqueue(job, finished_with=decided)
+            compiling = bool(resolution and resolution.compiling)
+            job_id = self._queue.enqueue(job, finished_with=decided, compiling=compiling)
+            if compiling and existed is None:
+                self._waiter.follow(job_id, job.spec)
             if existed is None:
                 _SUBMITTED.add(1, {"kind": spec.kind})
             if resolution and resolution.hidden_log and self._save_hidden_logs:
@@ -251,6 +262,8 @@ def build_server(
     )
     _observe_queue(queue)
     modules = module_resolver(settings)
+    waiter = CompileWaiter(queue, modules)
+    threading.Thread(target=waiter.resume, name="compile-resume", daemon=True).start()
     servicer = CoordinatorService(
         engine,
         queue,
@@ -259,6 +272,7 @@ def build_server(
         modules=modules,
         save_hidden_logs=settings.save_system_hidden_logs_to_debug,
         grant_signer=identity_for(settings.tls, "coordinator"),
+        waiter=waiter,
     )
     binding = ServiceBinding(
         SERVICE_NAME,
@@ -269,7 +283,7 @@ def build_server(
     public = ServiceBinding(
         PUBLIC_SERVICE_NAME,
         public_pb2_grpc.add_PublicServiceServicer_to_server,
-        PublicService(engine, queue, settings, modules),
+        PublicService(engine, queue, settings, modules, waiter),
         PUBLIC_PERMISSIONS,
         PUBLIC_SLOW_METHODS,  # waiting HTTPS calls never take the 32 threads executors use
     )

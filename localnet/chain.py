@@ -310,6 +310,8 @@ class Chain:
             status = RESULT_SUCCESS if outcome.success else RESULT_FAILED
             for data_id, _ in receipt.output_data_receivers:
                 self._deliver(data_id, status, outcome.return_data or b"")
+        for data_id in receipt.input_data_ids:  # each datum feeds exactly one receipt
+            self._data.pop(data_id, None)
 
     def _apply(
         self,

@@ -121,6 +121,10 @@ class IndexerSettings(BaseModel):
     # Where to start when there is no cursor yet (default: the current head).
     start_height: int | None = None
     poll_seconds: float = Field(0.5, gt=0)
+    # The chain's block time, for NEAR's yield window (a yielded request is resumed within 200
+    # blocks): compile-then-run waits for a build only while the job can still run and be
+    # resolved inside it. Err on the short side (localnet's dev stack: 0.2).
+    block_seconds: float = Field(1.0, gt=0)
 
 
 class EdgeSettings(BaseModel):

@@ -125,6 +125,7 @@ class DevStack:
             "OUTLAYER_INDEXER__STATE_DIR": str(d / "indexer"),
             "OUTLAYER_INDEXER__START_HEIGHT": "0",
             "OUTLAYER_INDEXER__POLL_SECONDS": "0.2",
+            "OUTLAYER_INDEXER__BLOCK_SECONDS": "0.2",  # localnet's --block-time below
             "OUTLAYER_INDEXER__LISTEN": "127.0.0.1:0",
             "OUTLAYER_EDGE__LISTEN": f"127.0.0.1:{self.ports.edge}",
             "OUTLAYER_EDGE__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",

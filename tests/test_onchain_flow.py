@@ -48,8 +48,8 @@ class World:
     make_indexer: object
     cursor_file: Path
 
-    def indexer(self) -> Indexer:
-        return self.make_indexer()  # type: ignore[operator, no-any-return]
+    def indexer(self, block_seconds: float = 1.0) -> Indexer:
+        return self.make_indexer(block_seconds)  # type: ignore[operator, no-any-return]
 
     def request(self, commit: str = COMMIT, data: str = "hi") -> TxOutcome:
         limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
@@ -89,10 +89,10 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     runner = JobRunner(executor, channel, register_worker(engine, "w1"), store)
     cursor_file = tmp_path / "indexer" / "cursor.json"
 
-    def make_indexer() -> Indexer:
+    def make_indexer(block_seconds: float) -> Indexer:
         return Indexer(RequestFeed(rpc, outlayer.account_id), stub, rpc=rpc, operator=worker,
                        chain=Chain(outlayer.account_id, "localnet"), cursor=Cursor(cursor_file),
-                       start_height=0)  # fmt: skip
+                       start_height=0, block_seconds=block_seconds)  # fmt: skip
 
     yield World(rpc, outlayer, alice, stub, runner, make_indexer, cursor_file)
     channel.close()
@@ -130,12 +130,16 @@ def test_a_request_on_chain_comes_back_with_its_output(world: World) -> None:
 
 def test_an_unbuilt_source_resolves_as_compiling_with_when_to_retry(world: World) -> None:
     sent = world.request(commit=UNKNOWN_COMMIT)
-    run_everything(world, world.indexer())
+    # Blocks so short that no build fits the yield window: no compile-then-run.
+    run_everything(world, world.indexer(block_seconds=0.01))
     result = world.final(sent).value
     assert result["status"] == "failed"
     assert result["error"]["type"] == "compilation_in_progress"
     assert UNKNOWN_COMMIT[:12] in result["error"]["message"]
-    assert "again in" in result["compilation_note"]
+    # Fields a client contract can act on, not a sentence.
+    compilation = result["compilation"]
+    assert compilation["retry_after_blocks"] >= 1 and compilation["estimated_seconds"] >= 1
+    assert len(compilation["cache_key"]) == 32
 
 
 def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World) -> None:

@@ -51,6 +51,7 @@ def serve_command(args: argparse.Namespace) -> int:
         chain=Chain(config.contract_id, config.network_id),
         cursor=Cursor(config.state_dir / f"{config.contract_id}.cursor.json"),
         start_height=config.start_height,
+        block_seconds=config.block_seconds,
     )
     identity = identity_for(settings.tls, "indexer")
     health, port = create_server(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import grpc
@@ -128,7 +129,10 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.LeaseJobRequest, context: grpc.ServicerContext
     ) -> pb.LeaseJobResponse:
         worker = self._worker(context)
-        wait = min(max(request.wait_seconds, 0.0), MAX_LEASE_WAIT_S)
+        if not math.isfinite(request.wait_seconds) or request.wait_seconds < 0:
+            # NaN would make every comparison false: a wait that never ends, spinning
+            raise invalid_argument(f"wait_seconds must be from 0 to {MAX_LEASE_WAIT_S:g}")
+        wait = min(request.wait_seconds, MAX_LEASE_WAIT_S)
         leased = self._queue.lease_waiting(worker, wait) if wait else self._queue.lease(worker)
         if leased is None:
             return pb.LeaseJobResponse(has_job=False)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +54,9 @@ class Indexer:
         chain: Chain,
         cursor: Cursor,
         start_height: int | None = None,
+        block_seconds: float = 1.0,
     ) -> None:
+        self._block_seconds = block_seconds
         self._feed = feed
         self._coordinator = coordinator
         self._rpc = rpc
@@ -98,6 +102,7 @@ class Indexer:
             response_format=FORMATS.get(str(data.get("response_format")), FORMATS["text"]),
             platform_env=self._platform_env(event),
             priority=int(data.get("payment", "0")) // 10**18,
+            start_deadline_unix=start_deadline(event, limits, self._block_seconds),
         )
         secrets_ref = data.get("secrets_ref")
         if isinstance(secrets_ref, dict) and secrets_ref.get("profile"):
@@ -148,7 +153,7 @@ class Indexer:
             result = ExecutionResult.from_proto(job.result)
             outcome = self._rpc.function_call(
                 self._operator, self._chain.contract_id, "resolve_execution",
-                resolve_args(request_id, result),
+                resolve_args(request_id, result, self._block_seconds),
             )  # fmt: skip
             failure = outcome.failure
             if failure is not None and not any(reason in failure for reason in GONE):
@@ -174,7 +179,23 @@ class Indexer:
             stop.wait(poll_s)
 
 
-def resolve_args(request_id: int, result: ExecutionResult) -> dict[str, Any]:
+# NEAR resumes a yielded call within this many blocks; a resolve takes a few more to land.
+YIELD_BLOCKS = 200
+RESOLVE_BLOCKS = 20
+
+
+def start_deadline(event: RequestEvent, limits: dict[str, Any], block_seconds: float) -> float:
+    """The latest a job for this request may start (compile-then-run waits no longer): the
+    yield window from the request's block, less the run itself and the resolve."""
+    run_s = float(limits.get("max_execution_seconds") or 60)
+    window_s = (YIELD_BLOCKS - RESOLVE_BLOCKS) * block_seconds
+    deadline = event.block_timestamp_ns / 1e9 + window_s - run_s
+    return deadline if deadline > time.time() else 0.0
+
+
+def resolve_args(
+    request_id: int, result: ExecutionResult, block_seconds: float = 1.0
+) -> dict[str, Any]:
     """The arguments of resolve_execution for a result, within the contract's output cap."""
     error = result.error
     output = result.output
@@ -189,15 +210,26 @@ def resolve_args(request_id: int, result: ExecutionResult) -> dict[str, Any]:
     else:
         error_json = None if error is None else {"type": error.type.value, "message": error.message}
     used = result.resources_used
+    compilation = None
+    if error is not None and error.type is ExecutionErrorType.COMPILATION_IN_PROGRESS:
+        # Fields a client contract can act on: when to send the request again, in blocks.
+        progress = error.compilation
+        retry_s = progress.retry_after_seconds if progress else 60.0
+        compilation = {
+            "estimated_seconds": math.ceil(progress.estimated_seconds) if progress else 0,
+            "retry_after_blocks": math.ceil(retry_s / block_seconds),
+            "cache_key": progress.cache_key if progress else "",
+        }
     return {
         "request_id": request_id,
         "success": success,
         "output": output if success else None,
         "error": error_json,
-        "resources_used": {"instructions": used.instructions, "time_ms": used.time_ms},
+        "resources_used": {
+            "instructions": used.instructions,
+            "time_ms": used.time_ms,
+            "compile_ms": used.compile_ms,
+        },
         "refund_usd": str(result.refund_usd if success else 0),
-        # The contract passes this on to the caller: when to send the request again.
-        "compilation_note": error.message
-        if error is not None and error.type is ExecutionErrorType.COMPILATION_IN_PROGRESS
-        else None,
+        "compilation": compilation,
     }

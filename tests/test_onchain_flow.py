@@ -3,6 +3,7 @@ the caller's transaction returns the output. Restarting the indexer loses and do
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 
 from localnet.demo import account, provision, send_request, wait_final
 from outlayer.config import Settings
+from outlayer.devtools.gitserver import GitServer
 from outlayer.errors import OutlayerError
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
@@ -47,6 +49,8 @@ class World:
     runner: JobRunner
     make_indexer: object
     cursor_file: Path
+    git: GitServer
+    block_time_s: float
 
     def indexer(self, block_seconds: float = 1.0) -> Indexer:
         return self.make_indexer(block_seconds)  # type: ignore[operator, no-any-return]
@@ -68,16 +72,24 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[World]:
+def world(
+    tmp_path: Path, settings: Settings, executor: Executor, request: pytest.FixtureRequest
+) -> Iterator[World]:
+    block_time_s = float(getattr(request, "param", 0.05))
     localnet = ExitStack()
-    url, root = localnet.enter_context(running_localnet(tmp_path))
+    url, root = localnet.enter_context(running_localnet(tmp_path, block_time_s))
+    git = GitServer(tmp_path / "git").start()
+    localnet.callback(git.stop)
     rpc = NearRpc(url)
     outlayer, worker = provision(rpc, root, tmp_path, log=lambda _: None)
     alice = account(rpc, root, "alice", tmp_path, log=lambda _: None)
 
     store = WasmStore(tmp_path / "wasm")
     warm = {(REPO, COMMIT): built_guest("echo_json_rust")}
-    compiler, _ = localnet.enter_context(running_compiler(settings, tmp_path, warm))
+    mirrors = {"https://github.com": git.url}  # github.com names, from the loopback server
+    compiler, _ = localnet.enter_context(
+        running_compiler(settings, tmp_path, warm, git_mirrors=mirrors)
+    )
     configured = settings.model_copy(update={"coordinator": settings.coordinator.model_copy(
         update={"compiler": compiler})})  # fmt: skip
     engine: Engine = make_engine(f"sqlite:///{tmp_path / 'coordinator.db'}")
@@ -94,7 +106,7 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
                        chain=Chain(outlayer.account_id, "localnet"), cursor=Cursor(cursor_file),
                        start_height=0, block_seconds=block_seconds)  # fmt: skip
 
-    yield World(rpc, outlayer, alice, stub, runner, make_indexer, cursor_file)
+    yield World(rpc, outlayer, alice, stub, runner, make_indexer, cursor_file, git, block_time_s)
     channel.close()
     server.stop(grace=None)
     localnet.close()
@@ -140,6 +152,40 @@ def test_an_unbuilt_source_resolves_as_compiling_with_when_to_retry(world: World
     compilation = result["compilation"]
     assert compilation["retry_after_blocks"] >= 1 and compilation["estimated_seconds"] >= 1
     assert len(compilation["cache_key"]) == 32
+
+
+ECHO_C = (Path(__file__).parents[1] / "examples" / "guests" / "c" / "echo_json.c").read_text()
+
+
+@pytest.mark.parametrize("world", [0.35], indirect=True)  # a 70 s yield window: a build fits
+def test_an_unbuilt_source_compiles_then_runs_within_its_request(world: World) -> None:
+    commit = world.git.publish("outlayer", "echo-c", {"echo_json.c": ECHO_C})
+    limits = {"max_instructions": 100_000_000, "max_execution_seconds": 5}
+    sent = send_request(world.rpc, world.alice, world.outlayer.account_id, limits=limits,
+                        code_source={"repo": "https://github.com/outlayer/echo-c",
+                                     "commit": commit}, input_data="built just now")  # fmt: skip
+    indexer = world.indexer(block_seconds=world.block_time_s)
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        run_everything(world, indexer)
+        if (
+            world.rpc.tx_status(sent.tx_hash, world.alice.account_id).raw.get(
+                "final_execution_status"
+            )
+            == "FINAL"
+        ):
+            break
+        time.sleep(0.2)
+    result = world.final(sent).value
+    assert result["status"] == "success", result
+    assert result["output"]["input"] == "built just now"
+    assert result["resources_used"]["compile_ms"] > 0  # this request caused the build
+    again_source = {"repo": "https://github.com/outlayer/echo-c", "commit": commit}
+    cached = send_request(world.rpc, world.alice, world.outlayer.account_id, limits=limits,
+                          code_source=again_source, input_data="cached")  # fmt: skip
+    run_everything(world, indexer)
+    second = world.final(cached).value
+    assert second["status"] == "success" and second["resources_used"]["compile_ms"] == 0
 
 
 def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World) -> None:

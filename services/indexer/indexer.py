@@ -75,12 +75,12 @@ class Indexer:
         read = 0
         for height in range(last + 1, head + 1):
             for event in self._feed.requests_at(height) or []:
-                self._submit(event)
+                self._submit(event, head)
             self._cursor.save(height)  # only after the whole block is queued
             read += 1
         return read
 
-    def _submit(self, event: RequestEvent) -> None:
+    def _submit(self, event: RequestEvent, head: int) -> None:
         data = event.data
         limits = data.get("resource_limits") or {}
         source = data.get("code_source") or {}
@@ -102,7 +102,9 @@ class Indexer:
             response_format=FORMATS.get(str(data.get("response_format")), FORMATS["text"]),
             platform_env=self._platform_env(event),
             priority=int(data.get("payment", "0")) // 10**18,
-            start_deadline_unix=start_deadline(event, limits, self._block_seconds),
+            start_deadline_unix=start_deadline(
+                head - event.block_height, limits, self._block_seconds
+            ),
         )
         secrets_ref = data.get("secrets_ref")
         if isinstance(secrets_ref, dict) and secrets_ref.get("profile"):
@@ -184,13 +186,14 @@ YIELD_BLOCKS = 200
 RESOLVE_BLOCKS = 20
 
 
-def start_deadline(event: RequestEvent, limits: dict[str, Any], block_seconds: float) -> float:
-    """The latest a job for this request may start (compile-then-run waits no longer): the
-    yield window from the request's block, less the run itself and the resolve."""
+def start_deadline(blocks_ago: int, limits: dict[str, Any], block_seconds: float) -> float:
+    """The latest a job for a request made ``blocks_ago`` blocks before the final head may
+    start (compile-then-run waits no longer): what is left of the yield window, less the run
+    itself and the resolve. Counted in blocks from now: block timestamps need not be wall
+    clock (localnet's are not)."""
     run_s = float(limits.get("max_execution_seconds") or 60)
-    window_s = (YIELD_BLOCKS - RESOLVE_BLOCKS) * block_seconds
-    deadline = event.block_timestamp_ns / 1e9 + window_s - run_s
-    return deadline if deadline > time.time() else 0.0
+    left_s = (YIELD_BLOCKS - RESOLVE_BLOCKS - blocks_ago) * block_seconds - run_s
+    return time.time() + left_s if left_s > 0 else 0.0
 
 
 def resolve_args(

@@ -32,6 +32,7 @@ bench: setup
 	@.venv/bin/python -m bench.https_calls
 	@.venv/bin/python -m bench.queue_throughput
 	@.venv/bin/python -m bench.compiler_builds
+	@.venv/bin/python -m bench.real_repositories
 
 # The contract's stateful property test with a longer search than CI's (about 15 minutes).
 fuzz: setup

@@ -10,23 +10,42 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 
+from localnet.demo import account, provision, send_request, wait_final
 from outlayer.config import Settings
 from outlayer.devtools.crate_mirror import CrateMirror
 from outlayer.devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ExecutionErrorType as Category
+from outlayer.near.keys import Signer
+from outlayer.near.rpc import NearRpc
 from outlayer.result import ExecutionResult, ResponseFormat
+from outlayer.v1 import coordinator_pb2_grpc, execution_pb2, public_pb2, public_pb2_grpc
+from outlayer.wasmstore import WasmStore
 from services.compiler.builder import FAILED, READY, CompileOutcome, Compiler
 from services.compiler.projects import go_root
+from services.coordinator.database import make_engine, migrate
+from services.coordinator.service import build_server
+from services.coordinator.workers import register_worker
 from services.executor import ExecutionJob, Executor
-from tests.compiler_fixture import compiler_settings
+from services.executor.runner import JobRunner
+from services.indexer.cursor import Cursor
+from services.indexer.feed import RequestFeed
+from services.indexer.indexer import Chain, Indexer
+from tests.compiler_fixture import compiler_settings, running_compiler
+from tests.localnet_server import running_localnet
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "guests"
+GITHUB = "https://github.com"
 MAIN = 'fn main() { println!("{}", serde_json::json!({"ok": true})); }\n'
 # The examples' release profile: one prebuilt std serves every Rust build of this module.
 PROFILE = '\n[profile.release]\nopt-level = "s"\npanic = "abort"\n'
@@ -40,20 +59,37 @@ def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
 
 
 @pytest.fixture(scope="module")
-def compiler(
+def compiler_service(
     settings: Settings, tmp_path_factory: pytest.TempPathFactory, git: GitServer
-) -> Iterator[Compiler]:
+) -> Iterator[tuple[str, Compiler]]:
+    """A compiler service (its HOST:PORT, its engine): sources under github.com names are
+    fetched from the loopback git server (compiler.git_mirrors)."""
     root = tmp_path_factory.mktemp("languages")
-    built = Compiler(compiler_settings(settings, root, [git.url]).compiler)
-    yield built
-    built.close()
+    mirrors = {GITHUB: git.url}
+    with running_compiler(settings, root, allowed_hosts=[git.url], git_mirrors=mirrors) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def compiler(compiler_service: tuple[str, Compiler]) -> Compiler:
+    return compiler_service[1]
+
+
+def mirrored(settings: Settings, root: Path, git: GitServer, **changes: object) -> Settings:
+    """Compiler settings of a test's own compiler, fetching github.com names from ``git``."""
+    return compiler_settings(settings, root, [git.url], git_mirrors={GITHUB: git.url}, **changes)
+
+
+# What each test published: name -> commit (the platform test runs the same builds).
+PUBLISHED: dict[str, str] = {}
 
 
 def build(
-    compiler: Compiler, git: GitServer, name: str, files: dict[str, str | bytes]
+    compiler: Compiler, git: GitServer, name: str, files: Mapping[str, str | bytes]
 ) -> CompileOutcome:
-    commit = git.publish("alice", name, files)
-    return compiler.compile(f"{git.url}/alice/{name}", commit, wait_seconds=None)
+    commit = git.publish("alice", name, dict(files))
+    PUBLISHED[name] = commit
+    return compiler.compile(f"{GITHUB}/alice/{name}", commit, wait_seconds=None)
 
 
 def run(compiler: Compiler, executor: Executor, outcome: CompileOutcome, stdin: bytes,
@@ -107,7 +143,13 @@ def test_a_lockfile_the_registry_cannot_satisfy_fails_without_reresolution(
     settings: Settings, tmp_path: Path, git: GitServer
 ) -> None:
     strict = Compiler(
-        compiler_settings(settings, tmp_path, [git.url], allow_lock_reresolution=False).compiler
+        compiler_settings(
+            settings,
+            tmp_path,
+            [git.url],
+            git_mirrors={GITHUB: git.url},
+            allow_lock_reresolution=False,
+        ).compiler
     )
     try:
         outcome = build(strict, git, "strict", folder_files(EXAMPLES / "rust" / "serde-echo"))
@@ -191,7 +233,9 @@ def test_go_modules_come_from_the_configured_proxy(
     subprocess.run([str(root / "bin" / "go"), "mod", "tidy"], cwd=guest, env=env, check=True,
                    capture_output=True)  # fmt: skip
     registries = settings.compiler.registries.model_copy(update={"go_proxy": proxy})
-    configured = compiler_settings(settings, tmp_path / "c", [git.url], registries=registries)
+    configured = compiler_settings(
+        settings, tmp_path / "c", [git.url], git_mirrors={GITHUB: git.url}, registries=registries
+    )
     compiler = Compiler(configured.compiler)
     try:
         outcome = build(compiler, git, "go-modules", folder_files(guest))
@@ -242,7 +286,11 @@ def test_a_registry_that_is_down_is_a_network_error_and_not_remembered(
     settings: Settings, tmp_path: Path, git: GitServer
 ) -> None:
     down = settings.compiler.registries.model_copy(update={"crates": "sparse+http://127.0.0.1:9/"})
-    compiler = Compiler(compiler_settings(settings, tmp_path, [git.url], registries=down).compiler)
+    compiler = Compiler(
+        compiler_settings(
+            settings, tmp_path, [git.url], git_mirrors={GITHUB: git.url}, registries=down
+        ).compiler
+    )
     try:
         files = {"Cargo.toml": MANIFEST + 'serde_json = "1"\n', "src/main.rs": MAIN}
         outcome = build(compiler, git, "down", files)
@@ -257,7 +305,11 @@ def test_a_registry_that_is_down_is_a_network_error_and_not_remembered(
 
 def test_dependencies_over_the_size_cap(settings: Settings, tmp_path: Path, git: GitServer) -> None:
     small = settings.compiler.registries.model_copy(update={"max_fetch_mb": 1})
-    compiler = Compiler(compiler_settings(settings, tmp_path, [git.url], registries=small).compiler)
+    compiler = Compiler(
+        compiler_settings(
+            settings, tmp_path, [git.url], git_mirrors={GITHUB: git.url}, registries=small
+        ).compiler
+    )
     try:
         files = folder_files(EXAMPLES / "rust" / "serde-echo")  # about 1.4 MiB of crates
         category, message = failed(build(compiler, git, "big", files), compiler)
@@ -303,3 +355,114 @@ def test_outlayer_toml_names_the_project_folder(
     }
     result = run(compiler, executor, build(compiler, git, "sub", files), b"sub")
     assert result.output["input"] == "sub"
+
+
+# --- through the platform: on chain and over HTTPS --------------------------------------------
+@dataclass
+class Platform:
+    rpc: NearRpc
+    outlayer: Signer
+    alice: Signer
+    indexer: Indexer
+    public: public_pb2_grpc.PublicServiceStub
+    key: str
+
+
+@pytest.fixture(scope="module")
+def platform(
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    executor: Executor,
+    compiler_service: tuple[str, Compiler],
+) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("platform")
+    stack = ExitStack()
+    url, chain_root = stack.enter_context(running_localnet(root))
+    rpc = NearRpc(url)
+    outlayer, worker = provision(rpc, chain_root, root, log=lambda _: None)
+    alice = account(rpc, chain_root, "alice", root, log=lambda _: None)
+    coordinator = settings.coordinator.model_copy(
+        update={"compiler": compiler_service[0], "admin_token": "admin-secret"}
+    )
+    engine = make_engine(f"sqlite:///{root / 'coordinator.db'}")
+    migrate(engine)
+    server, port = build_server(settings.model_copy(update={"coordinator": coordinator}), engine,
+                                "127.0.0.1:0")  # fmt: skip
+    server.start()
+    stack.callback(server.stop, None)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stack.callback(channel.close)
+    runner = JobRunner(executor, channel, register_worker(engine, "w"), WasmStore(root / "wasm"))
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run_forever, args=(stop, 0.2), daemon=True)
+    thread.start()
+    stack.callback(thread.join)
+    stack.callback(stop.set)
+    indexer = Indexer(RequestFeed(rpc, outlayer.account_id),
+                      coordinator_pb2_grpc.CoordinatorServiceStub(channel), rpc=rpc,
+                      operator=worker, chain=Chain(outlayer.account_id, "localnet"),
+                      cursor=Cursor(root / "cursor.json"), start_height=0,
+                      block_seconds=0.05)  # fmt: skip
+    public = public_pb2_grpc.PublicServiceStub(channel)
+    admin = (("x-admin-token", "admin-secret"),)
+    key = public.CreatePaymentKey(
+        public_pb2.CreatePaymentKeyRequest(owner="alice.near", balance_yocto=str(10**25)),
+        metadata=admin,
+    ).secret
+    yield Platform(rpc, outlayer, alice, indexer, public, key)
+    stack.close()
+
+
+# (published name, folder, input, what the output must hold)
+PLATFORM_EXAMPLES = [
+    ("serde-echo", "rust/serde-echo", '{"name": "NEAR"}', {"language": "rust", "sender": None}),
+    ("word-count", "cpp/word-count", "a b a", {"language": "c++", "words": 3}),
+    ("go-echo", "go/echo-json", "hi", {"language": "go", "input": "hi"}),
+    ("as-echo", "assemblyscript/echo-json", "hi", {"language": "assemblyscript", "input": "hi"}),
+    ("echo-c", "c", "hi", {"language": "c", "input": "hi"}),
+]
+
+
+@pytest.mark.parametrize("example", PLATFORM_EXAMPLES, ids=[e[0] for e in PLATFORM_EXAMPLES])
+def test_each_example_runs_through_the_platform_on_chain_and_over_https(
+    platform: Platform,
+    compiler: Compiler,
+    git: GitServer,
+    example: tuple[str, str, str, dict[str, object]],
+) -> None:
+    name, folder, stdin, expected = example
+    if name not in PUBLISHED:  # built by the tests above when they ran; else now
+        files = folder_files(EXAMPLES / folder, with_wasm=True)
+        if name == "echo-c":
+            files = {"echo_json.c": files["echo_json.c"]}
+        assert build(compiler, git, name, files).status == READY
+    repo, commit = f"{GITHUB}/alice/{name}", PUBLISHED[name]
+    # Over HTTPS: a project whose current version is that source.
+    admin = (("x-admin-token", "admin-secret"),)
+    platform.public.CreateProject(public_pb2.CreateProjectRequest(
+        owner="dev.near", name=name, code_source=public_pb2.ProjectSource(repo=repo, commit=commit),
+    ), metadata=admin)  # fmt: skip
+    answer = platform.public.Call(public_pb2.CallRequest(
+        owner="dev.near", project=name, input=stdin, wait_seconds=60,
+        response_format=execution_pb2.RESPONSE_FORMAT_JSON,
+    ), metadata=(("x-payment-key", platform.key),), timeout=90)  # fmt: skip
+    assert answer.status == "done", answer
+    over_https = json.loads(answer.result.output_json)
+    assert expected.items() <= over_https.items(), over_https
+    # On chain: request_execution through the contract, the indexer and back.
+    sent = send_request(platform.rpc, platform.alice, platform.outlayer.account_id,
+                        code_source={"repo": repo, "commit": commit}, input_data=stdin,
+                        limits={"max_instructions": 10**9, "max_execution_seconds": 5})  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        platform.indexer.follow_once()
+        platform.indexer.settle_once()
+        status = platform.rpc.tx_status(sent.tx_hash, platform.alice.account_id)
+        if status.raw.get("final_execution_status") == "FINAL":
+            break
+        time.sleep(0.2)
+    on_chain = wait_final(platform.rpc, sent.tx_hash, platform.alice.account_id).value
+    assert on_chain["status"] == "success", on_chain
+    if name == "serde-echo":  # the guest reports NEAR_SENDER_ID, set on chain only
+        expected = dict(expected, sender=platform.alice.account_id)
+    assert expected.items() <= on_chain["output"].items(), on_chain

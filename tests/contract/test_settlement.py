@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from localnet.node import NEAR
 from localnet.vm import CallContext, CallOutcome, StateView
+from tests.conftest import built_contract
 from tests.contract.conftest import (
     ALICE,
     OUTLAYER,
@@ -337,3 +339,43 @@ def test_the_storage_stake_is_refunded_at_settlement(net: Net) -> None:
     request_id = event(request, "execution_requested")["request_id"]
     assert net.resolve(request_id, resources_used={"instructions": 10, "time_ms": 1}).success
     assert before - net.ln.balance(ALICE) == fee(net.view("get_pricing"), 10, 1)
+
+
+def test_the_stake_covers_a_request_with_every_field_at_its_cap(net: Net) -> None:
+    """REQUEST_STORAGE_BYTES bounds the record whatever the fields hold (256 bytes of input)."""
+    sender = "s" * 59 + ".test"  # NEAR's longest account id: 64 characters
+    token = "t" * 59 + ".test"
+    dev = "d" * 59 + ".test"
+    for account in (sender, token, dev):
+        net.ln.create_account(account, 1000 * NEAR)
+    assert net.ln.deploy(token, built_contract("test_token")).success
+    supply = str(2**128 - 1)
+    assert net.ln.call(token, token, "new", {"owner_id": sender, "total_supply": supply}).success
+    assert net.call(OWNER, "add_token", {"token_id": token}).success
+    deposit = {"receiver_id": OUTLAYER, "amount": supply, "msg": '{"action":"deposit_balance"}'}
+    assert net.ln.call(sender, token, "ft_transfer_call", deposit, deposit=1).success
+    most = str(2**128 - 1)
+    assert net.call(OWNER, "set_pricing", {
+        "base_fee": "1", "per_instruction": "1", "per_ms": "1", "per_compile_ms": most,
+        "max_compile_ms": most}).success  # fmt: skip
+    body = {
+        "code_source": {"repo": "https://github.com/" + "o" * 100 + "/" + "r" * 136,
+                        "branch": "b" * 128, "build_target": "t" * 64},
+        "resource_limits": {"max_instructions": 10**11, "max_memory_mb": 1024,
+                            "max_execution_seconds": 60},
+        "input_data": '"' * 128,  # 256 bytes as JSON
+        "secrets_ref": {"profile": "p" * 64, "account_id": "a" * 64, "branch": "b" * 64},
+        "response_format": "bytes",
+        "attached_usd": most, "usd_token_id": token, "project_owner_id": dev,
+    }  # fmt: skip
+    assert len(body["code_source"]["repo"]) == 256  # type: ignore[index]
+    cost = int(net.view("estimate_execution_cost", {
+        "resource_limits": body["resource_limits"], "input_data": body["input_data"]}))  # fmt: skip
+    deposit_yocto = 2**128 - 1 - 10**30  # 39 digits, as much as the sender can hold
+    assert deposit_yocto >= cost
+    net.ln.chain.account(sender).amount = deposit_yocto + NEAR
+    request = net.ln.call(sender, OUTLAYER, "request_execution", body, deposit=deposit_yocto)
+    assert not request.final, request.failure
+    (key,) = net.storage_keys(b"req:")
+    took = len(key) + len(net.ln.chain.account(OUTLAYER).storage[key]) + 40
+    assert took * STORAGE_PRICE <= STAKE

@@ -88,6 +88,7 @@ class DevStack:
         self.supervisor = Supervisor(log)
         self.git: GitServer | None = None
         self.crates: CrateMirror | None = None
+        self.example_commits: dict[str, str] = {}
         self._lock = DevLock(directory)
 
     @property
@@ -213,6 +214,7 @@ class DevStack:
             commits[name] = self.git.publish("outlayer-examples", name, files)
         self.log(f"example repositories served at {self.git.url}/outlayer-examples/ as "
                  f"{EXAMPLES_OWNER}/...")  # fmt: skip
+        self.example_commits = commits
         return commits["echo-json"]
 
     def _prebuild(self, commit: str) -> None:
@@ -247,13 +249,22 @@ class DevStack:
             "the edge and the coordinator",
             ("coordinator", "edge"),
         )
+        # Every example is a project too (dev.localnet/serde-echo, /word-count-cpp, ...): each
+        # is compiled on its first call (compile, then run) and cached after.
+        for name, example_commit in self.example_commits.items():
+            if name != "echo-json":
+                example = {"repo": f"{EXAMPLES_OWNER}/{name}", "commit": example_commit}
+                client.post("/projects", json={"owner": HTTPS_OWNER, "name": name,
+                                               "code_source": example})  # fmt: skip
         key = client.post(
             "/payment-keys", json={"owner": "alice.localnet", "balance_yocto": str(10 * 10**24)}
         )
         if key.status_code != 200:
             raise OutlayerError(ErrorCode.INTERNAL, f"creating the dev payment key: {key.text}")
         write_private(self.dir / "payment.key", key.json()["secret"])
-        self.log(f"project {HTTPS_OWNER}/echo and a payment key with 10 NEAR are ready")
+        others = ", ".join(n for n in self.example_commits if n != "echo-json")
+        self.log(f"projects {HTTPS_OWNER}/echo (and {others}) and a payment key with 10 NEAR "
+                 "are ready")  # fmt: skip
 
     def _admin_token(self) -> str:
         path = self.dir / "admin.token"

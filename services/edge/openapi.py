@@ -71,7 +71,8 @@ def result_schema() -> dict[str, Any]:
                 "type": "object",
                 "required": ["instructions", "time_ms", "memory_bytes"],
                 "properties": {"instructions": integer, "time_ms": integer,
-                               "memory_bytes": integer},
+                               "memory_bytes": integer,
+                               "compile_ms": integer},  # a build the call caused, when > 0
             },
             "logs": {"type": "string"},
             "exit_code": {"type": "integer", "nullable": True},

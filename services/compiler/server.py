@@ -15,7 +15,7 @@ from outlayer.v1 import compiler_pb2, compiler_pb2_grpc
 from services.compiler.builder import Compiler
 from services.compiler.cache import EvictionPolicy, run_eviction
 from services.compiler.sandbox import Sandbox
-from services.compiler.service import CompilerService
+from services.compiler.service import PERMISSIONS, CompilerService
 
 SERVICE_NAME = compiler_pb2.DESCRIPTOR.services_by_name["CompilerService"].full_name
 _LOG = logging.getLogger("outlayer.compiler")
@@ -36,7 +36,7 @@ def build_server(
     compiler.sandbox.check()  # a missing engine or image is said at start, not per build
     servicer = CompilerService(compiler, settings.save_system_hidden_logs_to_debug)
     binding = ServiceBinding(
-        SERVICE_NAME, compiler_pb2_grpc.add_CompilerServiceServicer_to_server, servicer
+        SERVICE_NAME, compiler_pb2_grpc.add_CompilerServiceServicer_to_server, servicer, PERMISSIONS
     )
     identity = identity_for(settings.tls, "compiler")
     credentials = identity.server_credentials() if identity else None

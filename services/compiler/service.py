@@ -9,8 +9,6 @@ from typing import Any
 import grpc
 
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
-from outlayer.grpcserver import abort_with
-from outlayer.tls import require_peer
 from outlayer.v1 import compiler_pb2 as pb
 from outlayer.v1 import compiler_pb2_grpc
 from services.compiler.builder import FAILED, IN_PROGRESS, READY, CompileOutcome, Compiler
@@ -20,6 +18,13 @@ CHUNK_BYTES = 1024 * 1024
 COMPILERS = frozenset({"coordinator", "operator"})
 READERS = frozenset({"coordinator", "executor", "operator"})
 OPERATORS = frozenset({"operator"})
+# Who may call what (the mesh interceptor checks the caller's certificate against it).
+PERMISSIONS = {
+    "Compile": COMPILERS,
+    "GetModule": READERS,
+    "ListCache": OPERATORS,
+    "Evict": OPERATORS,
+}
 _STATUS = {
     READY: pb.COMPILE_STATUS_READY,
     IN_PROGRESS: pb.COMPILE_STATUS_IN_PROGRESS,
@@ -35,10 +40,6 @@ class CompilerService(compiler_pb2_grpc.CompilerServiceServicer):
         self._share_hidden_logs = share_hidden_logs
 
     def Compile(self, request: pb.CompileRequest, context: grpc.ServicerContext) -> pb.CompileReply:
-        try:
-            require_peer(context, COMPILERS)
-        except OutlayerError as exc:
-            abort_with(context, exc)
         ref = request.source
         wait = request.wait_seconds
         if not math.isfinite(wait) or wait < 0:
@@ -53,25 +54,16 @@ class CompilerService(compiler_pb2_grpc.CompilerServiceServicer):
     def GetModule(
         self, request: pb.GetModuleRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ModuleChunk]:
-        try:
-            require_peer(context, READERS)
-            checksum = request.checksum.removeprefix("sha256:")
-            wasm = self._compiler.cache.read(checksum)
-            if wasm is None:
-                raise OutlayerError(ErrorCode.NOT_FOUND, f"no module sha256:{checksum} is cached")
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise
+        checksum = request.checksum.removeprefix("sha256:")
+        wasm = self._compiler.cache.read(checksum)
+        if wasm is None:
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no module sha256:{checksum} is cached")
         for offset in range(0, len(wasm), CHUNK_BYTES):
             yield pb.ModuleChunk(data=wasm[offset : offset + CHUNK_BYTES])
 
     def ListCache(
         self, request: pb.ListCacheRequest, context: grpc.ServicerContext
     ) -> pb.ListCacheReply:
-        try:
-            require_peer(context, OPERATORS)
-        except OutlayerError as exc:
-            abort_with(context, exc)
         entries = self._compiler.cache.entries()
         return pb.ListCacheReply(
             entries=[cache_entry(e) for e in entries],
@@ -79,14 +71,9 @@ class CompilerService(compiler_pb2_grpc.CompilerServiceServicer):
         )
 
     def Evict(self, request: pb.EvictRequest, context: grpc.ServicerContext) -> pb.EvictReply:
-        try:
-            require_peer(context, OPERATORS)
-            if not request.checksum:
-                raise invalid_argument("Evict needs the checksum of a cached module")
-            return pb.EvictReply(evicted=self._compiler.cache.evict(request.checksum))
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise
+        if not request.checksum:
+            raise invalid_argument("Evict needs the checksum of a cached module")
+        return pb.EvictReply(evicted=self._compiler.cache.evict(request.checksum))
 
 
 def compile_reply(outcome: CompileOutcome, with_hidden_log: bool = False) -> pb.CompileReply:

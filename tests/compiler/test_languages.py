@@ -14,7 +14,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from tests.localnet_server import running_localnet
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "guests"
 GITHUB = "https://github.com"
+pytestmark = pytest.mark.timeout(1200)  # Rust builds std once, then crates: minutes on 2 cores
 MAIN = 'fn main() { println!("{}", serde_json::json!({"ok": true})); }\n'
 # The examples' release profile: one prebuilt std serves every Rust build of this module.
 PROFILE = '\n[profile.release]\nopt-level = "s"\npanic = "abort"\n'
@@ -75,9 +76,19 @@ def compiler(compiler_service: tuple[str, Compiler]) -> Compiler:
     return compiler_service[1]
 
 
-def mirrored(settings: Settings, root: Path, git: GitServer, **changes: object) -> Settings:
-    """Compiler settings of a test's own compiler, fetching github.com names from ``git``."""
-    return compiler_settings(settings, root, [git.url], git_mirrors={GITHUB: git.url}, **changes)
+@contextmanager
+def own_compiler(
+    settings: Settings, root: Path, git: GitServer, **changes: object
+) -> Iterator[Compiler]:
+    """A test's own compiler (other settings), fetching github.com names from ``git``."""
+    configured = compiler_settings(
+        settings, root, [git.url], git_mirrors={GITHUB: git.url}, **changes
+    )
+    compiler = Compiler(configured.compiler)
+    try:
+        yield compiler
+    finally:
+        compiler.close()
 
 
 # What each test published: name -> commit (the platform test runs the same builds).
@@ -142,20 +153,9 @@ def test_rust_repository_with_crates_a_newer_lockfile_and_a_committed_wasm(
 def test_a_lockfile_the_registry_cannot_satisfy_fails_without_reresolution(
     settings: Settings, tmp_path: Path, git: GitServer
 ) -> None:
-    strict = Compiler(
-        compiler_settings(
-            settings,
-            tmp_path,
-            [git.url],
-            git_mirrors={GITHUB: git.url},
-            allow_lock_reresolution=False,
-        ).compiler
-    )
-    try:
+    with own_compiler(settings, tmp_path, git, allow_lock_reresolution=False) as strict:
         outcome = build(strict, git, "strict", folder_files(EXAMPLES / "rust" / "serde-echo"))
         category, message = failed(outcome, strict)
-    finally:
-        strict.close()
     assert category is Category.DEPENDENCY_NOT_FOUND
     assert "Cargo.lock pins" in message and "serde 1.0.219" in message
 
@@ -233,11 +233,7 @@ def test_go_modules_come_from_the_configured_proxy(
     subprocess.run([str(root / "bin" / "go"), "mod", "tidy"], cwd=guest, env=env, check=True,
                    capture_output=True)  # fmt: skip
     registries = settings.compiler.registries.model_copy(update={"go_proxy": proxy})
-    configured = compiler_settings(
-        settings, tmp_path / "c", [git.url], git_mirrors={GITHUB: git.url}, registries=registries
-    )
-    compiler = Compiler(configured.compiler)
-    try:
+    with own_compiler(settings, tmp_path / "c", git, registries=registries) as compiler:
         outcome = build(compiler, git, "go-modules", folder_files(guest))
         assert outcome.status == READY, outcome.failure and outcome.failure.hidden_log[-2000:]
         assert outcome.entry is not None
@@ -250,8 +246,6 @@ def test_go_modules_come_from_the_configured_proxy(
         category, message = failed(build(compiler, git, "go-missing", folder_files(guest)),
                                    compiler)  # fmt: skip
         assert category is Category.DEPENDENCY_NOT_FOUND and "module proxy" in message
-    finally:
-        compiler.close()
 
 
 def test_assemblyscript_from_the_npm_registry(
@@ -286,12 +280,7 @@ def test_a_registry_that_is_down_is_a_network_error_and_not_remembered(
     settings: Settings, tmp_path: Path, git: GitServer
 ) -> None:
     down = settings.compiler.registries.model_copy(update={"crates": "sparse+http://127.0.0.1:9/"})
-    compiler = Compiler(
-        compiler_settings(
-            settings, tmp_path, [git.url], git_mirrors={GITHUB: git.url}, registries=down
-        ).compiler
-    )
-    try:
+    with own_compiler(settings, tmp_path, git, registries=down) as compiler:
         files = {"Cargo.toml": MANIFEST + 'serde_json = "1"\n', "src/main.rs": MAIN}
         outcome = build(compiler, git, "down", files)
         category, message = failed(outcome, compiler)
@@ -299,22 +288,13 @@ def test_a_registry_that_is_down_is_a_network_error_and_not_remembered(
         assert outcome.failure is not None and outcome.failure.transient
         again = compiler.compile(outcome.source.repo, outcome.source.commit, wait_seconds=None)
         assert again.status == FAILED and compiler.cache.lookup(outcome.source) is None
-    finally:
-        compiler.close()
 
 
 def test_dependencies_over_the_size_cap(settings: Settings, tmp_path: Path, git: GitServer) -> None:
     small = settings.compiler.registries.model_copy(update={"max_fetch_mb": 1})
-    compiler = Compiler(
-        compiler_settings(
-            settings, tmp_path, [git.url], git_mirrors={GITHUB: git.url}, registries=small
-        ).compiler
-    )
-    try:
+    with own_compiler(settings, tmp_path, git, registries=small) as compiler:
         files = folder_files(EXAMPLES / "rust" / "serde-echo")  # about 1.4 MiB of crates
         category, message = failed(build(compiler, git, "big", files), compiler)
-    finally:
-        compiler.close()
     assert category is Category.DEPENDENCY_TOO_LARGE
     assert "1 MiB" in message and "compiler.registries.max_fetch_mb" in message
 
@@ -415,7 +395,12 @@ def platform(
 
 # (published name, folder, input, what the output must hold)
 PLATFORM_EXAMPLES = [
-    ("serde-echo", "rust/serde-echo", '{"name": "NEAR"}', {"language": "rust", "sender": None}),
+    (
+        "serde-echo",
+        "rust/serde-echo",
+        '{"name": "NEAR"}',
+        {"language": "rust", "message": "hello, NEAR"},
+    ),
     ("word-count", "cpp/word-count", "a b a", {"language": "c++", "words": 3}),
     ("go-echo", "go/echo-json", "hi", {"language": "go", "input": "hi"}),
     ("as-echo", "assemblyscript/echo-json", "hi", {"language": "assemblyscript", "input": "hi"}),

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from outlayer.devstack import https_call
 from tests.test_services_cli import free_port
 
@@ -35,6 +37,8 @@ def _wait_for(log: Path, text: str, stack: subprocess.Popen[bytes], timeout_s: f
         time.sleep(0.2)
 
 
+# A whole stack, and a first Rust build on a fresh folder: longer than the suite's default.
+@pytest.mark.timeout(900)
 def test_the_readme_secrets_steps_work_in_order_on_a_fresh_stack(tmp_path: Path) -> None:
     dev = tmp_path / "dev"
     names = ["localnet", "coordinator", "executor", "edge", "keystore", "compiler"]

@@ -55,8 +55,8 @@ class Mesh:
         channel = grpc.secure_channel(self.address, credentials, options)
         return compiler_pb2_grpc.CompilerServiceStub(channel)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "OUTLAYER_TLS__DIR": str(self.pki),
+    def cli(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **extra_env, "OUTLAYER_TLS__DIR": str(self.pki),
                "OUTLAYER_COMPILER__CACHE_DIR": str(self.settings.compiler.cache_dir),
                "OUTLAYER_COMPILER__WORK_DIR": str(self.settings.compiler.work_dir),
                "OUTLAYER_COMPILER__ALLOWED_HOSTS": json.dumps([self.git.url])}  # fmt: skip
@@ -130,11 +130,17 @@ def test_outlayer_compile_and_cache_against_the_service(mesh: Mesh) -> None:
     assert asked.returncode == 0, asked.stderr
     first = json.loads(asked.stdout)
     assert first["status"] == "compilation_in_progress" and first["cache_key"]
-    waited = mesh.cli("compile", repo, "--branch", "main", "--wait", *target)
+    module = mesh.pki.parent / "hello.wasm"
+    waited = mesh.cli("compile", repo, "--branch", "main", "--wait", "--output", str(module),
+                      *target)  # fmt: skip
     shown = json.loads(waited.stdout)
     assert shown["status"] == "ready" and shown["checksum"].startswith("sha256:")
     assert shown["source"] == {"repo": repo, "commit": commit, "branch": "main"}
     assert shown["error"] is None and shown["size_bytes"] > 0
+    # --output wrote the module the compiler holds (over GetModule); the build's metadata
+    assert hashlib.sha256(module.read_bytes()).hexdigest() == shown["checksum"][7:]
+    assert shown["build"]["language"] == "c" and "clang version" in shown["build"]["toolchain"]
+    assert shown["build"]["build_seconds"] > 0 and shown["build"]["ignored_prebuilt"] == []
 
     bad = mesh.cli("compile", "git@github.com:a/b.git", "--commit", commit, *target)
     assert bad.returncode == 1
@@ -153,11 +159,18 @@ def test_outlayer_compile_and_cache_against_the_service(mesh: Mesh) -> None:
 
 
 def test_outlayer_compile_local_builds_in_process(mesh: Mesh) -> None:
-    commit = mesh.git.publish("alice", "hello", {"main.c": HELLO_C})
-    done = mesh.cli("compile", f"{mesh.git.url}/alice/hello", "--commit", commit, "--local")
+    commit = mesh.git.publish("alice", "hello", {"main.c": HELLO_C, "out/old.wasm": b"\0asm"})
+    module = mesh.pki.parent / "local.wasm"
+    unreachable = "sparse+http://127.0.0.1:9/"  # no registry there: --local serves Debian's
+    done = mesh.cli("compile", f"{mesh.git.url}/alice/hello", "--commit", commit, "--local",
+                    "--output", str(module),
+                    OUTLAYER_COMPILER__REGISTRIES__CRATES=unreachable)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "using the development crate registry" in done.stderr
     shown = json.loads(done.stdout)
-    assert shown["status"] == "ready"
+    assert shown["status"] == "ready" and module.read_bytes()[:4] == b"\0asm"
+    assert shown["build"]["ignored_prebuilt"] == ["out/old.wasm"]
+    assert "building" in done.stderr  # the phases, one line each off a terminal
     digest = shown["checksum"].removeprefix("sha256:")
     assert (mesh.settings.compiler.cache_dir / f"{digest}.wasm").is_file()
     broken = mesh.git.publish("alice", "broken", {"main.c": "int main( {"})

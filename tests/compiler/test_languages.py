@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -241,6 +242,17 @@ def test_go_modules_come_from_the_configured_proxy(
         assert wasm is not None
         assert executor.execute(ExecutionJob(wasm)).output == "hello from a module\n"
         assert outcome.entry.build["packages_fetched"] == 1
+        # Vendored (go mod vendor): no fetch phase at all, even with no proxy to reach.
+        subprocess.run([str(root / "bin" / "go"), "mod", "vendor"], cwd=guest, env=env,
+                       check=True, capture_output=True)  # fmt: skip
+        assert (guest / "vendor" / "modules.txt").is_file()
+        nowhere = registries.model_copy(update={"go_proxy": f"file://{tmp_path}/no-proxy"})
+        with own_compiler(settings, tmp_path / "v", git, registries=nowhere) as offline:
+            vendored = build(offline, git, "go-vendored", folder_files(guest))
+            assert vendored.status == READY and vendored.entry is not None
+            assert vendored.entry.build["packages_fetched"] == 0
+            assert offline.cache.read(vendored.entry.checksum) is not None
+        shutil.rmtree(guest / "vendor")
         # A module the proxy does not have: its own class, nothing cached.
         (guest / "go.mod").write_text((guest / "go.mod").read_text().replace("v1.0.0", "v1.9.9"))
         category, message = failed(build(compiler, git, "go-missing", folder_files(guest)),

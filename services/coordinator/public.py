@@ -50,7 +50,8 @@ PERMISSIONS = {
     for name in ("Call", "GetCall", "CreateProject", "GetProject", "CreatePaymentKey",
                  "GetPaymentKey", "GetEarnings")
 }  # fmt: skip
-SLOW_METHODS = frozenset({"Call"})  # waits for the job: on the server's pool for waits
+# They wait for the job: on the server's pool for waits.
+SLOW_METHODS = frozenset({"Call", "GetCall"})
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         )  # fmt: skip
         if not visible:
             raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {request.call_id} for this key")
-        return self._answer(request.call_id)
+        if request.wait_seconds == 0:
+            return self._answer(request.call_id)
+        return self._await(request.call_id, _wait_seconds(request.wait_seconds))
 
     def CreateProject(
         self, request: pb.CreateProjectRequest, context: grpc.ServicerContext
@@ -398,11 +401,10 @@ def _call_inputs(request: pb.CallRequest, headers: dict[str, str]) -> tuple[str,
 
 
 def _wait_seconds(requested: float) -> float:
-    """How long a call waits for its result: 0 is the default (30 s), more than 60 is 60."""
+    """How long to wait for a result: more than 60 is 60 (for Call, 0 is the default, 30)."""
     if not math.isfinite(requested) or requested < 0:
         raise invalid_argument(
-            f"wait_seconds must be a number of seconds from 0 to {MAX_WAIT_S:g} "
-            f"(0: the default, {DEFAULT_WAIT_S:g}), got {requested}"
+            f"wait_seconds must be a number of seconds from 0 to {MAX_WAIT_S:g}, got {requested}"
         )
     return min(requested or DEFAULT_WAIT_S, MAX_WAIT_S)
 

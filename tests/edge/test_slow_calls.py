@@ -28,3 +28,21 @@ def test_sixty_concurrent_slow_calls_are_all_answered(stack: Stack) -> None:
     with ThreadPoolExecutor(CALLERS) as callers:
         answers = list(callers.map(call, range(CALLERS)))
     assert answers == [(200, "done")] * CALLERS
+
+
+def test_a_pending_call_is_long_polled_until_its_result(stack: Stack) -> None:
+    _, secret = stack.key()
+    paid = {"X-Payment-Key": secret}
+    first = stack.http.post(
+        "/call/dev.near/sleepy", headers=paid, json={"input": "\u001e", "wait_seconds": 0.01}
+    )  # the guest sleeps 3 s
+    assert first.status_code == 200 and first.json()["status"] == "pending", first.text
+    call_id = first.json()["call_id"]
+    at_once = stack.http.get(f"/calls/{call_id}", headers=paid)
+    assert at_once.json()["status"] == "pending"  # no wait asked: the answer now
+    waited = stack.http.get(f"/calls/{call_id}", params={"wait_seconds": "30"}, headers=paid)
+    assert waited.status_code == 200 and waited.json()["status"] == "done", waited.text
+    assert waited.json()["result"]["status"] == "success"
+    for bad in ("NaN", "-1", "Infinity", "soon"):
+        refused = stack.http.get(f"/calls/{call_id}", params={"wait_seconds": bad}, headers=paid)
+        assert refused.status_code == 400, (bad, refused.text)

@@ -199,14 +199,3 @@ def peer_service(context: grpc.ServicerContext) -> str | None:
 def uses_mtls(context: grpc.ServicerContext) -> bool:
     found: bytes | list[bytes] = context.auth_context().get("transport_security_type") or []
     return (found == b"ssl") if isinstance(found, bytes) else (b"ssl" in found)
-
-
-def require_peer(context: grpc.ServicerContext, allowed: frozenset[str]) -> None:
-    """With mTLS, only these services may call; without it (loopback dev) anyone local may."""
-    peer = peer_service(context)
-    if uses_mtls(context) and peer not in allowed:
-        raise OutlayerError(
-            ErrorCode.PERMISSION_DENIED,
-            f"the {peer or 'unknown'} service may not call this; "
-            f"allowed: {', '.join(sorted(allowed))}",
-        )

@@ -41,7 +41,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from outlayer.attested import AttestedChannel
 from outlayer.config import EdgeSettings
-from outlayer.errors import OutlayerError
+from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.grpcserver import GRPC_OPTIONS
 from outlayer.result import ExecutionResult
 from outlayer.v1 import keystore_pb2, public_pb2
@@ -477,7 +477,14 @@ class EdgeServer:
 
     def __init__(self, edge: Edge, host: str, port: int, tls: tuple[str, str] | None) -> None:
         settings = edge.settings
-        self._socket = socket.create_server((host, port), reuse_port=False, backlog=2048)
+        try:
+            self._socket = socket.create_server((host, port), backlog=2048)
+        except OSError as exc:
+            raise OutlayerError(
+                ErrorCode.UNAVAILABLE,
+                f"cannot listen on {host}:{port}: {exc.strerror}; is another process using it? "
+                "Choose another address with edge.listen (or --listen)",
+            ) from None
         self.server_address: tuple[str, int] = self._socket.getsockname()[:2]
         config = uvicorn.Config(
             create_app(edge),

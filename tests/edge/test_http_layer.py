@@ -189,3 +189,11 @@ def test_bad_requests_never_reach_the_admin_token_check(stack: Stack) -> None:
         response = stack.http.post("/projects", content=content, headers=ADMIN)
         assert response.status_code == 400, response.text
         assert response.json()["code"] == "invalid_json"
+
+
+def test_a_port_in_use_is_a_clear_error(stack: Stack) -> None:
+    from outlayer.errors import OutlayerError
+    from services.edge.server import Edge, make_server
+
+    with pytest.raises(OutlayerError, match=f"cannot listen on 127.0.0.1:{stack.port}"):
+        make_server(Edge("127.0.0.1:1"), "127.0.0.1", stack.port, None)

@@ -384,7 +384,9 @@ def platform(
     stack.callback(server.stop, None)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stack.callback(channel.close)
-    runner = JobRunner(executor, channel, register_worker(engine, "w"), WasmStore(root / "wasm"))
+    # The executor's WASM store is the compiler's cache folder, as on one machine in the dev stack.
+    store = WasmStore(compiler_service[1].settings.cache_dir)
+    runner = JobRunner(executor, channel, register_worker(engine, "w"), store)
     stop = threading.Event()
     thread = threading.Thread(target=runner.run_forever, args=(stop, 0.2), daemon=True)
     thread.start()
@@ -445,6 +447,7 @@ def test_each_example_runs_through_the_platform_on_chain_and_over_https(
     ), metadata=(("x-payment-key", platform.key),), timeout=90)  # fmt: skip
     assert answer.status == "done", answer
     over_https = json.loads(answer.result.output_json)
+    assert answer.result.status == execution_pb2.EXECUTION_STATUS_SUCCESS, answer
     assert expected.items() <= over_https.items(), over_https
     # On chain: request_execution through the contract, the indexer and back.
     sent = send_request(platform.rpc, platform.alice, platform.outlayer.account_id,
@@ -459,7 +462,7 @@ def test_each_example_runs_through_the_platform_on_chain_and_over_https(
             break
         time.sleep(0.2)
     on_chain = wait_final(platform.rpc, sent.tx_hash, platform.alice.account_id).value
-    assert on_chain["status"] == "success", on_chain
+    assert on_chain["status"] == "success" and on_chain["output"] is not None, on_chain
     if name == "serde-echo":  # the guest reports NEAR_SENDER_ID, set on chain only
         expected = dict(expected, sender=platform.alice.account_id)
     assert expected.items() <= on_chain["output"].items(), on_chain

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,20 +26,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from localnet.chain import YIELD_TIMEOUT_BLOCKS
 from localnet.node import NEAR, Localnet, TxResult
-from localnet.vm import ContractVM
+from localnet.vm import CallContext, CallOutcome, ContractVM, StateView
 from tests.conftest import built_contract
 from tests.contract.conftest import SOURCE
 
 settings.register_profile(
     "ci",
-    max_examples=40,
+    max_examples=60,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
     "fuzz",
-    max_examples=400,
+    max_examples=1000,
     stateful_step_count=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -69,7 +70,49 @@ ACCESS: tuple[dict[str, Any] | None, ...] = (
         {"NftOwned": {"contract_id": NFT}}, {"Whitelist": {"accounts": list(USERS)}}]}},
 )  # fmt: skip
 REPOS = ("https://github.com/a/b", "  HTTPS://GitHub.com/A/B.git/ ", "https://github.com/c/d")
+GRACE_BLOCKS = 200  # a stored output its callback did not take is freed by a later resolve
 VM = ContractVM()  # modules compiled once for every example
+
+
+def rule_with(
+    args: dict[str, st.SearchStrategy[Any]],
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return rule(**args)  # type: ignore[call-overload, no-any-return]
+
+
+REQUEST_ARGS: dict[str, st.SearchStrategy[Any]] = {
+    "user": st.sampled_from(USERS),
+    "limits": st.sampled_from(LIMITS),
+    "input_size": st.sampled_from([0, 10, 300, 3_000]),
+    "extra": st.sampled_from([0, 1, 10**21, 10**24]),
+    "usd": st.one_of(st.just(0), st.just(0), st.integers(0, 3), st.integers(0, SUPPLY // 50)),
+    "token": st.sampled_from(TOKENS),
+    "dev": st.sampled_from(DEVS),
+}
+RESOLVE_ARGS: dict[str, st.SearchStrategy[Any]] = {
+    "index": st.integers(0, 100),
+    "worker": st.sampled_from(WORKERS),
+    "success": st.booleans(),
+    "instructions": st.integers(0, 10**6) | st.integers(0, 10**12),
+    "time_ms": st.integers(0, 70_000),
+    "compile_ms": st.just(0) | st.integers(0, 400_000),
+    "refund": st.integers(0, 3) | st.integers(0, SUPPLY),
+    "output_size": st.sampled_from([0, 50, 2_000, 15_000]),
+    "callback_fails": st.sampled_from([False, False, False, True]),
+}
+
+
+class FailingCallbacks(ContractVM):
+    """The shared VM, except that every on_execution_response fails."""
+
+    def __init__(self) -> None:
+        self.engine = VM.engine
+        self._modules = VM._modules
+
+    def call(self, code: bytes, method: str, ctx: CallContext, state: StateView) -> CallOutcome:
+        if method == "on_execution_response":
+            return CallOutcome(ok=False, error="GasExceeded: injected by the test")
+        return super().call(code, method, ctx, state)
 
 
 @dataclass
@@ -101,6 +144,7 @@ class Model:
     earnings: dict[tuple[str, str], int] = field(default_factory=dict)  # (dev, token)
     withdrawals: int = 0  # each ft_transfer of earnings attaches 1 yoctoNEAR of the contract's
     settled: dict[str, int] = field(default_factory=dict)
+    stranded: dict[int, int] = field(default_factory=dict)  # outputs of failed callbacks
 
     def pending(self) -> list[Request]:
         return [r for r in self.requests.values() if r.settled_by is None]
@@ -194,15 +238,7 @@ class ContractMoney(RuleBasedStateMachine):
         key = (user, token)
         self.model.balances[key] = self.model.balances.get(key, 0) + value
 
-    @rule(
-        user=st.sampled_from(USERS),
-        limits=st.sampled_from(LIMITS),
-        input_size=st.sampled_from([0, 10, 300, 3_000]),
-        extra=st.sampled_from([-1, 0, 1, 10**21, 10**24]),
-        usd=st.integers(0, 3) | st.integers(0, SUPPLY // 50),
-        token=st.sampled_from(TOKENS),
-        dev=st.sampled_from(DEVS),
-    )
+    @rule_with(REQUEST_ARGS)
     def request(
         self, *, user: str, limits: dict[str, int], input_size: int, extra: int, usd: int,
         token: str, dev: str,
@@ -244,19 +280,10 @@ class ContractMoney(RuleBasedStateMachine):
         )  # fmt: skip
 
     @precondition(lambda self: self.model.pending())
-    @rule(
-        index=st.integers(0, 100),
-        worker=st.sampled_from(WORKERS),
-        success=st.booleans(),
-        instructions=st.integers(0, 10**6) | st.integers(0, 10**12),
-        time_ms=st.integers(0, 70_000),
-        compile_ms=st.just(0) | st.integers(0, 400_000),
-        refund=st.integers(0, 3) | st.integers(0, SUPPLY),
-        output_size=st.sampled_from([0, 50, 2_000, 15_000]),
-    )
+    @rule_with(RESOLVE_ARGS)
     def resolve(
         self, *, index: int, worker: str, success: bool, instructions: int, time_ms: int,
-        compile_ms: int, refund: int, output_size: int,
+        compile_ms: int, refund: int, output_size: int, callback_fails: bool,
     ) -> None:  # fmt: skip
         request = self.pick(index)
         assert request is not None
@@ -267,21 +294,49 @@ class ContractMoney(RuleBasedStateMachine):
             "error": None if success else {"type": "runtime_error", "message": "trap"},
         }  # fmt: skip
         owner_before = self.ln.balance(OWNER)
-        result = self.call(worker, "resolve_execution", body)
+        if callback_fails:  # fault injection: the caller's callback fails (out of gas, say)
+            self.ln.chain.vm = FailingCallbacks()
+        try:
+            result = self.call(worker, "resolve_execution", body)
+        finally:
+            self.ln.chain.vm = VM
         if worker not in self.model.workers:
             assert not result.success and "only registered workers" in (result.failure or "")
             return
         assert result.success, result.failure
+        now = result.outcomes[0].block_height
+        for stale in [i for i, h in self.model.stranded.items() if now - h > GRACE_BLOCKS]:
+            del self.model.stranded[stale]  # the resolve swept it
         fee = charge(request, used)
-        assert self.ln.balance(OWNER) - owner_before == fee
+        assert self.ln.balance(OWNER) - owner_before == fee  # settled even if the callback fails
         usd_back = min(refund, request.usd) if success else request.usd
         self.settle(request, fee, "completed" if success else "failed", usd_back)
         outcome = self.ln.result(request.tx_hash)
+        if callback_fails:
+            assert outcome.final and not outcome.success
+            if output_size > 800:  # the result did not fit in the resume payload
+                self.model.stranded[request.request_id] = now
+            return
         assert outcome.final and outcome.success, outcome.failure
         answer = outcome.json()
         assert answer["status"] == ("success" if success else "failed")
         assert answer["charged"] == str(fee) and answer["output"] == "o" * output_size
         assert answer["refund_usd"] == str(usd_back)
+
+    @rule(user=st.sampled_from(USERS), limits=st.sampled_from(LIMITS))
+    def underfunded_request(self, user: str, limits: dict[str, int]) -> None:
+        self.request(user=user, limits=limits, input_size=10, extra=-1, usd=0, token=TOKENS[0],
+                     dev=DEVS[0])  # fmt: skip
+
+    # The same rules again: hypothesis picks rules evenly, and these are the ones that matter.
+    @rule_with(REQUEST_ARGS)
+    def another_request(self, **args: Any) -> None:
+        self.request(**args)
+
+    @precondition(lambda self: self.model.pending())
+    @rule_with(RESOLVE_ARGS)
+    def another_resolve(self, **args: Any) -> None:
+        self.resolve(**args)
 
     @precondition(lambda self: self.model.pending())
     @rule(index=st.integers(0, 100), by_sender=st.booleans(), wait=st.booleans())
@@ -343,16 +398,17 @@ class ContractMoney(RuleBasedStateMachine):
         assert self.call(OWNER, "set_pricing", body).success
         self.model.pricing = {**self.model.pricing, **body}
 
-    @rule(paused=st.booleans())
-    def pause(self, paused: bool) -> None:
-        assert self.call(OWNER, "set_paused", {"paused": paused}).success
-        self.model.paused = paused
-
-    @rule(worker=st.sampled_from(WORKERS), add=st.booleans())
-    def workers(self, worker: str, add: bool) -> None:
-        method = "add_worker" if add else "remove_worker"
+    @rule(action=st.sampled_from(["pause", "unpause", "unpause", "add", "add", "remove"]),
+          worker=st.sampled_from(WORKERS))  # fmt: skip
+    def admin(self, action: str, worker: str) -> None:
+        """Pause (mostly not) and the worker set: one rule, so that requests get most steps."""
+        if action in ("pause", "unpause"):
+            assert self.call(OWNER, "set_paused", {"paused": action == "pause"}).success
+            self.model.paused = action == "pause"
+            return
+        method = "add_worker" if action == "add" else "remove_worker"
         assert self.call(OWNER, method, {"account_id": worker}).success
-        (self.model.workers.add if add else self.model.workers.discard)(worker)
+        (self.model.workers.add if action == "add" else self.model.workers.discard)(worker)
 
     @rule(
         user=st.sampled_from(USERS),
@@ -472,7 +528,9 @@ class ContractMoney(RuleBasedStateMachine):
         assert int(stats["total_fees"]) == self.model.fees
         open_ids = {int(k[4:]) for k in storage if k.startswith(b"req:")}
         assert open_ids == {r.request_id for r in self.model.pending()}
-        assert not [k for k in storage if k.startswith(b"out:")]  # every output delivered
+        # Every output was delivered, or is one of a failed callback, freed after its grace.
+        outputs = {int(k[4:]) for k in storage if k.startswith(b"out:")}
+        assert outputs == set(self.model.stranded)
 
 
 ContractMoney.TestCase.settings = settings.get_profile(PROFILE)

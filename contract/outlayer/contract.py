@@ -528,7 +528,8 @@ def check_compilation(compilation, error):
         "retry_after_blocks": count(
             compilation.get("retry_after_blocks"), "compilation.retry_after_blocks", 10**6
         ),
-        "cache_key": text(compilation.get("cache_key"), "compilation.cache_key", 256),
+        # "" when the compiler named none (the indexer sends that rather than no field).
+        "cache_key": text(compilation.get("cache_key"), "compilation.cache_key", 256, False) or "",
     }
 
 

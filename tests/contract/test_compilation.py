@@ -30,6 +30,16 @@ def test_compilation_in_progress_reaches_the_caller_as_fields(net: Net) -> None:
     assert "compilation_note" not in outcome
 
 
+def test_a_compilation_without_a_cache_key_is_accepted(net: Net) -> None:
+    request = net.request()
+    request_id = event(request, "execution_requested")["request_id"]
+    unnamed = {**COMPILATION, "cache_key": ""}
+    assert net.resolve(
+        request_id, success=False, output=None, error=IN_PROGRESS, compilation=unnamed
+    ).success
+    assert net.ln.result(request.tx_hash).json()["compilation"] == unnamed
+
+
 def test_other_results_carry_no_compilation(net: Net) -> None:
     request = net.request()
     request_id = event(request, "execution_requested")["request_id"]
@@ -59,8 +69,8 @@ def test_other_results_carry_no_compilation(net: Net) -> None:
             "compilation.cache_key is longer than 256 bytes",
         ),
         (
-            {"error": IN_PROGRESS, "compilation": {**COMPILATION, "cache_key": None}},
-            "compilation.cache_key must be a non-empty string",
+            {"error": IN_PROGRESS, "compilation": {**COMPILATION, "cache_key": 7}},
+            "compilation.cache_key must be a string",
         ),
     ],
 )

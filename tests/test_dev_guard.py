@@ -145,7 +145,7 @@ class _Clock:
 
 
 def test_the_supervisor_restarts_with_backoff_and_gives_up_on_localnet() -> None:
-    clock, said = _Clock(), []
+    clock, said = _Clock(), list[str]()
     supervisor = Supervisor(said.append, clock)
     starts: list[subprocess.Popen[bytes]] = []
 

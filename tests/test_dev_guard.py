@@ -34,7 +34,7 @@ time.sleep(600)
 
 
 def _dev_ports() -> list[str]:
-    names = ["localnet", "coordinator", "executor", "edge", "keystore", "compiler"]
+    names = ["localnet", "coordinator", "executor", "edge", "keystore", "compiler", "crates"]
     return [arg for name in names for arg in (f"--{name}-port", str(free_port()))]
 
 

@@ -41,7 +41,7 @@ def _wait_for(log: Path, text: str, stack: subprocess.Popen[bytes], timeout_s: f
 @pytest.mark.timeout(900)
 def test_the_readme_secrets_steps_work_in_order_on_a_fresh_stack(tmp_path: Path) -> None:
     dev = tmp_path / "dev"
-    names = ["localnet", "coordinator", "executor", "edge", "keystore", "compiler"]
+    names = ["localnet", "coordinator", "executor", "edge", "keystore", "compiler", "crates"]
     port = {name: free_port() for name in names}
     flags = [arg for name in names for arg in (f"--{name}-port", str(port[name]))]
     log = tmp_path / "dev.log"

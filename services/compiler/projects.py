@@ -39,7 +39,10 @@ from typing import Any
 
 from outlayer.config import CompilerSettings
 from outlayer.errors import ExecutionErrorType as Category
+from services.compiler.deps_cargo import cargo_home_config, fetch_cargo
+from services.compiler.deps_go import fetch_go
 from services.compiler.deps_http import FetchReport, Progress
+from services.compiler.deps_npm import fetch_npm
 from services.compiler.failures import BuildFailure, c_failure, rust_failure, tool_failure
 
 # Inside the sandbox: the build folder (writable) and, in it, the repository.
@@ -261,11 +264,7 @@ def _rust(project: Path, repo_root: Path, cwd: Path, config: BuildConfig) -> Rec
     own_config = any((project / ".cargo" / n).is_file() for n in ("config.toml", "config"))
     fetch: Fetch | None = None
     files: dict[str, str] = {}
-    if own_config:
-        pass
-    else:
-        from services.compiler.deps_cargo import cargo_home_config, fetch_cargo
-
+    if not own_config:
         files[".cargo-home/config.toml"] = cargo_home_config()
 
         def fetch(
@@ -379,7 +378,6 @@ def _go(project: Path, cwd: Path, config: BuildConfig) -> Recipe:
     argv = [f"{root}/bin/go", "build", "-trimpath", "-o", str(OUTPUT), config.target or "."]
     fetch: Fetch | None = None
     if not vendored:
-        from services.compiler.deps_go import fetch_go
 
         def fetch(
             build: Path, settings: CompilerSettings, progress: Progress
@@ -393,8 +391,6 @@ def _go(project: Path, cwd: Path, config: BuildConfig) -> Recipe:
 
 # --- AssemblyScript -------------------------------------------------------------------------
 def _assemblyscript(project: Path, cwd: Path, config: BuildConfig) -> Recipe:
-    from services.compiler.deps_npm import fetch_npm
-
     asc = "node_modules/assemblyscript/bin/asc.js"
     argv = ["node", asc]
     has_config = (project / "asconfig.json").is_file()

@@ -8,7 +8,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -74,9 +74,9 @@ class CountingSandbox:
         self.inner.check()
 
     def run(self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path,
-            limits: BuildLimits) -> SandboxRun:  # fmt: skip
+            limits: BuildLimits, *, mounts: Sequence[Path] = ()) -> SandboxRun:  # fmt: skip
         self.runs += 1
-        return self.inner.run(build_dir, argv, env, cwd, limits)
+        return self.inner.run(build_dir, argv, env, cwd, limits, mounts=mounts)
 
 
 def counting(compiler: Compiler) -> CountingSandbox:
@@ -209,9 +209,12 @@ def test_build_failures_are_classified_and_remembered(compiler: Compiler, git: G
     assert category is Category.COMPILATION_ERROR and "unsupported project" in message
     assert "README.md" in message
 
+    # A committed .wasm is ignored, not refused: the module is the one built from source.
     prebuilt = git.publish("alice", "sneaky", {"main.c": HELLO_C, "bin/app.wasm": b"\0asm"})
-    category, message = failed(compiler, f"{git.url}/alice/sneaky", prebuilt)
-    assert "prebuilt WebAssembly (bin/app.wasm)" in message
+    built = compiler.compile(f"{git.url}/alice/sneaky", prebuilt, wait_seconds=None)
+    assert built.status == READY and built.entry is not None
+    assert built.entry.build["ignored_prebuilt"] == ["bin/app.wasm"]
+    assert compiler.cache.read(built.entry.checksum) != b"\0asm"
 
 
 def test_a_link_out_of_the_build_folder_is_not_taken_as_the_module(

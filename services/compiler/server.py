@@ -35,8 +35,13 @@ def build_server(
     compiler = Compiler(settings.compiler, sandbox)
     compiler.sandbox.check()  # a missing engine or image is said at start, not per build
     servicer = CompilerService(compiler, settings.save_system_hidden_logs_to_debug)
+    # Compile may wait for a build (compile-then-run): those waits get a pool of their own.
     binding = ServiceBinding(
-        SERVICE_NAME, compiler_pb2_grpc.add_CompilerServiceServicer_to_server, servicer, PERMISSIONS
+        SERVICE_NAME,
+        compiler_pb2_grpc.add_CompilerServiceServicer_to_server,
+        servicer,
+        PERMISSIONS,
+        frozenset({"Compile"}),
     )
     identity = identity_for(settings.tls, "compiler")
     credentials = identity.server_credentials() if identity else None

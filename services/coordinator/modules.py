@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -130,9 +131,19 @@ class CompileWaiter:
     build failed, or its deadline passed). Each job is followed by one task that ends with it;
     jobs already compiling when the coordinator starts are picked up again (``resume``)."""
 
-    def __init__(self, queue: JobQueue, modules: ModuleResolver, workers: int = 8) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        modules: ModuleResolver,
+        workers: int = 8,
+        *,
+        hidden_logs: Callable[[int, str], None] | None = None,
+    ) -> None:
         self._queue = queue
         self._modules = modules
+        # Keeps a failed build's raw output for the job (system_hidden_logs), when operators
+        # turned that on.
+        self._hidden_logs = hidden_logs
         self._pool = ThreadPoolExecutor(workers, "compile-wait")
         self._following: set[int] = set()
         self._lock = threading.Lock()
@@ -170,6 +181,8 @@ class CompileWaiter:
                                               "compile_ms": paid})  # fmt: skip
             else:
                 assert resolution.decided is not None
+                if resolution.hidden_log and self._hidden_logs is not None:
+                    self._hidden_logs(job_id, resolution.hidden_log)
                 self._queue.finish_unrun(job_id, resolution.decided)
         except Exception:
             _LOG.exception("following job %s's build failed", job_id)

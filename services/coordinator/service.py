@@ -266,7 +266,11 @@ def build_server(
     )
     _observe_queue(queue)
     modules = module_resolver(settings)
-    waiter = CompileWaiter(queue, modules)
+    keep_logs = settings.save_system_hidden_logs_to_debug
+    waiter = CompileWaiter(queue, modules, hidden_logs=(
+        (lambda job_id, text: save_hidden_log(engine, job_id, "compiler", text)) if keep_logs
+        else None
+    ))  # fmt: skip
     threading.Thread(target=waiter.resume, name="compile-resume", daemon=True).start()
     servicer = CoordinatorService(
         engine,

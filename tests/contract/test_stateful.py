@@ -39,7 +39,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "fuzz",
-    max_examples=1000,
+    max_examples=500,
     stateful_step_count=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -188,6 +188,37 @@ def test_an_unbuilt_source_compiles_then_runs_within_its_request(world: World) -
     assert second["status"] == "success" and second["resources_used"]["compile_ms"] == 0
 
 
+def test_a_request_that_pays_more_runs_first(world: World) -> None:
+    limits = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
+    cost = int(world.rpc.view(world.outlayer.account_id, "estimate_execution_cost",
+                              {"resource_limits": limits}))  # fmt: skip
+    sent = []
+    for data, extra in (("cheap", 0), ("rich", 5 * 10**24), ("cheap too", 0)):
+        args = {"code_source": {"repo": REPO, "commit": COMMIT}, "resource_limits": limits,
+                "input_data": data, "response_format": "json"}  # fmt: skip
+        sent.append(world.rpc.function_call(world.alice, world.outlayer.account_id,
+                                            "request_execution", args, deposit=cost + extra,
+                                            wait_until="INCLUDED"))  # fmt: skip
+    indexer = world.indexer()
+    deadline = time.monotonic() + 30
+    while True:  # all three queued before any runs (their blocks final)
+        indexer.follow_once()
+        try:
+            world.stub.GetJob(pb.GetJobRequest(job_id=3))
+            break
+        except grpc.RpcError:
+            assert time.monotonic() < deadline, "the third request was never queued"
+            time.sleep(0.1)
+    order = []
+    while (ran := world.runner.run_once()) is not None:
+        order.append(ran.result.output["input"])
+    # The indexer's priority is the payment in whole NEAR: 5 NEAR more leases first; equal
+    # payments keep their order.
+    assert order == ["rich", "cheap", "cheap too"]
+    indexer.settle_once()
+    assert [world.final(s).value["status"] for s in sent] == ["success"] * 3
+
+
 def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World) -> None:
     first = world.indexer()
     before = world.request(data="before")

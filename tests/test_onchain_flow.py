@@ -17,6 +17,7 @@ from localnet.demo import account, provision, send_request, wait_final
 from outlayer.config import Settings
 from outlayer.devtools.gitserver import GitServer
 from outlayer.errors import OutlayerError
+from outlayer.near.borsh import DeployContractAction
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
 from outlayer.result import ExecutionResult
@@ -32,7 +33,7 @@ from services.indexer.cursor import Cursor
 from services.indexer.feed import RequestFeed, _new_request
 from services.indexer.indexer import Chain, Indexer
 from tests.compiler_fixture import running_compiler
-from tests.conftest import built_guest
+from tests.conftest import built_contract, built_guest
 from tests.localnet_server import running_localnet
 
 REPO = "https://github.com/outlayer/echo-json"
@@ -51,6 +52,7 @@ class World:
     cursor_file: Path
     git: GitServer
     block_time_s: float
+    root: Signer
 
     def indexer(self, block_seconds: float = 1.0) -> Indexer:
         return self.make_indexer(block_seconds)  # type: ignore[operator, no-any-return]
@@ -106,7 +108,9 @@ def world(
                        chain=Chain(outlayer.account_id, "localnet"), cursor=Cursor(cursor_file),
                        start_height=0, block_seconds=block_seconds)  # fmt: skip
 
-    yield World(rpc, outlayer, alice, stub, runner, make_indexer, cursor_file, git, block_time_s)
+    yield World(
+        rpc, outlayer, alice, stub, runner, make_indexer, cursor_file, git, block_time_s, root
+    )
     channel.close()
     server.stop(grace=None)
     localnet.close()
@@ -217,6 +221,58 @@ def test_a_request_that_pays_more_runs_first(world: World) -> None:
     assert order == ["rich", "cheap", "cheap too"]
     indexer.settle_once()
     assert [world.final(s).value["status"] for s in sent] == ["success"] * 3
+
+
+USD_REPORT_C = r"""#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+    const char *usd = getenv("ATTACHED_USD");
+    printf("{\"attached_usd\":\"%s\"}", usd ? usd : "(unset)");
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("world", [0.35], indirect=True)  # room to build the guest first
+def test_attached_usd_reaches_the_guest_as_attached(world: World, tmp_path: Path) -> None:
+    million = 10**6  # a stablecoin with 6 decimals
+    token = account(world.rpc, world.root, "usdc", tmp_path, log=lambda _: None)
+    world.rpc.send(token, token.account_id, [DeployContractAction(built_contract("test_token"))])
+    world.rpc.function_call(token, token.account_id, "new", {
+        "owner_id": world.alice.account_id, "total_supply": str(100 * million)})  # fmt: skip
+    added = world.rpc.function_call(world.outlayer, world.outlayer.account_id, "add_token",
+                                    {"token_id": token.account_id})  # fmt: skip
+    assert added.failure is None, added.failure
+    deposited = world.rpc.function_call(world.alice, token.account_id, "ft_transfer_call", {
+        "receiver_id": world.outlayer.account_id, "amount": str(5 * million),
+        "msg": '{"action":"deposit_balance"}'}, deposit=1)  # fmt: skip
+    assert deposited.failure is None, deposited.failure
+    commit = world.git.publish("outlayer", "usd-report", {"usd_report.c": USD_REPORT_C})
+    limits = {"max_instructions": 100_000_000, "max_execution_seconds": 5}
+    cost = int(world.rpc.view(world.outlayer.account_id, "estimate_execution_cost",
+                              {"resource_limits": limits}))  # fmt: skip
+    args = {"code_source": {"repo": "https://github.com/outlayer/usd-report", "commit": commit},
+            "resource_limits": limits, "input_data": "", "response_format": "json",
+            "attached_usd": str(2 * million), "usd_token_id": token.account_id,
+            "project_owner_id": world.outlayer.account_id}  # fmt: skip
+    sent = world.rpc.function_call(world.alice, world.outlayer.account_id, "request_execution",
+                                   args, deposit=cost, wait_until="INCLUDED")  # fmt: skip
+    assert sent.failure is None, sent.failure
+    indexer = world.indexer(block_seconds=world.block_time_s)
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        run_everything(world, indexer)
+        status = world.rpc.tx_status(sent.tx_hash, world.alice.account_id)
+        if status.raw.get("final_execution_status") == "FINAL":
+            break
+        time.sleep(0.2)
+    result = world.final(sent).value
+    assert result["status"] == "success", result
+    assert result["output"] == {"attached_usd": str(2 * million)}  # the amount, in its units
+    # Kept by the developer (no refund from the guest): 3 USD stay in alice's balance.
+    balance = world.rpc.view(world.outlayer.account_id, "get_user_balance", {
+        "account_id": world.alice.account_id, "token_id": token.account_id})  # fmt: skip
+    assert str(balance) == str(3 * million)
 
 
 def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World) -> None:

@@ -17,7 +17,7 @@ from localnet.demo import account, provision, send_request, wait_final
 from outlayer.config import Settings
 from outlayer.devtools.gitserver import GitServer
 from outlayer.errors import OutlayerError
-from outlayer.near.borsh import DeployContractAction
+from outlayer.near.actions import DeployContractAction
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
 from outlayer.result import ExecutionResult

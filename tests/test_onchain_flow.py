@@ -53,6 +53,7 @@ class World:
     git: GitServer
     block_time_s: float
     root: Signer
+    worker: Signer  # the NEAR account registered as the contract's worker
 
     def indexer(self, block_seconds: float = 1.0) -> Indexer:
         return self.make_indexer(block_seconds)  # type: ignore[operator, no-any-return]
@@ -109,7 +110,17 @@ def world(
                        start_height=0, block_seconds=block_seconds)  # fmt: skip
 
     yield World(
-        rpc, outlayer, alice, stub, runner, make_indexer, cursor_file, git, block_time_s, root
+        rpc,
+        outlayer,
+        alice,
+        stub,
+        runner,
+        make_indexer,
+        cursor_file,
+        git,
+        block_time_s,
+        root,
+        worker,
     )
     channel.close()
     server.stop(grace=None)
@@ -291,6 +302,32 @@ def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World)
     with pytest.raises(grpc.RpcError):
         world.stub.GetJob(pb.GetJobRequest(job_id=3))  # no third job: nothing doubled
     assert Cursor(world.cursor_file).load() is not None
+
+
+def test_an_output_the_contract_cannot_take_is_resolved_as_failed_once(world: World) -> None:
+    from services.indexer.indexer import resolve_args
+
+    deep: object = "leaf"
+    for _ in range(65):
+        deep = [deep]
+    nested = resolve_args(1, ExecutionResult.from_json({"status": "success", "output": deep}))
+    assert nested["success"] is False and nested["error"]["type"] == "invalid_output"
+    at_cap: object = "leaf"
+    for _ in range(64):
+        at_cap = [at_cap]
+    fits = resolve_args(1, ExecutionResult.from_json({"status": "success", "output": at_cap}))
+    assert fits["success"] is True and fits["output"] == at_cap
+    # The contract takes the failed one (and would have refused the deep output itself).
+    sent = world.request(data="deep")
+    world.indexer().follow_once()
+    as_is = {**nested, "success": True, "output": deep, "error": None}
+    refused = world.rpc.function_call(world.worker, world.outlayer.account_id,
+                                      "resolve_execution", as_is)  # fmt: skip
+    assert refused.failure is not None and "nested more than 64 levels" in refused.failure
+    taken = world.rpc.function_call(world.worker, world.outlayer.account_id,
+                                    "resolve_execution", nested)  # fmt: skip
+    assert taken.failure is None, taken.failure
+    assert world.final(sent).value["error"]["type"] == "invalid_output"
 
 
 def test_a_guest_refund_is_passed_to_the_contract_only_on_success() -> None:

@@ -24,7 +24,8 @@ from services.indexer.feed import RequestFeed
 
 log = logging.getLogger("outlayer.indexer")
 
-MAX_ON_CHAIN_OUTPUT = 16 * 1024  # the contract's cap (contract/outlayer/contract.py)
+MAX_ON_CHAIN_OUTPUT = 16 * 1024  # the contract's caps (contract/outlayer/contract.py)
+MAX_ON_CHAIN_DEPTH = 64  # deeper JSON would overflow the contract's (MicroPython) stack
 GONE = (
     "does not exist (or was already settled)",
     "was already resolved",
@@ -181,6 +182,17 @@ class Indexer:
             stop.wait(poll_s)
 
 
+def _depth(value: Any) -> int:
+    """How deeply JSON containers nest in ``value`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)] if isinstance(value, list | dict) else []
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, list | dict))
+    return deepest
+
+
 # NEAR resumes a yielded call within this many blocks; a resolve takes a few more to land.
 YIELD_BLOCKS = 200
 RESOLVE_BLOCKS = 20
@@ -203,9 +215,18 @@ def resolve_args(
     error = result.error
     output = result.output
     success = result.ok
-    if success and len(json.dumps(output)) > MAX_ON_CHAIN_OUTPUT:
+    # The contract refuses what it cannot deliver; such an output is resolved as failed, once,
+    # instead of a resolve that would be refused (and retried) forever.
+    if success and _depth(output) > MAX_ON_CHAIN_DEPTH:
         success, output = False, None
         error_json: dict[str, str] | None = {
+            "type": "invalid_output",
+            "message": f"the output is nested more than {MAX_ON_CHAIN_DEPTH} levels deep, the "
+            "most a request can return on chain",
+        }
+    elif success and len(json.dumps(output)) > MAX_ON_CHAIN_OUTPUT:
+        success, output = False, None
+        error_json = {
             "type": "output_limit",
             "message": f"the output is larger than {MAX_ON_CHAIN_OUTPUT} bytes, the most a "
             "request can return on chain",

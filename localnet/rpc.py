@@ -549,24 +549,23 @@ def _public_key(text: Any) -> bytes:
     curve, _, encoded = text.rpartition(":")
     if curve not in ("", "ed25519"):
         raise _invalid(f"public key {text!r}: localnet has ed25519 keys only")
-    try:
-        raw = base58.b58decode(encoded)
-    except ValueError:
-        raise _invalid(f"public key {text!r} is not base58") from None
-    if len(raw) != 32:
-        raise _invalid(f"public key {text!r} is {len(raw)} bytes; an ed25519 key is 32")
-    return bytes(raw)
+    return _base58_32(encoded, f"public key {text!r}", "an ed25519 key is 32 bytes")
 
 
 def _hash(text: Any, what: str) -> bytes:
     if not isinstance(text, str) or not text:
         raise _invalid(f"{what} must be a base58 hash")
+    return _base58_32(text, f"{what} {text!r}", "a hash is 32 bytes")
+
+
+def _base58_32(encoded: str, shown: str, expected: str) -> bytes:
+    """32 bytes in base58 (a key or a hash), or a JSON-RPC error naming ``shown``."""
     try:
-        raw = base58.b58decode(text)
+        raw = base58.b58decode(encoded)
     except ValueError:
-        raise _invalid(f"{what} {text!r} is not base58") from None
+        raise _invalid(f"{shown} is not base58") from None
     if len(raw) != 32:
-        raise _invalid(f"{what} {text!r} is not a 32-byte hash")
+        raise _invalid(f"{shown} is {len(raw)} bytes; {expected}")
     return bytes(raw)
 
 

@@ -23,7 +23,7 @@ def compiler_settings(
 ) -> Settings:
     config = settings.compiler.model_copy(update={
         "cache_dir": root / "wasm", "work_dir": root / "builds",
-        "allowed_hosts": list(allowed_hosts), **changes,
+        "package_cache_dir": root / "packages", "allowed_hosts": list(allowed_hosts), **changes,
     })  # fmt: skip
     return settings.model_copy(update={"compiler": config})
 

@@ -203,7 +203,9 @@ class JobQueue:
                 assert row.result_json is not None
                 return Completion(json.loads(row.result_json), first=False)
             # The build this job's request caused is part of what it used (compile-then-run).
-            compile_ms = int(json.loads(row.spec_json).get("compile_ms") or 0)
+            # (The spec is parsed only for a job that waited for a build: not on every call.)
+            built = '"compile_ms"' in row.spec_json
+            compile_ms = int(json.loads(row.spec_json).get("compile_ms") or 0) if built else 0
             if compile_ms:
                 used = {**(result.get("resources_used") or {}), "compile_ms": compile_ms}
                 result = {**result, "resources_used": used}

@@ -59,6 +59,7 @@ class Mesh:
         env = {**os.environ, **extra_env, "OUTLAYER_TLS__DIR": str(self.pki),
                "OUTLAYER_COMPILER__CACHE_DIR": str(self.settings.compiler.cache_dir),
                "OUTLAYER_COMPILER__WORK_DIR": str(self.settings.compiler.work_dir),
+               "OUTLAYER_COMPILER__PACKAGE_CACHE_DIR": str(self.pki.parent / "packages"),
                "OUTLAYER_COMPILER__ALLOWED_HOSTS": json.dumps([self.git.url])}  # fmt: skip
         return subprocess.run([sys.executable, "-m", "outlayer.cli.main", *args, ],
                               env=env, capture_output=True, text=True, timeout=120,

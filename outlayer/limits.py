@@ -73,3 +73,11 @@ def limits_from_proto(limits: execution_pb2.ResourceLimits) -> RequestedLimits:
         max_memory_mb=limits.max_memory_mb or None,
         max_execution_seconds=limits.max_execution_seconds or None,
     )
+
+
+def limits_to_proto(limits: ResourceLimits | RequestedLimits) -> execution_pb2.ResourceLimits:
+    return execution_pb2.ResourceLimits(
+        max_instructions=limits.max_instructions or 0,
+        max_memory_mb=limits.max_memory_mb or 0,
+        max_execution_seconds=limits.max_execution_seconds or 0.0,
+    )

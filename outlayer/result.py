@@ -1,15 +1,23 @@
-"""The one result type: what every caller gets back, over the CLI, gRPC, HTTPS and on chain."""
+"""The one result type: what every caller gets back, over the CLI, gRPC, HTTPS and on chain.
+
+Every conversion of a result lives here: JSON (the queue, the CLI, HTTPS), Protobuf (the mesh)
+and the on-chain shape (resolve_execution's arguments)."""
 
 from __future__ import annotations
 
 import base64
 import enum
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from outlayer.errors import ExecutionErrorType
 from outlayer.v1 import execution_pb2 as pb
+
+# The contract's caps on what resolve_execution may deliver (contract/outlayer/contract.py).
+MAX_ON_CHAIN_OUTPUT = 16 * 1024
+MAX_ON_CHAIN_DEPTH = 64  # deeper JSON would overflow the contract's (MicroPython) stack
 
 
 class ResponseFormat(enum.StrEnum):
@@ -141,6 +149,57 @@ class ExecutionResult:
             refund_usd=int(data.get("refund_usd", 0)),
         )
 
+    # --- On chain -------------------------------------------------------------------------
+    def to_resolve_args(self, request_id: int, block_seconds: float = 1.0) -> dict[str, Any]:
+        """The arguments of resolve_execution for a result, within the contract's output cap."""
+        error = self.error
+        output = self.output
+        success = self.ok
+        # The contract refuses what it cannot deliver; such an output is resolved as failed,
+        # once, instead of a resolve that would be refused (and retried) forever.
+        if success and _depth(output) > MAX_ON_CHAIN_DEPTH:
+            success, output = False, None
+            error_json: dict[str, str] | None = {
+                "type": "invalid_output",
+                "message": f"the output is nested more than {MAX_ON_CHAIN_DEPTH} levels deep, "
+                "the most a request can return on chain",
+            }
+        elif success and len(json.dumps(output)) > MAX_ON_CHAIN_OUTPUT:
+            success, output = False, None
+            error_json = {
+                "type": "output_limit",
+                "message": f"the output is larger than {MAX_ON_CHAIN_OUTPUT} bytes, the most a "
+                "request can return on chain",
+            }
+        else:
+            error_json = (
+                None if error is None else {"type": error.type.value, "message": error.message}
+            )
+        used = self.resources_used
+        compilation = None
+        if error is not None and error.type is ExecutionErrorType.COMPILATION_IN_PROGRESS:
+            # Fields a client contract can act on: when to send the request again, in blocks.
+            progress = error.compilation
+            retry_s = progress.retry_after_seconds if progress else 60.0
+            compilation = {
+                "estimated_seconds": math.ceil(progress.estimated_seconds) if progress else 0,
+                "retry_after_blocks": math.ceil(retry_s / block_seconds),
+                "cache_key": progress.cache_key if progress else "",
+            }
+        return {
+            "request_id": request_id,
+            "success": success,
+            "output": output if success else None,
+            "error": error_json,
+            "resources_used": {
+                "instructions": used.instructions,
+                "time_ms": used.time_ms,
+                "compile_ms": used.compile_ms,
+            },
+            "refund_usd": str(self.refund_usd if success else 0),
+            "compilation": compilation,
+        }
+
     # --- Protobuf -----------------------------------------------------------------------------
     def to_proto(self) -> pb.ExecutionResult:
         message = pb.ExecutionResult(
@@ -236,6 +295,16 @@ RESPONSE_FORMAT_TO_PB: dict[ResponseFormat, pb.ResponseFormat.ValueType] = {
     ResponseFormat.JSON: pb.RESPONSE_FORMAT_JSON,
     ResponseFormat.BYTES: pb.RESPONSE_FORMAT_BYTES,
 }
+
+
+def response_format_on_chain(value: object) -> pb.ResponseFormat.ValueType:
+    """A request's ``response_format`` as the contract stores it ("text", "json", "bytes")."""
+    try:
+        return RESPONSE_FORMAT_TO_PB[ResponseFormat(str(value))]
+    except ValueError:
+        return pb.RESPONSE_FORMAT_TEXT
+
+
 _STATUS_TO_PB: dict[ExecutionStatus, pb.ExecutionStatus.ValueType] = {
     ExecutionStatus.SUCCESS: pb.EXECUTION_STATUS_SUCCESS,
     ExecutionStatus.FAILED: pb.EXECUTION_STATUS_FAILED,
@@ -246,3 +315,14 @@ _ERROR_TO_PB: dict[ExecutionErrorType, pb.ExecutionErrorType.ValueType] = {
     for kind in ExecutionErrorType
 }
 _ERROR_FROM_PB = {value: key for key, value in _ERROR_TO_PB.items()}
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON containers nest in ``value`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)] if isinstance(value, list | dict) else []
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, list | dict))
+    return deepest

@@ -305,17 +305,15 @@ def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World)
 
 
 def test_an_output_the_contract_cannot_take_is_resolved_as_failed_once(world: World) -> None:
-    from services.indexer.indexer import resolve_args
-
     deep: object = "leaf"
     for _ in range(65):
         deep = [deep]
-    nested = resolve_args(1, ExecutionResult.from_json({"status": "success", "output": deep}))
+    nested = ExecutionResult.from_json({"status": "success", "output": deep}).to_resolve_args(1)
     assert nested["success"] is False and nested["error"]["type"] == "invalid_output"
     at_cap: object = "leaf"
     for _ in range(64):
         at_cap = [at_cap]
-    fits = resolve_args(1, ExecutionResult.from_json({"status": "success", "output": at_cap}))
+    fits = ExecutionResult.from_json({"status": "success", "output": at_cap}).to_resolve_args(1)
     assert fits["success"] is True and fits["output"] == at_cap
     # The contract takes the failed one (and would have refused the deep output itself).
     sent = world.request(data="deep")
@@ -332,12 +330,11 @@ def test_an_output_the_contract_cannot_take_is_resolved_as_failed_once(world: Wo
 
 def test_a_guest_refund_is_passed_to_the_contract_only_on_success() -> None:
     from outlayer.errors import ExecutionErrorType
-    from services.indexer.indexer import resolve_args
 
     ok = ExecutionResult.from_json({"status": "success", "output": "x", "refund_usd": "7"})
-    assert resolve_args(3, ok)["refund_usd"] == "7"
+    assert ok.to_resolve_args(3)["refund_usd"] == "7"
     failed = ExecutionResult.failure(ExecutionErrorType.RUNTIME_ERROR, "trap")
-    assert resolve_args(3, failed)["refund_usd"] == "0"
+    assert failed.to_resolve_args(3)["refund_usd"] == "0"
 
 
 def test_the_feed_finds_each_request_once_where_the_chain_made_it(world: World) -> None:

@@ -22,6 +22,7 @@ from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc, execution_pb2
 from outlayer.wasmstore import WasmStore
 from tests.conftest import wat_guest
+from tests.origins import https_call
 
 
 def free_port() -> int:
@@ -94,16 +95,16 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def submit(stack: Stack, stub: coordinator_pb2_grpc.CoordinatorServiceStub, guest: str,
-           key: str, data: bytes = b"") -> int:  # fmt: skip
+           call_id: str, data: bytes = b"") -> int:  # fmt: skip
     digest = WasmStore(stack.root / "wasm").put(wat_guest(guest))
-    spec = pb.JobSpec(kind="https", dedupe_key=key, wasm_sha256=digest, input=data,
+    spec = pb.JobSpec(origin=https_call(call_id), wasm_sha256=digest, input=data,
                       limits=execution_pb2.ResourceLimits(max_execution_seconds=20))  # fmt: skip
     return stub.SubmitJob(pb.SubmitJobRequest(spec=spec)).job_id
 
 
 def test_an_executor_runs_queued_jobs_over_mtls(stack: Stack) -> None:
     stub = stack.stub()
-    job_id = submit(stack, stub, "hello", "https:one")
+    job_id = submit(stack, stub, "hello", "one")
     stack.start("executor", "serve", "--listen", f"127.0.0.1:{free_port()}")
     status = stack.wait_done(stub, job_id)
     assert status.status == "done" and status.result.output_json == '"hello\\n"'
@@ -111,7 +112,7 @@ def test_an_executor_runs_queued_jobs_over_mtls(stack: Stack) -> None:
 
 def test_an_executor_killed_mid_job_loses_nothing(stack: Stack) -> None:
     stub = stack.stub()
-    job_id = submit(stack, stub, "sleep_in_host_call", "https:sleepy", bytes([20]))  # sleeps 2 s
+    job_id = submit(stack, stub, "sleep_in_host_call", "sleepy", bytes([20]))  # sleeps 2 s
     first = stack.start("executor", "serve", "--listen", f"127.0.0.1:{free_port()}")
     deadline = time.monotonic() + 30
     while stub.GetJob(pb.GetJobRequest(job_id=job_id)).status != "leased":

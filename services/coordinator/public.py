@@ -8,7 +8,6 @@ answers ``not_found``, as one that does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import secrets
@@ -16,7 +15,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from sqlalchemy import Engine
@@ -25,16 +23,15 @@ from sqlmodel import Session, col, select
 
 from outlayer.config import Settings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
-from outlayer.limits import ResourceLimits, limits_from_proto, resolve_limits
-from outlayer.platform_env import RESERVED
+from outlayer.limits import limits_from_proto, limits_to_proto, resolve_limits
 from outlayer.result import ExecutionResult
+from outlayer.v1 import coordinator_pb2 as pb_coordinator
 from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
-from services.coordinator.admin import save_hidden_log
 from services.coordinator.billing import Billing
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
-from services.coordinator.modules import CompileWaiter, ModuleResolver, Resolution
-from services.coordinator.queue import JobQueue, JobSpec, utcnow
+from services.coordinator.queue import JobQueue, utcnow
+from services.coordinator.submit import Submitter
 
 MAX_WAIT_S = 60.0
 DEFAULT_WAIT_S = 30.0
@@ -100,12 +97,9 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         engine: Engine,
         queue: JobQueue,
         settings: Settings,
-        modules: ModuleResolver,
-        waiter: CompileWaiter | None = None,
+        submitter: Submitter,
     ) -> None:
-        self._modules = modules
-        self._waiter = waiter or CompileWaiter(queue, modules)
-        self._save_hidden_logs = settings.save_system_hidden_logs_to_debug
+        self._submitter = submitter
         self._engine = engine
         self._queue = queue
         self._settings = settings
@@ -255,29 +249,24 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             assert earlier is not None
             return self._await(earlier, wait)
         try:
-            spec: dict[str, Any] = {
-                "kind": "https",
-                "dedupe_key": f"https:{call_id}",
-                "input": _b64(request.input),
-                "limits": {
-                    "max_instructions": str(limits.max_instructions),
-                    "max_memory_mb": limits.max_memory_mb,
-                    "max_execution_seconds": limits.max_execution_seconds,
-                },
-                "response_format": execution_pb2.ResponseFormat.Name(request.response_format),
-                "platform_env": _https_env(call_id, project, limits, deposit_text),
-            }
-            resolution = self._place_module(spec, version, wait)
-            decided = resolution.decided if resolution else None
+            spec = pb_coordinator.JobSpec(
+                origin=pb_coordinator.JobOrigin(https=pb_coordinator.HttpsCall(
+                    call_id=call_id, project_owner=project.owner, project_name=project.name,
+                    attached_deposit=deposit_text, sender_id=key.owner,
+                )),
+                input=request.input.encode(),
+                limits=limits_to_proto(limits),
+                response_format=request.response_format,
+                start_deadline_unix=time.time() + wait,  # compile, then run, within the wait
+            )  # fmt: skip
+            if version.wasm_sha256:
+                spec.wasm_sha256 = version.wasm_sha256
+            else:
+                spec.code_source.repo = version.code_repo or ""
+                spec.code_source.commit = version.code_commit or ""
             if secrets_ref is not None:
-                spec["secrets_ref"] = secrets_ref
-            job = JobSpec(f"https:{call_id}", "https", spec)
-            compiling = bool(resolution and resolution.compiling)
-            job_id = self._queue.enqueue(job, finished_with=decided, compiling=compiling)
-            if compiling:
-                self._waiter.follow(job_id, spec)
-            if resolution and resolution.hidden_log and self._save_hidden_logs:
-                save_hidden_log(self._engine, job_id, "compiler", resolution.hidden_log)
+                spec.secrets_ref.CopyFrom(secrets_ref)
+            job_id = self._submitter.submit(spec).job_id
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 stored = session.get(Call, call_id)
                 assert stored is not None
@@ -287,25 +276,6 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             self._billing.release(call_id)
             raise
         return self._await(call_id, wait)
-
-    def _place_module(
-        self, spec: dict[str, Any], version: ProjectVersion, wait: float
-    ) -> Resolution | None:
-        """The job's module: the version's checksum, or its source's build (compile, then run,
-        when the build fits inside this call's wait)."""
-        if version.wasm_sha256:
-            spec["wasm_sha256"] = version.wasm_sha256
-            return None
-        repo, commit = version.code_repo or "", version.code_commit or ""
-        deadline = time.time() + wait
-        resolution = self._modules.resolve(repo, commit, deadline=deadline)
-        spec["code_source"] = {"repo": repo, "commit": resolution.commit}
-        if resolution.checksum:
-            spec["wasm_sha256"] = resolution.checksum
-        if resolution.compiling:
-            spec["start_deadline_unix"] = deadline
-            spec["build_started"] = resolution.started_build
-        return resolution
 
     def _await(self, call_id: str, wait_s: float) -> pb.CallResponse:
         job_id = self._billing.job_of(call_id)
@@ -409,10 +379,6 @@ def _wait_seconds(requested: float) -> float:
     return min(requested or DEFAULT_WAIT_S, MAX_WAIT_S)
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def _new_version(request: pb.CreateProjectRequest) -> ProjectVersion:
     source = request.code_source
     has_source = bool(source.repo or source.commit)
@@ -454,7 +420,7 @@ def _version(version: ProjectVersion) -> pb.ProjectVersion:
 
 def _secrets_ref(
     request: pb.CallRequest, project: Project, version: ProjectVersion, caller: str
-) -> dict[str, str] | None:
+) -> pb_coordinator.SecretsRef | None:
     """Secrets for an HTTPS call: the profile (and whose), checked against the key's owner."""
     if not request.secrets_profile:
         if request.secrets_account_id:
@@ -465,32 +431,8 @@ def _secrets_ref(
             f"secrets belong to a repository; version {version.version} of "
             f"{project.owner}/{project.name} is a module without one"
         )
-    return {
-        "account_id": request.secrets_account_id or project.owner,
-        "profile": request.secrets_profile,
-        "requester": caller,
-        "branch": "",
-    }
-
-
-def _https_env(
-    call_id: str, project: Project, limits: ResourceLimits, deposit: str
-) -> dict[str, str]:
-    env = dict.fromkeys(RESERVED, "")
-    env.update(
-        {
-            "OUTLAYER_EXECUTION_TYPE": "HTTPS",
-            "OUTLAYER_CALL_ID": call_id,
-            "OUTLAYER_PROJECT_OWNER": project.owner,
-            "OUTLAYER_PROJECT_NAME": project.name,
-            "NEAR_PAYMENT_YOCTO": deposit,
-            "NEAR_MAX_INSTRUCTIONS": str(limits.max_instructions),
-            "NEAR_MAX_MEMORY_MB": str(limits.max_memory_mb),
-            "NEAR_MAX_EXECUTION_SECONDS": str(limits.max_execution_seconds),
-            # Over HTTPS the attached payment is X-Attached-Deposit: a guest's refund_usd gives
-            # back from it, as on chain from attached_usd.
-            "ATTACHED_USD": deposit,
-            "USD_PAYMENT": deposit,
-        }
+    return pb_coordinator.SecretsRef(
+        account_id=request.secrets_account_id or project.owner,
+        profile=request.secrets_profile,
+        requester=caller,
     )
-    return env

@@ -6,18 +6,16 @@ import math
 import threading
 
 import grpc
-from google.protobuf import json_format
 from opentelemetry.metrics import Observation
 from sqlalchemy import Engine
 
-from outlayer.config import LimitSettings, Settings
+from outlayer.config import Settings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import issue_grant
 from outlayer.grpcclient import open_channel
-from outlayer.grpcserver import ServiceBinding, abort_with, create_server
-from outlayer.limits import limits_from_proto, resolve_limits
+from outlayer.grpcserver import ServiceBinding, create_server
 from outlayer.result import ExecutionResult
-from outlayer.telemetry import inject_context, meter
+from outlayer.telemetry import meter
 from outlayer.tls import Identity, identity_for
 from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
@@ -26,14 +24,14 @@ from services.coordinator.modules import CompileWaiter, ModuleResolver
 from services.coordinator.public import PERMISSIONS as PUBLIC_PERMISSIONS
 from services.coordinator.public import SLOW_METHODS as PUBLIC_SLOW_METHODS
 from services.coordinator.public import PublicService
-from services.coordinator.queue import JobQueue, JobSpec, JobState
+from services.coordinator.queue import JobQueue, JobState
+from services.coordinator.submit import Submitter, spec_from_json
 from services.coordinator.workers import authenticate
 
 SERVICE_NAME = "outlayer.v1.CoordinatorService"
 MAX_LEASE_WAIT_S = 10.0
 PUBLIC_SERVICE_NAME = "outlayer.v1.PublicService"
 _METER = meter("outlayer.coordinator")
-_SUBMITTED = _METER.create_counter("outlayer.jobs.submitted", description="jobs queued")
 _FINISHED = _METER.create_counter("outlayer.jobs.finished", description="jobs completed, by status")
 _INSTRUCTIONS = _METER.create_histogram("outlayer.job.instructions", unit="{instruction}")
 _RUN_MS = _METER.create_histogram("outlayer.job.run_time", unit="ms")
@@ -51,7 +49,6 @@ PERMISSIONS = {
     "ListUnsettledJobs": SETTLERS,
     "AcknowledgeJob": SETTLERS,
 }
-KINDS = frozenset({"near", "https"})
 
 
 class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
@@ -59,19 +56,15 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self,
         engine: Engine,
         queue: JobQueue,
+        submitter: Submitter,
         *,
         lease_seconds: float,
-        limits: LimitSettings,
-        modules: ModuleResolver,
         save_hidden_logs: bool = False,
         grant_signer: Identity | None = None,
-        waiter: CompileWaiter | None = None,
     ) -> None:
-        self._waiter = waiter or CompileWaiter(queue, modules)
+        self._submitter = submitter
         self._grant_signer = grant_signer  # the coordinator's mesh identity signs secrets grants
-        self._modules = modules
         self._save_hidden_logs = save_hidden_logs
-        self._limits = limits
         self._engine = engine
         self._queue = queue
         self._lease_seconds = lease_seconds
@@ -79,45 +72,8 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
     def SubmitJob(
         self, request: pb.SubmitJobRequest, context: grpc.ServicerContext
     ) -> pb.SubmitJobResponse:
-        try:
-            spec = request.spec
-            _validate(spec)
-            spec.trace_context.clear()
-            spec.trace_context.update(inject_context())  # the executor continues this trace
-            resolve_limits(limits_from_proto(spec.limits), self._limits)  # refuse over the caps
-            job = JobSpec(
-                dedupe_key=spec.dedupe_key,
-                kind=spec.kind,
-                spec=_spec_dict(spec),
-                priority=min(spec.priority, 2**62),
-            )
-            existed = self._queue.find(spec.dedupe_key)
-            resolution = None
-            if not spec.wasm_sha256 and existed is None:  # a resubmission changes nothing
-                source = spec.code_source
-                resolution = self._modules.resolve(
-                    source.repo, source.commit, source.branch, source.tag,
-                    deadline=spec.start_deadline_unix,
-                )  # fmt: skip
-                source.commit = resolution.commit  # the job records what it ran
-                spec.wasm_sha256 = resolution.checksum or ""
-                described = _spec_dict(spec)
-                if resolution.started_build:
-                    described["build_started"] = True
-                job = JobSpec(job.dedupe_key, job.kind, described, job.priority)
-            decided = resolution.decided if resolution else None
-            compiling = bool(resolution and resolution.compiling)
-            job_id = self._queue.enqueue(job, finished_with=decided, compiling=compiling)
-            if compiling and existed is None:
-                self._waiter.follow(job_id, job.spec)
-            if existed is None:
-                _SUBMITTED.add(1, {"kind": spec.kind})
-            if resolution and resolution.hidden_log and self._save_hidden_logs:
-                save_hidden_log(self._engine, job_id, "compiler", resolution.hidden_log)
-        except OutlayerError as exc:
-            abort_with(context, exc)
-            raise
-        return pb.SubmitJobResponse(job_id=job_id, created=existed is None)
+        submitted = self._submitter.submit(request.spec)
+        return pb.SubmitJobResponse(job_id=submitted.job_id, created=submitted.created)
 
     def GetJob(self, request: pb.GetJobRequest, context: grpc.ServicerContext) -> pb.JobStatus:
         state = self._queue.get(request.job_id)
@@ -136,7 +92,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         leased = self._queue.lease_waiting(worker, wait) if wait else self._queue.lease(worker)
         if leased is None:
             return pb.LeaseJobResponse(has_job=False)
-        spec = json_format.ParseDict(leased.spec, pb.JobSpec())
+        spec = spec_from_json(leased.spec)
         reply = pb.LeaseJobResponse(
             has_job=True,
             job_id=leased.id,
@@ -220,30 +176,6 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         return authenticate(self._engine, authorization if isinstance(authorization, str) else None)
 
 
-def _spec_dict(spec: pb.JobSpec) -> dict[str, object]:
-    return json_format.MessageToDict(spec, preserving_proto_field_name=True)
-
-
-def _validate(spec: pb.JobSpec) -> None:
-    if spec.kind not in KINDS:
-        raise invalid_argument(f"spec.kind must be near or https, got {spec.kind!r}")
-    if not spec.dedupe_key or len(spec.dedupe_key) > 300:
-        raise invalid_argument("spec.dedupe_key is required (at most 300 characters)")
-    if spec.wasm_sha256 and len(spec.wasm_sha256) != 64:
-        raise invalid_argument("spec.wasm_sha256 must be the module's SHA-256 (64 hex)")
-    source = spec.code_source
-    if not spec.wasm_sha256 and not (source.repo and (source.commit or source.branch or
-                                                      source.tag)):  # fmt: skip
-        raise invalid_argument("a job needs wasm_sha256 or code_source {repo, commit|branch|tag}")
-    if spec.HasField("secrets_ref"):
-        ref = spec.secrets_ref
-        if not (ref.account_id and ref.profile and ref.requester):
-            raise invalid_argument("spec.secrets_ref needs account_id, profile and requester")
-        if not spec.code_source.repo:
-            raise invalid_argument("secrets belong to a repository: spec.code_source.repo is "
-                                   "required with secrets_ref")  # fmt: skip
-
-
 def _status(state: JobState) -> pb.JobStatus:
     message = pb.JobStatus(
         job_id=state.id,
@@ -272,15 +204,15 @@ def build_server(
         else None
     ))  # fmt: skip
     threading.Thread(target=waiter.resume, name="compile-resume", daemon=True).start()
+    submitter = Submitter(engine, queue, modules, waiter, settings.limits,
+                          save_hidden_logs=keep_logs)  # fmt: skip
     servicer = CoordinatorService(
         engine,
         queue,
+        submitter,
         lease_seconds=coordinator.lease_seconds,
-        limits=settings.limits,
-        modules=modules,
-        save_hidden_logs=settings.save_system_hidden_logs_to_debug,
+        save_hidden_logs=keep_logs,
         grant_signer=identity_for(settings.tls, "coordinator"),
-        waiter=waiter,
     )
     binding = ServiceBinding(
         SERVICE_NAME,
@@ -291,7 +223,7 @@ def build_server(
     public = ServiceBinding(
         PUBLIC_SERVICE_NAME,
         public_pb2_grpc.add_PublicServiceServicer_to_server,
-        PublicService(engine, queue, settings, modules, waiter),
+        PublicService(engine, queue, settings, submitter),
         PUBLIC_PERMISSIONS,
         PUBLIC_SLOW_METHODS,  # waiting HTTPS calls never take the 32 threads executors use
     )

@@ -15,6 +15,7 @@ import grpc
 
 from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError
 from outlayer.limits import limits_from_proto
+from outlayer.platform_env import guest_env
 from outlayer.result import RESPONSE_FORMAT_FROM_PB, ExecutionResult, ResponseFormat
 from outlayer.telemetry import extract_context, tracer
 from outlayer.v1 import coordinator_pb2 as pb
@@ -167,7 +168,7 @@ class JobRunner:
         job = ExecutionJob(
             wasm=wasm,
             input=spec.input,
-            env={**secrets, **spec.platform_env},  # the platform's variables always win
+            env={**secrets, **guest_env(spec.origin, spec.limits)},  # the platform's always win
             limits=limits_from_proto(spec.limits),
             response_format=RESPONSE_FORMAT_FROM_PB.get(spec.response_format, ResponseFormat.TEXT),
         )

@@ -296,8 +296,9 @@ def test_a_job_is_refused_not_lost_while_the_compiler_is_down(
             grpc.insecure_channel(f"127.0.0.1:{port}")
         )
         spec = coordinator_pb2.JobSpec(
-            kind="near",
-            dedupe_key="near:test:1",
+            origin=coordinator_pb2.JobOrigin(
+                near=coordinator_pb2.NearRequest(contract_id="test", request_id=1)
+            ),
             code_source=coordinator_pb2.CodeSource(
                 repo="https://github.com/alice/hello", branch="main"
             ),

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from outlayer.config import Settings
+from outlayer.platform_env import RESERVED
 from outlayer.result import ExecutionResult
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc, execution_pb2
@@ -21,6 +22,7 @@ from services.coordinator.workers import register_worker, revoke_worker
 from services.executor import Executor
 from services.executor.runner import JobRunner
 from tests.conftest import built_guest, wat_guest
+from tests.origins import https_call, near_request
 
 
 @dataclass
@@ -37,9 +39,9 @@ class Mesh:
     def auth(self, token: str | None = None) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {token or self.token}"),)
 
-    def submit(self, key: str, wasm: bytes, **fields: object) -> pb.SubmitJobResponse:
+    def submit(self, origin: pb.JobOrigin, wasm: bytes, **fields: object) -> pb.SubmitJobResponse:
         digest = self.store.put(wasm)
-        spec = pb.JobSpec(kind="https", dedupe_key=key, wasm_sha256=digest, **fields)  # type: ignore[arg-type]
+        spec = pb.JobSpec(origin=origin, wasm_sha256=digest, **fields)  # type: ignore[arg-type]
         return self.stub.SubmitJob(pb.SubmitJobRequest(spec=spec))
 
 
@@ -59,18 +61,17 @@ def mesh(engine: Engine, settings: Settings, tmp_path: Path) -> Iterator[Mesh]:
 
 def test_a_submitted_job_runs_once_with_its_platform_env(mesh: Mesh, executor: Executor) -> None:
     submitted = mesh.submit(
-        "https:call-1",
+        https_call("call-1", project_owner="alice.test", project_name="echo"),
         built_guest("echo_json_rust"),
         input=b"hello",
         response_format=execution_pb2.RESPONSE_FORMAT_JSON,
-        platform_env={"OUTLAYER_EXECUTION_TYPE": "HTTPS", "OUTLAYER_CALL_ID": "call-1"},
     )
     assert submitted.created
     outcome = mesh.runner(executor).run_once()
     assert outcome is not None and outcome.first and outcome.job_id == submitted.job_id
     assert outcome.result.ok
     assert outcome.result.output["input"] == "hello"
-    assert outcome.result.output["env_names"] == ["OUTLAYER_CALL_ID", "OUTLAYER_EXECUTION_TYPE"]
+    assert outcome.result.output["env_names"] == sorted(RESERVED)  # every one, from the origin
     status = mesh.stub.GetJob(pb.GetJobRequest(job_id=submitted.job_id))
     assert status.status == "done" and status.attempts == 1
     assert ExecutionResult.from_proto(status.result) == outcome.result
@@ -78,13 +79,15 @@ def test_a_submitted_job_runs_once_with_its_platform_env(mesh: Mesh, executor: E
 
 
 def test_resubmitting_the_same_key_does_not_double_the_job(mesh: Mesh) -> None:
-    first = mesh.submit("near:outlayer.test:7", wat_guest("hello"))
-    again = mesh.submit("near:outlayer.test:7", wat_guest("hello"))
+    first = mesh.submit(near_request("outlayer.test", 7), wat_guest("hello"))
+    again = mesh.submit(near_request("outlayer.test", 7, sender_id="x.test"), wat_guest("hello"))
+    other = mesh.submit(near_request("other.test", 7), wat_guest("hello"))
     assert first.created and not again.created and again.job_id == first.job_id
+    assert other.created and other.job_id != first.job_id  # another contract's request 7
 
 
 def test_a_dead_worker_s_job_is_retried_and_resolved_once(mesh: Mesh, executor: Executor) -> None:
-    submitted = mesh.submit("https:call-2", wat_guest("hello"))
+    submitted = mesh.submit(https_call("call-2"), wat_guest("hello"))
     # A worker leases the job and dies: it never heartbeats or completes.
     lost = mesh.stub.LeaseJob(pb.LeaseJobRequest(), metadata=mesh.auth())
     assert lost.has_job and lost.job_id == submitted.job_id
@@ -102,7 +105,7 @@ def test_a_dead_worker_s_job_is_retried_and_resolved_once(mesh: Mesh, executor: 
 
 
 def test_a_missing_module_fails_the_job_without_retries(mesh: Mesh, executor: Executor) -> None:
-    spec = pb.JobSpec(kind="https", dedupe_key="https:call-3", wasm_sha256="ab" * 32)
+    spec = pb.JobSpec(origin=https_call("call-3"), wasm_sha256="ab" * 32)
     job_id = mesh.stub.SubmitJob(pb.SubmitJobRequest(spec=spec)).job_id
     outcome = mesh.runner(executor).run_once()
     assert outcome is not None and outcome.job_id == job_id
@@ -125,12 +128,15 @@ def test_workers_need_a_valid_token(mesh: Mesh) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (pb.JobSpec(kind="email", dedupe_key="k", wasm_sha256="ab" * 32), "near or https"),
-        (pb.JobSpec(kind="https", dedupe_key="", wasm_sha256="ab" * 32), "dedupe_key"),
-        (pb.JobSpec(kind="https", dedupe_key="k", wasm_sha256="abc"), "SHA-256"),
+        (pb.JobSpec(wasm_sha256="ab" * 32), "near request or an https call"),
+        (pb.JobSpec(origin=https_call(""), wasm_sha256="ab" * 32), "call_id is required"),
+        (pb.JobSpec(origin=near_request("", 1), wasm_sha256="ab" * 32), "contract_id"),
+        (pb.JobSpec(origin=https_call("x" * 300), wasm_sha256="ab" * 32), "too long"),
+        (pb.JobSpec(origin=https_call("k"), wasm_sha256="abc"), "SHA-256"),
+        (pb.JobSpec(origin=https_call("k")), "wasm_sha256 or code_source"),
         (
             pb.JobSpec(
-                kind="https", dedupe_key="k", wasm_sha256="ab" * 32,
+                origin=https_call("k"), wasm_sha256="ab" * 32,
                 limits=execution_pb2.ResourceLimits(max_instructions=10**12),
             ),
             "above the cap",
@@ -157,7 +163,7 @@ def test_with_mtls_each_service_may_call_only_its_own_methods(
     server.start()
     token = register_worker(engine, "executor-1")
     options = [("grpc.ssl_target_name_override", "coordinator.outlayer.internal")]
-    spec = pb.JobSpec(kind="https", dedupe_key="k", wasm_sha256="ab" * 32)
+    spec = pb.JobSpec(origin=https_call("k"), wasm_sha256="ab" * 32)
     auth = (("authorization", f"Bearer {token}"),)
     try:
         for service, may_submit, may_lease in (("edge", True, False), ("executor", False, True)):

@@ -24,6 +24,7 @@ from services.coordinator.workers import register_worker
 from services.executor import Executor
 from services.executor.runner import JobRunner
 from tests.conftest import wat_guest
+from tests.origins import https_call
 
 SPANS = InMemorySpanExporter()
 METRICS = InMemoryMetricReader()
@@ -42,8 +43,7 @@ def test_one_trace_from_submitter_to_executor(
     try:
         channel = instrument(grpc.insecure_channel(f"127.0.0.1:{port}"))
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
-        spec = pb.JobSpec(kind="https", dedupe_key="https:traced",
-                          wasm_sha256=store.put(wat_guest("hello")))  # fmt: skip
+        spec = pb.JobSpec(origin=https_call("traced"), wasm_sha256=store.put(wat_guest("hello")))
         with trace.get_tracer("test").start_as_current_span("edge.call") as root:
             stub.SubmitJob(pb.SubmitJobRequest(spec=spec))
         runner = JobRunner(executor, channel, register_worker(engine, "w"), store)

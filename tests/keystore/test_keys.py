@@ -8,9 +8,10 @@ import nacl.signing
 import pytest
 
 from outlayer.errors import OutlayerError
-from outlayer.platform_env import RESERVED
+from outlayer.platform_env import RESERVED, guest_env
 from outlayer.repos import normalize_repo
-from services.indexer.indexer import Chain, Indexer
+from outlayer.v1 import coordinator_pb2 as pb
+from outlayer.v1.execution_pb2 import ResourceLimits
 from services.keystore.keys import (
     decrypt_secrets,
     development_master,
@@ -56,13 +57,11 @@ def test_reserved_platform_variables_cannot_be_secrets(name: str) -> None:
         encrypt_secrets(public, {name: "spoofed"})
 
 
-def test_the_indexer_sets_exactly_the_reserved_variables() -> None:
-    indexer = Indexer.__new__(Indexer)
-    indexer._chain = Chain("outlayer.test", "localnet")
-    from services.indexer.events import RequestEvent
-
-    event = RequestEvent({"request_id": 1, "sender_id": "a.test"}, 5, 6, "hash")
-    assert set(indexer._platform_env(event)) == RESERVED
+def test_the_platform_sets_exactly_the_reserved_variables_for_either_origin() -> None:
+    near = pb.JobOrigin(near=pb.NearRequest(contract_id="outlayer.test", request_id=1))
+    https = pb.JobOrigin(https=pb.HttpsCall(call_id="c1", sender_id="bob.test"))
+    for origin in (near, https, pb.JobOrigin()):
+        assert set(guest_env(origin, ResourceLimits())) == RESERVED
 
 
 def test_public_keys_are_signed_by_the_keystore_identity() -> None:

@@ -1,11 +1,17 @@
 """Jobs per second through the coordinator's queue, on SQLite and on PostgreSQL.
 
-Each job is enqueued, leased and completed (three transactions), with 1 and 4 worker threads.
-PostgreSQL is the one on this machine (database created for the run, dropped after).
+Each job is enqueued, then leased and completed, by 1 and 4 worker threads sharing one queue (as
+a coordinator's gRPC threads do), with a listener of finished jobs registered as the coordinator's
+HTTPS side registers one (on PostgreSQL: LISTEN/NOTIFY running). PostgreSQL is the one on this
+machine (a database created for each run, dropped after). Prints the median of ``--runs`` runs.
+
+    python -m bench.queue_throughput [--jobs 2000] [--runs 3]
 """
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import tempfile
 import threading
 import time
@@ -20,8 +26,6 @@ from sqlalchemy.engine import make_url
 from services.coordinator import JobQueue, JobSpec
 from services.coordinator.database import make_engine, migrate
 from tests.coordinator.conftest import POSTGRES_URL
-
-JOBS = 400
 
 
 @contextmanager
@@ -42,14 +46,17 @@ def database(kind: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def measure(url: str, workers: int) -> tuple[float, float]:
+def measure(url: str, workers: int, jobs: int) -> tuple[float, float]:
+    """(enqueued jobs/s, leased+completed jobs/s) for one run."""
     engine = make_engine(url)
     migrate(engine)
     queue = JobQueue(engine)
+    finished: list[int] = []
+    queue.on_finished(finished.append)  # as PublicService does: told every finished job
     began = time.perf_counter()
-    for n in range(JOBS):
+    for n in range(jobs):
         queue.enqueue(JobSpec(f"bench:{workers}:{n}", "https", {"n": n}, priority=n % 7))
-    enqueue_rate = JOBS / (time.perf_counter() - began)
+    enqueue_rate = jobs / (time.perf_counter() - began)
 
     def work(name: str) -> None:
         while (job := queue.lease(name)) is not None:
@@ -61,26 +68,36 @@ def measure(url: str, workers: int) -> tuple[float, float]:
         thread.start()
     for thread in threads:
         thread.join()
-    process_rate = JOBS / (time.perf_counter() - began)
-    assert queue.counts()["done"] == JOBS
+    process_rate = jobs / (time.perf_counter() - began)
+    assert queue.counts()["done"] == jobs
+    queue.close()
     engine.dispose()
     return enqueue_rate, process_rate
 
 
 def main() -> None:
-    print(f"queue throughput: {JOBS} jobs, enqueue then lease+complete")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    print(f"queue throughput: {args.jobs} jobs, enqueue then lease+complete, median of {args.runs}")
     print("| database | workers | enqueue jobs/s | lease+complete jobs/s |")
     print("|---|---|---|---|")
     rates: dict[tuple[str, int], float] = {}
-    for kind in ("sqlite", "postgresql"):
+    for kind in args.databases.split(","):
         for workers in (1, 4):
-            with database(kind) as url:
-                enqueue, process = measure(url, workers)
+            runs = []
+            for _ in range(args.runs):
+                with database(kind) as url:
+                    runs.append(measure(url, workers, args.jobs))
+            enqueue = statistics.median(run[0] for run in runs)
+            process = statistics.median(run[1] for run in runs)
             rates[(kind, workers)] = process
-            print(f"| {kind} | {workers} | {enqueue:,.0f} | {process:,.0f} |")
-    print(f"PostgreSQL / SQLite, 4 workers: {rates[('postgresql', 4)] / rates[('sqlite', 4)]:.2f}x")
-    scaling = rates[("postgresql", 4)] / rates[("postgresql", 1)]
-    print(f"4 workers / 1 worker on PostgreSQL: {scaling:.2f}x")
+            print(f"| {kind} | {workers} | {enqueue:,.0f} | {process:,.0f} |", flush=True)
+    for kind in args.databases.split(","):
+        scaling = rates[(kind, 4)] / rates[(kind, 1)]
+        print(f"4 workers / 1 worker on {kind}: {scaling:.2f}x")
 
 
 if __name__ == "__main__":

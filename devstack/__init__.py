@@ -1,0 +1,1 @@
+"""The development stack (`outlayer dev`): every service on one machine, supervised."""

@@ -123,7 +123,12 @@ def test_a_completion_on_one_replica_wakes_a_waiter_on_the_other(
 ) -> None:
     told: list[int] = []
     told_event = threading.Event()
-    replicas.a.on_finished(lambda job_id: (told.append(job_id), told_event.set()))
+
+    def tell(job_id: int) -> None:
+        told.append(job_id)
+        told_event.set()
+
+    replicas.a.on_finished(tell)
     job_id = replicas.a.enqueue(spec("call"))
     looked = after_first_call(monkeypatch, replicas.a, "get")
     thread, answer = in_thread(lambda: replicas.a.wait_finished(job_id, NEVER_S, poll_s=NEVER_S))

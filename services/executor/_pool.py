@@ -3,8 +3,11 @@
 Starting a Python process with wasmtime loaded costs far more than running a small guest, so
 the pool keeps ``size`` workers started ahead of time and hands each one exactly one execution;
 the workers are forked from a zygote that has imported everything once (``_zygote``), so a new
-one costs a fork instead of an interpreter start. A worker that overruns its deadline is killed:
-a guest blocked anywhere, even inside a host call, cannot outlive its wall-clock limit.
+one costs a fork instead of an interpreter start, and the zygote preloads the compiled modules
+jobs used, so a later worker finds its job's module in memory. A worker that overruns its
+deadline is killed: a guest blocked anywhere, even inside a host call, cannot outlive its
+wall-clock limit. Nothing but the job's own work happens on the critical path: the used worker
+is reaped, and its replacement forked, by the pool's own threads after the result is in hand.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError
-from services.executor._protocol import READY, RESULT, STARTED, decode_event
+from services.executor._protocol import LOADED, READY, RESULT, STARTED, decode_event
 from services.executor._sandbox import RawOutcome, failed_outcome
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -43,7 +46,8 @@ class Zygote:
     """The process workers are forked from (see ``_zygote``); one per pool."""
 
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Sequenced packets: each message (and its file descriptors) arrives whole and alone.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "services.executor._zygote"],
             stdin=theirs.fileno(),
@@ -86,6 +90,12 @@ class Zygote:
             os.close(job_r)
             os.close(out_w)
         return pid, job_w, out_r
+
+    def preload(self, path: str) -> None:
+        """Asks the zygote to keep the compiled module at ``path`` in memory for the workers it
+        forks from now on (best effort: a worker without it reads the file itself)."""
+        with contextlib.suppress(OSError):
+            self._socket.send(b"L" + path.encode())
 
     def exit_code(self, pid: int, timeout: float) -> int | None:
         """A worker's exit code (negative: the signal that ended it), once the zygote saw it."""
@@ -168,6 +178,8 @@ class WorkerProcess:
         self._buffer = b""
         self._ready = False
         self._killed = False
+        # The compiled module's file, when the worker had to read or build it (not preloaded).
+        self.loaded_path = ""
 
     @property
     def pid(self) -> int:
@@ -192,7 +204,7 @@ class WorkerProcess:
             line = self._read_line(time.monotonic() + timeout)
         except EOFError:
             return False
-        self._ready = line is not None and decode_event(line)[0] == READY
+        self._ready = line is not None and decode_event(line).kind == READY
         return self._ready
 
     def run(self, payload: bytes, deadlines: Deadlines) -> RawOutcome:
@@ -226,12 +238,14 @@ class WorkerProcess:
                         "did not stop, so its process was killed (no usage could be collected)"
                     ),
                 )
-            event, outcome = decode_event(line)
-            if event == STARTED:
+            event = decode_event(line)
+            if event.kind == STARTED:
                 started_at = time.monotonic()
                 deadline = started_at + deadlines.run_seconds + deadlines.kill_grace_seconds
-            elif event == RESULT and outcome is not None:
-                return outcome
+            elif event.kind == LOADED:
+                self.loaded_path = event.path
+            elif event.kind == RESULT and event.outcome is not None:
+                return event.outcome
 
     def kill(self) -> None:
         if self._killed:
@@ -294,11 +308,14 @@ class WorkerPool:
         self._zygote: Zygote | None = None
         self._zygote_lock = threading.Lock()
         self._idle: queue.Queue[WorkerProcess] = queue.Queue()
+        self._used: queue.Queue[WorkerProcess | None] = queue.Queue()
         self._wanted = threading.Event()
         self._closed = False
         self._wanted.set()
         self._filler = threading.Thread(target=self._fill, name="worker-pool-filler", daemon=True)
         self._filler.start()
+        self._reaper = threading.Thread(target=self._reap, name="worker-reaper", daemon=True)
+        self._reaper.start()
 
     def run(self, payload: bytes, deadlines: Deadlines) -> RawOutcome:
         for attempt in range(_START_ATTEMPTS):
@@ -314,15 +331,17 @@ class WorkerPool:
                     )
             finally:
                 # Reaping the used worker and starting its replacement happen after the result
-                # is in hand: a process start (fork) during the run would slow the run down.
-                threading.Thread(target=worker.kill, name="worker-reaper", daemon=True).start()
-                self._wanted.set()
+                # is in hand, on the pool's threads: a process start (fork) during the run would
+                # slow the run down, and a thread start here would delay the caller.
+                self._used.put(worker)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._closed = True
         self._wanted.set()
+        self._used.put(None)
         self._filler.join(timeout=_READY_TIMEOUT_S)
+        self._reaper.join(timeout=_READY_TIMEOUT_S)
         while True:
             try:
                 self._idle.get_nowait().kill()
@@ -331,6 +350,17 @@ class WorkerPool:
         with self._zygote_lock:
             if self._zygote is not None:
                 self._zygote.close()
+
+    def _reap(self) -> None:
+        while (worker := self._used.get()) is not None:
+            if worker.loaded_path:
+                # Before the replacement is forked, so that it has the module already.
+                with self._zygote_lock:
+                    zygote = self._zygote
+                if zygote is not None and zygote.alive():
+                    zygote.preload(worker.loaded_path)
+            self._wanted.set()
+            worker.kill()
 
     def _start_worker(self) -> WorkerProcess:
         """A worker forked from the zygote (started, or restarted if it died)."""

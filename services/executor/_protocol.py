@@ -1,21 +1,30 @@
 """The wire format between the executor and its worker processes.
 
 Parent → worker: one JSON header line, then the module bytes, then the input bytes (their sizes
-are in the header). Worker → parent: JSON lines, ``ready``, ``started`` and finally ``result``.
+are in the header). Worker → parent: JSON lines, ``ready``, then ``loaded`` (the compiled file
+it read or wrote, when the module was not preloaded: the pool asks the zygote to preload it for
+later workers), ``started`` and finally ``result``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
 from services.executor._sandbox import RawOutcome, SandboxJob
 
-READY, STARTED, RESULT = "ready", "started", "result"
+READY, LOADED, STARTED, RESULT = "ready", "loaded", "started", "result"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    outcome: RawOutcome | None = None
+    path: str = ""  # for LOADED
 
 
 def encode_job(job: SandboxJob, wasm: bytes, module_cache_dir: str) -> bytes:
@@ -45,25 +54,27 @@ def read_job(stream: IO[bytes]) -> tuple[SandboxJob, bytes, str]:
     return job, wasm, header["module_cache_dir"]
 
 
-def encode_event(event: str, outcome: RawOutcome | None = None) -> bytes:
+def encode_event(event: str, outcome: RawOutcome | None = None, path: str = "") -> bytes:
     message: dict[str, Any] = {"event": event}
     if outcome is not None:
-        fields = asdict(outcome)
+        fields = dict(vars(outcome))  # flat fields: no need for asdict's deep copy
         fields["stdout"] = base64.b64encode(outcome.stdout).decode("ascii")
         fields["error_type"] = outcome.error_type.value if outcome.error_type else None
         message["outcome"] = fields
+    if path:
+        message["path"] = path
     return json.dumps(message).encode() + b"\n"
 
 
-def decode_event(line: bytes) -> tuple[str, RawOutcome | None]:
+def decode_event(line: bytes) -> Event:
     message = json.loads(line)
     fields = message.get("outcome")
     if fields is None:
-        return message["event"], None
+        return Event(message["event"], path=message.get("path", ""))
     fields["stdout"] = base64.b64decode(fields["stdout"])
     kind = fields["error_type"]
     fields["error_type"] = ExecutionErrorType(kind) if kind else None
-    return message["event"], RawOutcome(**fields)
+    return Event(message["event"], RawOutcome(**fields))
 
 
 def _read_exact(stream: IO[bytes], size: int) -> bytes:

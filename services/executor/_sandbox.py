@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,10 @@ class SandboxJob:
     limits: ResourceLimits
     max_output_bytes: int
     max_log_bytes: int
+
+
+# What a prepared GuestRun holds until its job arrives.
+_NO_JOB = SandboxJob(b"", {}, ResourceLimits(0, 0, 0.0), 0, 0)
 
 
 @dataclass
@@ -108,12 +113,22 @@ class ModuleCache:
     def path_for(self, sha256: str) -> Path:
         return self.directory / f"{sha256}-{self._FINGERPRINT}.cwasm"
 
-    def load(self, engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:
+    def load(
+        self,
+        engine: wasmtime.Engine,
+        wasm: bytes,
+        preloaded: Mapping[str, wasmtime.Module] | None = None,
+    ) -> LoadedModule:
+        """The module for ``wasm``: from ``preloaded`` (deserialized ahead of time, by path),
+        else from its compiled file, else compiled now and written to the cache."""
         check_wasm_bytes(wasm)
         path = self.path_for(hashlib.sha256(wasm).hexdigest())
+        ready = preloaded.get(str(path)) if preloaded else None
+        if ready is not None:
+            return LoadedModule(ready, path, preloaded=True)
         if path.is_file():
             try:
-                return wasmtime.Module.deserialize_file(engine, str(path))
+                return LoadedModule(wasmtime.Module.deserialize_file(engine, str(path)), path)
             except wasmtime.WasmtimeError:
                 path.unlink(missing_ok=True)  # stale or damaged: rebuild below
         module = compile_module(engine, wasm)
@@ -121,7 +136,22 @@ class ModuleCache:
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_bytes(module.serialize())
         partial.replace(path)
-        return module
+        return LoadedModule(module, path)
+
+
+@dataclass(frozen=True)
+class LoadedModule:
+    module: wasmtime.Module
+    path: Path  # its compiled file in the cache
+    preloaded: bool = False  # already in memory: deserialized before this process was forked
+
+
+def preload(engine: wasmtime.Engine, path: str) -> wasmtime.Module | None:
+    """A compiled file of the cache, deserialized (None if it is gone or damaged)."""
+    try:
+        return wasmtime.Module.deserialize_file(engine, path)
+    except (wasmtime.WasmtimeError, OSError):
+        return None
 
 
 def check_wasm_bytes(wasm: bytes) -> None:
@@ -176,13 +206,54 @@ def _check_imports(module: wasmtime.Module) -> None:
         )
 
 
-class GuestRun:
-    """One execution of one module: owns the store, the captured streams and the deadline."""
+class Watchdog:
+    """Calls ``on_deadline`` once ``seconds`` have passed since :meth:`arm`, unless
+    :meth:`disarm` comes first. One shot. Its thread is started when it is made, which a worker
+    does before its job arrives: a thread start per run (``threading.Timer``) would sit on the
+    critical path."""
 
-    def __init__(self, engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> None:
+    def __init__(self) -> None:
+        self._armed = threading.Event()
+        self._disarmed = threading.Event()
+        self._due = 0.0
+        self._on_deadline: Callable[[], None] = _nothing
+        self._thread = threading.Thread(target=self._watch, name="outlayer-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, seconds: float, on_deadline: Callable[[], None]) -> None:
+        self._due = time.monotonic() + seconds
+        self._on_deadline = on_deadline
+        self._armed.set()
+
+    def disarm(self) -> None:
+        self._disarmed.set()
+        self._armed.set()  # an unarmed watchdog's thread ends too
+
+    def _watch(self) -> None:
+        self._armed.wait()
+        if not self._disarmed.wait(max(0.0, self._due - time.monotonic())):
+            self._on_deadline()
+
+
+def _nothing() -> None:
+    return None
+
+
+def _no_poll(*_args: object) -> int:
+    raise RuntimeError("poll_oneoff called before the run began")
+
+
+class GuestRun:
+    """One execution of one module: owns the store, the captured streams and the deadline.
+
+    Everything that does not depend on the job (the store, the linker with its host functions,
+    the watchdog's thread) is made in the constructor, so a worker makes it before its job
+    arrives; :meth:`run` then runs one module once."""
+
+    def __init__(self, engine: wasmtime.Engine) -> None:
         self._engine = engine
-        self._module = module
-        self._job = job
+        self._job = _NO_JOB
+        self._used = False
         self._stdout = bytearray()
         self._logs = bytearray()
         self._logs_dropped = 0
@@ -190,6 +261,23 @@ class GuestRun:
         self._deadline = threading.Event()
         self._refund_usd = 0
         self._refused_grow_bytes = 0  # the largest size a refused memory.grow asked for
+        self._poll_oneoff: Callable[..., int] = _no_poll
+        self._store = wasmtime.Store(engine)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        linker.allow_shadowing = True
+        linker.define_func(
+            WASI_MODULE,
+            "poll_oneoff",
+            POLL_ONEOFF_TYPE,
+            self._on_poll_oneoff,
+            access_caller=True,
+        )
+        linker.define_func(
+            PLATFORM_MODULE, "refund_usd", PLATFORM_FUNCTIONS["refund_usd"], self._on_refund_usd
+        )
+        self._linker = linker
+        self._watchdog = Watchdog()
 
     # --- captured streams (called by wasmtime on the guest's thread) ---------------------------
     def _on_stdout(self, data: bytes) -> int:
@@ -217,14 +305,24 @@ class GuestRun:
         cap = int(attached) if attached.isdigit() else 0
         self._refund_usd = max(0, min(amount, cap))
 
+    def _on_poll_oneoff(self, caller: wasmtime.Caller, *args: int) -> int:
+        return self._poll_oneoff(caller, *args)  # made per run: it waits at most the run's limit
+
     def _on_deadline(self) -> None:
         self._deadline.set()
         self._engine.increment_epoch()
 
     # --- the run -------------------------------------------------------------------------------
-    def run(self) -> RawOutcome:
-        limits = self._job.limits
-        store = wasmtime.Store(self._engine)
+    def run(self, module: wasmtime.Module, job: SandboxJob) -> RawOutcome:
+        if self._used:
+            raise RuntimeError("a GuestRun runs one job; make a new one")
+        self._used = True
+        self._job = job
+        limits = job.limits
+        # This object no longer holds them: the store and the linker hold this object's
+        # callbacks, and without a cycle they are freed as soon as the run returns.
+        store, linker = self._store, self._linker
+        del self._store, self._linker
         store.set_limits(
             memory_size=limits.max_memory_bytes,
             table_elements=MAX_TABLE_ELEMENTS,
@@ -235,29 +333,15 @@ class GuestRun:
         store.set_fuel(limits.max_instructions)
         store.set_epoch_deadline(1)
         store.set_wasi(self._wasi_config())
-        linker = wasmtime.Linker(self._engine)
-        linker.define_wasi()
-        linker.allow_shadowing = True
-        linker.define_func(
-            WASI_MODULE,
-            "poll_oneoff",
-            POLL_ONEOFF_TYPE,
-            make_poll_oneoff(self._deadline, limits.max_execution_seconds + 1),
-            access_caller=True,
-        )
-        linker.define_func(
-            PLATFORM_MODULE, "refund_usd", PLATFORM_FUNCTIONS["refund_usd"], self._on_refund_usd
-        )
+        self._poll_oneoff = make_poll_oneoff(self._deadline, limits.max_execution_seconds + 1)
 
         outcome = RawOutcome()
         instance: wasmtime.Instance | None = None
         failure: BaseException | None = None
-        watchdog = threading.Timer(limits.max_execution_seconds, self._on_deadline)
-        watchdog.daemon = True
         started = time.perf_counter()
-        watchdog.start()
+        self._watchdog.arm(limits.max_execution_seconds, self._on_deadline)
         try:
-            instance = linker.instantiate(store, self._module)
+            instance = linker.instantiate(store, module)
             start = instance.exports(store)["_start"]
             assert isinstance(start, wasmtime.Func)
             start(store)
@@ -270,7 +354,7 @@ class GuestRun:
             failure = HostFunctionFailure(f"{type(exc).__name__}: {exc}")
             outcome.hidden_log = traceback.format_exc()
         finally:
-            watchdog.cancel()
+            self._watchdog.disarm()
             outcome.time_ms = round((time.perf_counter() - started) * 1000)
 
         outcome.instructions = limits.max_instructions - store.get_fuel()
@@ -390,26 +474,37 @@ class GuestRun:
         )
 
 
-# (module (func (export "_start"))) in binary form.
-_WARM_UP_MODULE = (
-    b"\0asm\x01\0\0\0"
-    b"\x01\x04\x01\x60\0\0"
-    b"\x03\x02\x01\0"
-    b"\x07\x0a\x01\x06_start\0\0"
-    b"\x0a\x04\x01\x02\0\x0b"
-)
+# What a warm-up runs: the host calls a real guest makes (stdout, stderr, memory.grow, a sleep).
+_WARM_UP_WAT = """
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "w")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 1))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (memory.grow (i32.const 0)))
+    ;; one relative clock subscription of 0 ns at 64, its event at 128
+    (drop (call $poll_oneoff (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 12)))))
+"""
 
 
-def warm_up(engine: wasmtime.Engine) -> None:
-    """Runs an empty guest once, so a fresh worker pays its one-time set-up costs before it is
-    handed a real job (ahead of time, off the critical path)."""
-    limits = ResourceLimits(max_instructions=1000, max_memory_mb=1, max_execution_seconds=1)
+def warm_up(engine: wasmtime.Engine) -> RawOutcome:
+    """Runs a small guest once, so a fresh worker pays its one-time set-up costs (first store,
+    first host calls) before it is handed a real job (ahead of time, off the critical path)."""
+    limits = ResourceLimits(max_instructions=10_000, max_memory_mb=1, max_execution_seconds=1)
     job = SandboxJob(b"", {}, limits, max_output_bytes=1, max_log_bytes=1)
-    run_job(engine, compile_module(engine, _WARM_UP_MODULE), job)
+    module = compile_module(engine, bytes(wasmtime.wat2wasm(_WARM_UP_WAT)))
+    return run_job(engine, module, job)
 
 
 def run_job(engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> RawOutcome:
-    return GuestRun(engine, module, job).run()
+    return GuestRun(engine).run(module, job)
 
 
 def failed_outcome(error_type: ExecutionErrorType, message: str) -> RawOutcome:

@@ -5,22 +5,37 @@ The zygote imports the worker's code once and never runs a guest itself: on each
 the pool it forks a child that becomes one worker (its own session, the pool's pipes as stdin
 and stdout) and reports the child's pid, then each child's exit status when it ends.
 
-Started by ``_pool`` as ``python -m services.executor._zygote`` with a Unix socket as stdin.
-It must stay single-threaded (a fork copies only the calling thread), so nothing here creates
-a wasmtime engine: each worker makes its own after the fork.
+It also keeps one wasmtime engine and the compiled modules the pool asked it to preload
+(deserialized from the executor's module cache, the most recently used ``MAX_PRELOADED``), so a
+worker forked later finds its job's module already in memory instead of reading and
+deserializing it on the critical path. A module is compiled code only: instances, memories and
+everything else a guest can touch are made by the worker, per execution.
+
+Started by ``_pool`` as ``python -m services.executor._zygote`` with a Unix socket (sequenced
+packets: one message each) as stdin. It must stay single-threaded (a fork copies only the
+calling thread), so it never compiles (wasmtime compiles on a thread pool): the engine only
+deserializes here; each worker compiles, if it must, after the fork.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import select
 import signal
 import socket
+from collections import OrderedDict
+
+import wasmtime
 
 from services.executor import _worker
+from services.executor._sandbox import make_engine, preload
 
 SPAWN = b"S"
+PRELOAD = b"L"  # followed by the path of a compiled module in the cache
+MAX_PRELOADED = 32
+_MESSAGE_MAX = 8192
 
 
 def main() -> None:
@@ -34,6 +49,8 @@ def _serve(channel: socket.socket) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes the loop below
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    engine = make_engine()
+    preloaded: OrderedDict[str, wasmtime.Module] = OrderedDict()
     while True:
         readable, _, _ = select.select([channel.fileno(), wake_r], [], [])
         if wake_r in readable:
@@ -41,22 +58,48 @@ def _serve(channel: socket.socket) -> None:
         _report_exits(channel)
         if channel.fileno() not in readable:
             continue
-        message, fds, _, _ = socket.recv_fds(channel, 16, 2)
+        message, fds, _, _ = socket.recv_fds(channel, _MESSAGE_MAX, 2)
         if not message:
             return  # the pool closed: workers already started keep their own sessions
+        if message.startswith(PRELOAD) and not fds:
+            _preload(engine, preloaded, message[len(PRELOAD) :].decode())
+            continue
         if message != SPAWN or len(fds) != 2:
             for fd in fds:
                 os.close(fd)
             continue
+        # What the child inherits is never garbage: its collections need not walk it (nor
+        # copy the pages it shares with us by writing to them).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
-            _become_worker(channel, fds, (wake_r, wake_w))
+            _become_worker(channel, fds, (wake_r, wake_w), engine, preloaded)
         for fd in fds:
             os.close(fd)
         channel.sendall(f"P {pid}\n".encode())
 
 
-def _become_worker(channel: socket.socket, fds: list[int], wake: tuple[int, int]) -> None:
+def _preload(
+    engine: wasmtime.Engine, preloaded: OrderedDict[str, wasmtime.Module], path: str
+) -> None:
+    if path in preloaded:
+        preloaded.move_to_end(path)
+        return
+    module = preload(engine, path)
+    if module is None:
+        return  # gone or damaged: a worker reads (or rebuilds) it itself
+    preloaded[path] = module
+    while len(preloaded) > MAX_PRELOADED:
+        preloaded.popitem(last=False)
+
+
+def _become_worker(
+    channel: socket.socket,
+    fds: list[int],
+    wake: tuple[int, int],
+    engine: wasmtime.Engine,
+    preloaded: OrderedDict[str, wasmtime.Module],
+) -> None:
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -68,7 +111,7 @@ def _become_worker(channel: socket.socket, fds: list[int], wake: tuple[int, int]
         os.dup2(fds[1], 1)
         for fd in fds:
             os.close(fd)
-        _worker.main()
+        _worker.main(engine, preloaded)
     finally:
         os._exit(0)
 

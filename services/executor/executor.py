@@ -111,7 +111,7 @@ class Executor:
         assert self._engine is not None
         with self._in_process_lock:  # epochs are per engine: one guest at a time here
             try:
-                module = ModuleCache(cache_dir).load(self._engine, wasm)
+                module = ModuleCache(cache_dir).load(self._engine, wasm).module
             except InvalidModule as exc:
                 return failed_outcome(exc.error_type, str(exc))
             return run_job(self._engine, module, job)

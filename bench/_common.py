@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from devtools import guestbuild
 from outlayer.config import Settings, load_settings
-from outlayer.devtools import guestbuild
 
 
 def bench_settings() -> Settings:

@@ -18,9 +18,9 @@ from pathlib import Path
 import grpc
 
 from bench._common import summary, timed
+from devtools.gitserver import GitServer, folder_files
+from devtools.guestbuild import REPO_ROOT
 from outlayer.config import load_settings
-from outlayer.devtools.gitserver import GitServer, folder_files
-from outlayer.devtools.guestbuild import REPO_ROOT
 from outlayer.v1 import compiler_pb2, compiler_pb2_grpc
 from services.compiler.builder import READY, Compiler
 from tests.compiler_fixture import compiler_settings, running_compiler

@@ -11,7 +11,7 @@ import statistics
 import subprocess
 
 from bench._common import bench_settings, guest_bytes, timed
-from outlayer.devtools import guestbuild
+from devtools import guestbuild
 from outlayer.limits import RequestedLimits
 from outlayer.result import ResponseFormat
 from services.executor import ExecutionJob, Executor

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from bench._common import timed
+from devtools.crate_mirror import start_debian_mirror
+from devtools.gitserver import GitServer, folder_files
+from devtools.guestbuild import REPO_ROOT
 from outlayer.config import load_settings
-from outlayer.devtools.crate_mirror import start_debian_mirror
-from outlayer.devtools.gitserver import GitServer, folder_files
-from outlayer.devtools.guestbuild import REPO_ROOT
 from services.compiler.builder import READY, Compiler
 from tests.compiler_fixture import compiler_settings
 

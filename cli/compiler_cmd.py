@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from outlayer.cli.signals import stop_on_signals
+from cli.signals import stop_on_signals
 from outlayer.config import Settings, load_settings
 from outlayer.errors import ErrorCode, OutlayerError, error_from_rpc, invalid_argument
 from outlayer.telemetry import configure
@@ -58,29 +58,11 @@ def register(commands: Any) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from services.compiler.server import build_server, eviction_policy, sweep_forever
+    from services.compiler import app
 
     settings = load_settings()
     configure("compiler", settings.telemetry)
-    server, port, compiler = build_server(settings, args.listen)
-    server.start()
-    stop = stop_on_signals()
-    sweeper = threading.Thread(
-        target=sweep_forever,
-        args=(compiler, eviction_policy(settings), settings.compiler.eviction_interval_seconds,
-              stop),
-        daemon=True,
-    )  # fmt: skip
-    sweeper.start()
-    print(
-        f"outlayer compiler: serving on port {port} ({compiler.sandbox.name} sandbox, cache "
-        f"{settings.compiler.cache_dir})",
-        file=sys.stderr,
-        flush=True,
-    )
-    stop.wait()
-    server.stop(grace=2).wait()
-    compiler.close()
+    app.serve(settings, args.listen, stop_on_signals())
     return 0
 
 
@@ -121,7 +103,7 @@ def _local_registries(settings: Settings) -> Settings:
     reached, Debian's packaged crates are served as one, as the dev stack does."""
     import httpx
 
-    from outlayer.devtools.crate_mirror import DEBIAN_CRATES, start_debian_mirror
+    from devtools.crate_mirror import DEBIAN_CRATES, start_debian_mirror
 
     registries = settings.compiler.registries
     url = registries.crates.removeprefix("sparse+").rstrip("/") + "/config.json"

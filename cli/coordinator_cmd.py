@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from outlayer.cli.signals import stop_on_signals
+from cli.signals import stop_on_signals
 from outlayer.config import load_settings
 from outlayer.telemetry import configure
 
@@ -28,48 +28,18 @@ def register(commands: Any) -> None:
 
 
 def _engine() -> Any:
-    from services.coordinator.database import make_engine, migrate
+    from services.coordinator.app import open_database
 
-    engine = make_engine(load_settings().database_url)
-    migrate(engine)
-    return engine
+    return open_database(load_settings())
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from services.coordinator.admin import build_admin_server
-    from services.coordinator.service import build_server
+    from services.coordinator import app
 
     settings = load_settings()
     configure("coordinator", settings.telemetry)
-    engine = _engine()
-    server, port = build_server(settings, engine, args.listen)
-    server.start()
-    admin, _ = build_admin_server(settings, engine)
-    admin.start()
-    sweeper = hold_sweeper(settings, engine).start()
-    host = (args.listen or settings.coordinator.listen).rsplit(":", 1)[0]
-    print(f"outlayer coordinator: serving on {host}:{port}", file=sys.stderr, flush=True)
-    stop = stop_on_signals()
-    stop.wait()
-    sweeper.stop()
-    server.stop(grace=5).wait()
-    admin.stop(grace=1).wait()
+    app.serve(settings, args.listen, stop_on_signals())
     return 0
-
-
-def hold_sweeper(settings: Any, engine: Any) -> Any:
-    """Settles holds of HTTPS calls nobody came back for (see billing.HoldSweeper), checking
-    once a lease."""
-    from services.coordinator.billing import Billing, HoldSweeper
-    from services.coordinator.queue import JobQueue
-
-    coordinator = settings.coordinator
-    queue = JobQueue(engine, lease_seconds=coordinator.lease_seconds)
-    return HoldSweeper(
-        Billing(engine, queue, coordinator),
-        lease_seconds=coordinator.lease_seconds,
-        interval_s=coordinator.lease_seconds,
-    )
 
 
 def add_worker_command(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from outlayer.cli.signals import stop_on_signals
+from cli.signals import stop_on_signals
 from outlayer.config import load_settings
 
 DEFAULT_DIR = Path.home() / ".outlayer" / "dev"
@@ -45,7 +45,7 @@ def register(commands: Any) -> None:
 
 
 def up_command(args: argparse.Namespace) -> int:
-    from outlayer.devstack import DevStack, Ports
+    from devstack.stack import DevStack, Ports
 
     ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port,
                   args.keystore_port, args.compiler_port, args.crates_port)  # fmt: skip
@@ -76,7 +76,7 @@ def up_command(args: argparse.Namespace) -> int:
 
 
 def request_command(args: argparse.Namespace) -> int:
-    from outlayer.devstack import request
+    from devstack.stack import request
 
     result = request(
         args.dir,
@@ -91,7 +91,7 @@ def request_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from outlayer.devstack import https_call, request
+    from devstack.stack import https_call, request
 
     on_chain = request(args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input, log=_say)
     over_https = https_call(args.dir, args.edge_port, args.input, log=_say)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from outlayer.cli.signals import stop_on_signals
+from cli.signals import stop_on_signals
 from outlayer.config import load_settings
 from outlayer.telemetry import configure
 
@@ -22,20 +21,9 @@ def register(commands: Any) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from services.keystore.server import build_server
+    from services.keystore import app
 
     settings = load_settings()
     configure("keystore", settings.telemetry)
-    server, port = build_server(settings, args.listen)
-    server.start()
-    mode = settings.keystore.mode
-    if mode == "development":
-        print(
-            "outlayer keystore: DEVELOPMENT MODE: no TDX; executors must be configured to accept "
-            "a development attestation, and the master secret file is not protected",
-            file=sys.stderr,
-        )
-    print(f"outlayer keystore: serving ({mode}) on port {port}", file=sys.stderr, flush=True)
-    stop_on_signals().wait()
-    server.stop(grace=2).wait()
+    app.serve(settings, args.listen, stop_on_signals())
     return 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from outlayer.cli.signals import stop_on_signals
+from cli.signals import stop_on_signals
 
 DEFAULT_STATE_DIR = Path.home() / ".outlayer" / "localnet"
 
@@ -60,7 +60,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from localnet.demo import run_demo
+    from devstack.demo import run_demo
 
     result = run_demo(args.rpc, args.state_dir / "root.json", args.input, log=_progress)
     json.dump(result, sys.stdout, indent=2)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from outlayer.cli import (
+from cli import (
     attestation_cmd,
     compiler_cmd,
     coordinator_cmd,

@@ -16,8 +16,8 @@ from typing import Any
 
 import nacl.signing
 
+from devtools.guestbuild import CONTRACTS_OUT_DIR, OUT_DIR
 from outlayer.config import load_settings
-from outlayer.devtools.guestbuild import CONTRACTS_OUT_DIR, OUT_DIR
 from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.limits import RequestedLimits
 from outlayer.near.actions import (

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from outlayer.devsupervise import (
+from devstack.supervise import (
     DevLock,
     Supervisor,
     check_ports_free,
     private_folder,
     write_private,
 )
-from outlayer.devtools.crate_mirror import CrateMirror, start_debian_mirror
-from outlayer.devtools.gitserver import GitServer, folder_files
+from devtools.crate_mirror import CrateMirror, start_debian_mirror
+from devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
@@ -144,7 +144,7 @@ class DevStack:
         }
 
     def up(self) -> None:
-        from localnet.demo import account, provision
+        from devstack.demo import account, provision
 
         private_folder(self.dir)
         # Nothing is touched before this stack owns the folder and its ports are free.
@@ -202,7 +202,7 @@ class DevStack:
 
     def _publish_examples(self) -> str:
         """Serves the example repositories on loopback; returns the demo's commit."""
-        from outlayer.devtools.guestbuild import REPO_ROOT
+        from devtools.guestbuild import REPO_ROOT
 
         self.git = GitServer(self.dir / "git").start()
         commits = {}
@@ -303,9 +303,7 @@ class DevStack:
 
     def _start(self, name: str, *args: str) -> None:
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(
-                [sys.executable, "-m", "outlayer.cli.main", *args], env=self.env()
-            )
+            return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=self.env())
 
         # localnet keeps its chain in memory: a restarted one would be a different world.
         process = self.supervisor.add(name, start, restartable=name != "localnet")
@@ -313,7 +311,7 @@ class DevStack:
 
     def _outlayer(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "outlayer.cli.main", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env=self.env(),
             capture_output=True,
             text=True,
@@ -374,7 +372,7 @@ def request(
     """One request on chain through the running stack, as a user makes it (alice, with her
     secrets of ``secrets_profile`` when given); returns the result. While the source compiles,
     the request is sent again when the platform says to."""
-    from localnet.demo import account, send_request, wait_final
+    from devstack.demo import account, send_request, wait_final
 
     rpc = NearRpc(rpc_url)
     root_key = directory / "root.json"

@@ -1,7 +1,7 @@
 """The dev stack's guard rails: one stack per folder (a lock), free ports before anything is
 touched, private files, and supervision (a service that dies is restarted, with backoff).
 
-Used by ``outlayer.devstack``; kept apart so the stack's wiring and its safety do not mix.
+Used by ``devstack.stack``; kept apart so the stack's wiring and its safety do not mix.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ under ``/usr/share/cargo/registry``, one folder per crate version) as a registry
 The compiler's fetch phase talks to it exactly as it would to crates.io, only at another URL
 (``compiler.registries.crates``). Checksums are those of the archives served here.
 
-    python -m outlayer.devtools.crate_mirror [--port 50070]
+    python -m devtools.crate_mirror [--port 50070]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from outlayer.cargo_manifest import dependencies
 
 DEBIAN_CRATES = Path("/usr/share/cargo/registry")
 DEFAULT_PORT = 50070
-_LOG = logging.getLogger("outlayer.devtools.crate_mirror")
+_LOG = logging.getLogger("devtools.crate_mirror")
 _SKIP = {".cargo-checksum.json"}  # a directory source's file, never part of a .crate
 
 

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from outlayer.devtools import nearc_patch
+from devtools import nearc_patch
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO_ROOT / "build" / "guests"
 CONTRACTS_OUT_DIR = REPO_ROOT / "build" / "contracts"
 WASI_SYSROOT_LIB = Path("/usr/lib/wasm32-wasi")

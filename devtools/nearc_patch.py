@@ -57,7 +57,7 @@ def apply() -> int:
         if source.count(old) != 1:
             raise SystemExit(
                 f"cannot patch {path}: expected one `{old}`; nearc has changed, so review "
-                "outlayer/devtools/nearc_patch.py against it"
+                "devtools/nearc_patch.py against it"
             )
         path.write_text(source.replace(old, new))
         applied += 1

@@ -153,7 +153,7 @@ class RegistrySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Cargo's sparse index protocol ("sparse+https://..."); the dev stack serves a mirror of
-    # Debian's packaged crates (outlayer/devtools/crate_mirror.py) and points this at it.
+    # Debian's packaged crates (devtools/crate_mirror.py) and points this at it.
     crates: str = "sparse+https://index.crates.io/"
     # An npm registry URL; empty: the registry npm itself is configured with on this host.
     npm: str = ""

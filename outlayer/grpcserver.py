@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from outlayer.errors import ErrorCode, OutlayerError
-from outlayer.interceptor import MeshInterceptor, Permissions, abort
+from outlayer.interceptor import MeshInterceptor, Permissions
 from outlayer.telemetry import server_interceptors
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -98,9 +98,3 @@ def create_server(
             "Choose another address with the service's listen setting",
         )
     return server, port
-
-
-def abort_with(context: grpc.ServicerContext, error: OutlayerError) -> None:
-    """For services that still check in their methods: the same status the interceptor gives
-    (raising OutlayerError from a method does the same)."""
-    abort(context, error)

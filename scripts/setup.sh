@@ -13,7 +13,7 @@ say() { printf '    %s\n' "$*"; }
 # NEAR contracts: nearc compiles Python with Debian's emscripten. The compiler service's
 # sandboxes: the Docker Engine and bubblewrap; git and make for fetching and building sources;
 # CMake, llvm-ar and libc++ for C/C++ guests; Debian's packaged crates, which the development
-# crate registry serves (outlayer/devtools/crate_mirror.py; crates.io is not reachable here).
+# crate registry serves (devtools/crate_mirror.py; crates.io is not reachable here).
 APT_PACKAGES=(
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
   rustc-web cargo-web rust-web-src lld-22
@@ -85,10 +85,10 @@ step "Generating gRPC code from protos/"
 step "Importing the compiler's build image (nothing is pulled; see deploy/compiler/)"
 .venv/bin/python -m services.compiler.image
 
-step "Patching nearc's yield bindings (see outlayer/devtools/nearc_patch.py)"
-.venv/bin/python -m outlayer.devtools.nearc_patch
+step "Patching nearc's yield bindings (see devtools/nearc_patch.py)"
+.venv/bin/python -m devtools.nearc_patch
 
 step "Building example guests (C, Rust → wasm32-wasip1) and NEAR contracts (nearc; ~1 min each the first time)"
-.venv/bin/python -m outlayer.devtools.guestbuild
+.venv/bin/python -m devtools.guestbuild
 
 step "Set-up complete"

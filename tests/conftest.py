@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from devtools import guestbuild
+from devtools.crate_mirror import CrateMirror, start_debian_mirror
 from outlayer.config import Settings, load_settings
-from outlayer.devtools import guestbuild
-from outlayer.devtools.crate_mirror import CrateMirror, start_debian_mirror
 from services.executor import Executor
 
 GUESTS_DIR = Path(__file__).parent / "guests"

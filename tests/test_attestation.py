@@ -108,7 +108,7 @@ def test_garbage_is_not_a_quote() -> None:
 
 
 def outlayer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "outlayer.cli.main", "attestation", "verify",
+    return subprocess.run([sys.executable, "-m", "cli.main", "attestation", "verify",
                            "--quote", str(QUOTE), "--collateral", str(COLLATERAL), *args],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
 

@@ -20,7 +20,7 @@ def test_a_closed_stdout_is_not_a_traceback(tmp_path: Path, guest: str, status: 
     os.close(reader)  # the reader is gone before the command writes a byte (`| head -0`)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "outlayer.cli.main", "run", str(GUESTS_DIR / guest)],
+            [sys.executable, "-m", "cli.main", "run", str(GUESTS_DIR / guest)],
             check=False,
             stdin=subprocess.DEVNULL,
             stdout=writer,
@@ -37,7 +37,7 @@ def test_a_closed_stdout_is_not_a_traceback(tmp_path: Path, guest: str, status: 
 
 def test_head_of_the_output_gets_the_first_line(tmp_path: Path) -> None:
     env = {**os.environ, "OUTLAYER_EXECUTOR__MODULE_CACHE_DIR": str(tmp_path)}
-    command = f"{sys.executable} -m outlayer.cli.main run {GUESTS_DIR / 'hello.wat'} | head -1"
+    command = f"{sys.executable} -m cli.main run {GUESTS_DIR / 'hello.wat'} | head -1"
     done = subprocess.run(["bash", "-o", "pipefail", "-c", command], check=False,
                           capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert done.stdout == "{\n"

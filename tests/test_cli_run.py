@@ -19,7 +19,7 @@ def outlayer(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OUTLAYER_EXECUTOR__MODULE_CACHE_DIR": str(cache)}
     return subprocess.run(
-        [sys.executable, "-m", "outlayer.cli.main", "run", *map(str, args)],
+        [sys.executable, "-m", "cli.main", "run", *map(str, args)],
         check=False,
         input=stdin.decode(),
         capture_output=True,
@@ -110,7 +110,7 @@ def test_bad_usage_exits_2_with_a_clear_message(tmp_path: Path) -> None:
 def test_bad_configuration_is_named(tmp_path: Path) -> None:
     env = {**os.environ, "OUTLAYER_EXECUTOR__POOL_SIZE": "zero"}
     done = subprocess.run(
-        [sys.executable, "-m", "outlayer.cli.main", "run", str(GUESTS_DIR / "hello.wat")],
+        [sys.executable, "-m", "cli.main", "run", str(GUESTS_DIR / "hello.wat")],
         check=False,
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip

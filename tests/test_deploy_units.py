@@ -39,7 +39,7 @@ def test_a_unit_restarts_its_service_on_failure(path: Path) -> None:
     program, command, action = service["ExecStart"].split()
     assert (program, action) == (INSTALLED, "serve")
     assert command == path.stem.removeprefix("outlayer-")
-    done = subprocess.run([sys.executable, "-m", "outlayer.cli.main", command, "serve", "--help"],
+    done = subprocess.run([sys.executable, "-m", "cli.main", command, "serve", "--help"],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from outlayer import devstack
-from outlayer.devstack import DevStack, Ports
-from outlayer.devsupervise import (
+from devstack import stack as devstack
+from devstack.stack import DevStack, Ports
+from devstack.supervise import (
     FIRST_BACKOFF_S,
     DevLock,
     Supervisor,
@@ -26,7 +26,7 @@ from tests.test_services_cli import free_port
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from outlayer.devsupervise import DevLock
+from devstack.supervise import DevLock
 DevLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 time.sleep(600)
@@ -61,7 +61,7 @@ def test_a_second_stack_on_the_same_folder_is_refused_and_touches_nothing(tmp_pa
     holder = _holder(folder)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(folder),
+            [sys.executable, "-m", "cli.main", "dev", "--dir", str(folder),
              *_dev_ports()],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
@@ -89,7 +89,7 @@ def test_a_taken_port_is_refused_before_anything_is_touched(tmp_path: Path) -> N
         taken = squatter.getsockname()[1]
         ports[ports.index("--edge-port") + 1] = str(taken)
         done = subprocess.run(
-            [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(folder), *ports],
+            [sys.executable, "-m", "cli.main", "dev", "--dir", str(folder), *ports],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert done.returncode == 2, done.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from outlayer.devstack import https_call
+from devstack.stack import https_call
 from tests.test_services_cli import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -47,7 +47,7 @@ def test_the_readme_secrets_steps_work_in_order_on_a_fresh_stack(tmp_path: Path)
     log = tmp_path / "dev.log"
     with log.open("w") as sink:
         stack = subprocess.Popen(
-            [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(dev), *flags],
+            [sys.executable, "-m", "cli.main", "dev", "--dir", str(dev), *flags],
             stderr=sink,
         )
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from outlayer.devstack import DEMO_REPO
+from devstack.stack import DEMO_REPO
 from tests.test_services_cli import free_port
 
 
@@ -42,7 +42,7 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         "--crates-port",
         str(free_port()),
     ]
-    base = [sys.executable, "-m", "outlayer.cli.main", "dev", "--dir", str(tmp_path / "dev")]
+    base = [sys.executable, "-m", "cli.main", "dev", "--dir", str(tmp_path / "dev")]
     log = (tmp_path / "dev.log").open("w+")
     stack = subprocess.Popen([*base, *ports], stderr=log, env=dict(os.environ))
     try:
@@ -79,7 +79,7 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         # edge), stored on chain, then a request that names them sees them.
         edge = f"https://127.0.0.1:{ports[3]}"
         dev = tmp_path / "dev"
-        cli = [sys.executable, "-m", "outlayer.cli.main"]
+        cli = [sys.executable, "-m", "cli.main"]
         client_env = {**os.environ, "OUTLAYER_ATTESTATION__ACCEPT_DEVELOPMENT": "true"}
         ca = str(dev / "pki" / "ca.pem")
         sealed = run(

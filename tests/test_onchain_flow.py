@@ -13,9 +13,9 @@ import grpc
 import pytest
 from sqlalchemy import Engine
 
-from localnet.demo import account, provision, send_request, wait_final
+from devstack.demo import account, provision, send_request, wait_final
+from devtools.gitserver import GitServer
 from outlayer.config import Settings
-from outlayer.devtools.gitserver import GitServer
 from outlayer.errors import OutlayerError
 from outlayer.near.actions import DeployContractAction
 from outlayer.near.keys import Signer

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine, text
 
-from localnet.demo import account, provision, send_request, wait_final
+from devstack.demo import account, provision, send_request, wait_final
 from outlayer.config import AttestationSettings, Settings
 from outlayer.grpcclient import open_channel
 from outlayer.near.keys import Signer

@@ -50,11 +50,11 @@ class Stack:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def outlayer(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "outlayer.cli.main", *args], env=self.env,
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=self.env,
                               capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([sys.executable, "-m", "outlayer.cli.main", *args],
+        process = subprocess.Popen([sys.executable, "-m", "cli.main", *args],
                                    env=self.env, stderr=subprocess.PIPE)  # fmt: skip
         self.processes.append(process)
         return process

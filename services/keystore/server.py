@@ -12,7 +12,7 @@ from outlayer.tls import identity_for
 from outlayer.v1 import keystore_pb2, keystore_pb2_grpc
 from services.keystore import tlskey
 from services.keystore.access import RpcChainView
-from services.keystore.service import KeystoreServicer, StoredSecrets
+from services.keystore.service import PERMISSIONS, KeystoreServicer, StoredSecrets
 from services.keystore.tee import Tee, tee_for
 
 SERVICE_NAME = keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"].full_name
@@ -50,6 +50,9 @@ def build_server(
         [(own.key_pem, own.certificate_pem)], root_certificates=mesh_ca, require_client_auth=True
     )
     binding = ServiceBinding(
-        SERVICE_NAME, keystore_pb2_grpc.add_KeystoreServiceServicer_to_server, servicer
+        SERVICE_NAME,
+        keystore_pb2_grpc.add_KeystoreServiceServicer_to_server,
+        servicer,
+        PERMISSIONS,
     )
     return create_server(listen or config.listen, [binding], 8, credentials)

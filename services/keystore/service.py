@@ -19,10 +19,8 @@ import grpc
 from outlayer.attested import binding, public_key_der
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import GrantClaims, verify_grant
-from outlayer.grpcserver import abort_with
 from outlayer.near.rpc import NearRpc
 from outlayer.repos import normalize_repo
-from outlayer.tls import peer_service
 from outlayer.v1 import keystore_pb2, keystore_pb2_grpc
 from services.keystore.access import ChainView, evaluate
 from services.keystore.keys import (
@@ -36,6 +34,14 @@ from services.keystore.tlskey import TlsKey
 
 log = logging.getLogger("outlayer.keystore")
 NONCE_BYTES = 32
+# Who may call what (the mesh interceptor checks the caller's certificate against it). Anyone
+# who must trust the keystore attests it first; only executors get a job's secrets, and only
+# with a grant the coordinator signed for that job.
+PERMISSIONS = {
+    "GetAttestation": frozenset({"executor", "edge", "operator"}),
+    "GetRepoPublicKey": frozenset({"edge", "operator"}),
+    "GetJobSecrets": frozenset({"executor"}),
+}
 
 
 class StoredSecrets:
@@ -114,7 +120,7 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
     ) -> keystore_pb2.RepoPublicKey:
         repo = request.repo.strip()
         if not repo or repo != request.repo:
-            abort_with(context, invalid_argument("repo is required, without spaces"))
+            raise invalid_argument("repo is required, without spaces")
         return keystore_pb2.RepoPublicKey(
             **signed_public_key(self._master, repo, request.branch or None)
         )
@@ -127,13 +133,10 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         except ValueError:
             nonce = b""
         if len(nonce) != NONCE_BYTES:
-            abort_with(context, invalid_argument(f"nonce must be {NONCE_BYTES} bytes in hex"))
+            raise invalid_argument(f"nonce must be {NONCE_BYTES} bytes in hex")
         certificate = self._tls_key.certificate_pem
         report_data = binding(public_key_der(certificate), self._identity) + nonce
-        try:
-            quote, collateral = self._tee.attest(report_data)
-        except OutlayerError as exc:
-            abort_with(context, exc)
+        quote, collateral = self._tee.attest(report_data)
         return keystore_pb2.Attestation(
             mode=self._tee.mode,
             quote=quote,
@@ -147,21 +150,12 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         self, request: keystore_pb2.GetJobSecretsRequest, context: grpc.ServicerContext
     ) -> keystore_pb2.JobSecrets:
         try:
-            return keystore_pb2.JobSecrets(env=self._job_secrets(request, context))
-        except OutlayerError as exc:
+            return keystore_pb2.JobSecrets(env=self._job_secrets(request))
+        except OutlayerError as exc:  # the interceptor answers it; the operator sees why
             log.warning("refused job secrets (%s): %s", exc.code.value, exc.message)
-            abort_with(context, exc)
-            raise  # abort raises; this keeps type checkers content
+            raise
 
-    def _job_secrets(
-        self, request: keystore_pb2.GetJobSecretsRequest, context: grpc.ServicerContext
-    ) -> dict[str, str]:
-        caller = peer_service(context)
-        if caller != "executor":
-            raise OutlayerError(
-                ErrorCode.PERMISSION_DENIED,
-                f"job secrets are served to executors only (the caller is {caller or 'unknown'})",
-            )
+    def _job_secrets(self, request: keystore_pb2.GetJobSecretsRequest) -> dict[str, str]:
         now = self._clock()
         claims = verify_grant(request.grant, self._mesh_ca, now)
         self._spend(claims, now)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.gitserver import GitServer
 from outlayer.config import Settings
-from outlayer.devtools.gitserver import GitServer
 from services.compiler.builder import Compiler
 from tests.compiler_fixture import compiler_settings
 

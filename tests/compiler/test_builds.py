@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.gitserver import GitServer
 from outlayer.config import Settings
-from outlayer.devtools.gitserver import GitServer
 from outlayer.errors import ExecutionErrorType as Category
 from services.compiler.builder import DEFAULT_ESTIMATE_S, FAILED, IN_PROGRESS, READY, Compiler
 from services.compiler.sandbox import BuildLimits, Sandbox, SandboxRun

@@ -135,7 +135,7 @@ def test_a_sweep_removes_files_and_sources(tmp_path: Path) -> None:
 
 def outlayer(*args: str, cache_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OUTLAYER_COMPILER__CACHE_DIR": str(cache_dir)}
-    return subprocess.run([sys.executable, "-m", "outlayer.cli.main", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
 
 

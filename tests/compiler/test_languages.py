@@ -22,10 +22,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from localnet.demo import account, provision, send_request, wait_final
+from devstack.demo import account, provision, send_request, wait_final
+from devtools.crate_mirror import CrateMirror
+from devtools.gitserver import GitServer, folder_files
 from outlayer.config import Settings
-from outlayer.devtools.crate_mirror import CrateMirror
-from outlayer.devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ExecutionErrorType as Category
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc

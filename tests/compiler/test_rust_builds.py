@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from outlayer.devtools.gitserver import GitServer, folder_files
+from devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ExecutionErrorType as Category
 from outlayer.result import ResponseFormat
 from services.compiler.builder import FAILED, READY, Compiler

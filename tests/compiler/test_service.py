@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from devtools.gitserver import GitServer
 from outlayer.config import Settings
-from outlayer.devtools.gitserver import GitServer
 from outlayer.tls import ensure_dev_pki, identity_in
 from outlayer.v1 import compiler_pb2 as pb
 from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2, coordinator_pb2_grpc
@@ -61,7 +61,7 @@ class Mesh:
                "OUTLAYER_COMPILER__WORK_DIR": str(self.settings.compiler.work_dir),
                "OUTLAYER_COMPILER__PACKAGE_CACHE_DIR": str(self.pki.parent / "packages"),
                "OUTLAYER_COMPILER__ALLOWED_HOSTS": json.dumps([self.git.url])}  # fmt: skip
-        return subprocess.run([sys.executable, "-m", "outlayer.cli.main", *args, ],
+        return subprocess.run([sys.executable, "-m", "cli.main", *args, ],
                               env=env, capture_output=True, text=True, timeout=120,
                               check=False)  # fmt: skip
 

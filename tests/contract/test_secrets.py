@@ -243,7 +243,7 @@ def test_bad_secrets_arguments_are_refused(
 
 
 def test_arguments_beyond_the_contracts_memory_fail_cleanly(net: Net) -> None:
-    """The contract's wasm memory is 16 MiB and its heap 1 MiB (outlayer/devtools/nearc_patch.py);
+    """The contract's wasm memory is 16 MiB and its heap 1 MiB (devtools/nearc_patch.py);
     arguments too large to parse within the gas run out of gas first, larger ones than the
     memory trap: either way nothing is stored and the attached NEAR comes back."""
     before, usage_before = net.ln.balance(ALICE), usage(net)

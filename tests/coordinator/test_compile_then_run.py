@@ -14,8 +14,8 @@ import grpc
 import pytest
 from sqlalchemy import Engine
 
+from devtools.gitserver import GitServer
 from outlayer.config import Settings
-from outlayer.devtools.gitserver import GitServer
 from outlayer.v1 import execution_pb2, public_pb2, public_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.coordinator.queue import JobQueue

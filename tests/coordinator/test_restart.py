@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from outlayer.devsupervise import Supervisor
+from devstack.supervise import Supervisor
 from outlayer.v1 import public_pb2, public_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.coordinator.billing import HoldSweeper
@@ -75,7 +75,7 @@ def _world(tmp_path: Path, executor: Executor, stop: threading.Event) -> World:
     said: list[str] = []
     supervisor = Supervisor(said.append)
     supervisor.add("coordinator", lambda: subprocess.Popen(
-        [sys.executable, "-m", "outlayer.cli.main", "coordinator", "serve"],
+        [sys.executable, "-m", "cli.main", "coordinator", "serve"],
         env=env, stderr=log))  # fmt: skip
     _until(lambda: _listening(port), "the coordinator's start")
     engine = make_engine(url)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from localnet.demo import account
+from devstack.demo import account
 from outlayer.near.actions import DeployContractAction
 from outlayer.near.rpc import NearRpc
 from services.keystore.access import RpcChainView, evaluate

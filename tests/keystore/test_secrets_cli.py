@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from localnet.demo import account, provision
+from devstack.demo import account, provision
 from outlayer.near.rpc import NearRpc
 from services.keystore.keys import decrypt_secrets, development_master, repo_private_key
 from tests.localnet_server import running_localnet
@@ -17,7 +17,7 @@ REPO = "https://github.com/alice/bot"
 
 
 def outlayer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "outlayer.cli.main", "secrets", *args],
+    return subprocess.run([sys.executable, "-m", "cli.main", "secrets", *args],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
 
 

@@ -16,7 +16,7 @@ import nacl.public
 import nacl.signing
 import pytest
 
-from localnet.demo import account, provision
+from devstack.demo import account, provision
 from outlayer.attestation import verify_quote
 from outlayer.attested import (
     attested_keystore,
@@ -282,7 +282,11 @@ def test_only_executors_are_served_job_secrets(mesh: Mesh) -> None:
     ):
         keystore.stub.GetJobSecrets(keystore_pb2.GetJobSecretsRequest(grant=mesh.grant()))
     error = error_from_rpc(refused.value)
-    assert error.code is ErrorCode.PERMISSION_DENIED and "executors only" in error.message
+    assert error.code is ErrorCode.PERMISSION_DENIED
+    assert "the edge identity may not call /outlayer.v1.KeystoreService/GetJobSecrets" in (
+        error.message
+    )
+    assert "allowed: executor" in error.message
 
 
 def test_the_access_condition_is_checked_against_the_requester(mesh: Mesh) -> None:
@@ -344,3 +348,31 @@ def test_secrets_are_found_whatever_the_repository_spelling(
     # Another repository is still another repository.
     with pytest.raises(OutlayerError, match="has stored no secrets"):
         mesh.secrets().fetch(mesh.grant(repo=asked_as.rstrip("/") + "-fork", profile=profile))
+
+
+@pytest.mark.parametrize("me", ["compiler", "indexer", "coordinator"])
+def test_the_keystore_s_permission_table_refuses_other_mesh_identities(mesh: Mesh, me: str) -> None:
+    # Even its attestation: only services that must trust the keystore (executor, edge) and
+    # operators ask for one; the interceptor refuses the rest before the method runs.
+    with (
+        pytest.raises(OutlayerError) as refused,
+        attested_keystore(mesh.target, mesh.settings.tls, me, ACCEPT_DEV),
+    ):
+        pass
+    error = refused.value
+    assert error.code is ErrorCode.PERMISSION_DENIED
+    assert f"the {me} identity may not call /outlayer.v1.KeystoreService/GetAttestation" in (
+        error.message
+    )
+
+
+def test_the_edge_gets_repository_keys_but_executors_do_not(mesh: Mesh) -> None:
+    request = keystore_pb2.GetRepoPublicKeyRequest(repo=REPO)
+    with attested_keystore(mesh.target, mesh.settings.tls, "edge", ACCEPT_DEV) as keystore:
+        assert keystore.stub.GetRepoPublicKey(request).public_key
+    with (
+        attested_keystore(mesh.target, mesh.settings.tls, "executor", ACCEPT_DEV) as keystore,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        keystore.stub.GetRepoPublicKey(request)
+    assert error_from_rpc(refused.value).code is ErrorCode.PERMISSION_DENIED

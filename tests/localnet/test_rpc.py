@@ -11,7 +11,7 @@ import httpx
 import nacl.signing
 import pytest
 
-from localnet.demo import run_demo
+from devstack.demo import run_demo
 from outlayer.near.actions import (
     Action,
     AddKeyAction,

@@ -15,7 +15,7 @@ import pytest
 from py_near.account import Account  # type: ignore[import-untyped]
 from py_near.models import TransactionResult  # type: ignore[import-untyped]
 
-from localnet.demo import provision
+from devstack.demo import provision
 from outlayer.near.keys import Signer, public_key_text
 from outlayer.near.rpc import NearRpc
 from tests.localnet_server import running_localnet

@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, not_, update
+from sqlalchemy import BindParameter, Engine, Table, UpdateBase, bindparam, not_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import Select
 from sqlmodel import Session, col, select
 
 from outlayer.errors import ExecutionErrorType
 from outlayer.result import ExecutionResult
-from services.coordinator.database import relaxed_engine
+from services.coordinator.database import StatementConnections
 from services.coordinator.events import JobEvents, PgJobEvents
 from services.coordinator.models import Job, JobStatus
 
@@ -89,35 +89,23 @@ class JobQueue:
         reclaim_every_s: float = 1.0,
     ) -> None:
         self._engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
-        # One statement, one round trip on PostgreSQL; BEGIN IMMEDIATE around it on SQLite.
-        self._single = (
-            engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else engine
-        )
-        # Leases and heartbeats commit without waiting for the disk (see relaxed_engine).
-        self._relaxed = relaxed_engine(engine) if self._postgres else engine
+        postgres = engine.dialect.name == "postgresql"
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._run = _Statements(engine, url if postgres else None)
         if events is None:
-            url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            events = PgJobEvents(url) if self._postgres else JobEvents()
+            events = PgJobEvents(url) if postgres else JobEvents()
         self.events = events
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._clock = clock
         self._reclaim_every = timedelta(seconds=min(reclaim_every_s, lease_seconds / 2))
         self._next_reclaim: datetime | None = None
-        self._statements = _Statements(engine.dialect.name)
 
     def close(self) -> None:
         """Stops the queue's background wake-ups and its own connections (the engine it was
         given is the caller's to dispose)."""
         self.events.close()
-        if self._relaxed is not self._engine:
-            self._relaxed.dispose()
-
-    @contextmanager
-    def _statement(self, *, durable: bool = True) -> Iterator[Connection]:
-        with (self._single if durable else self._relaxed).begin() as connection:
-            yield connection
+        self._run.close()
 
     def enqueue(
         self, job: JobSpec, finished_with: dict[str, Any] | None = None, *, compiling: bool = False
@@ -128,34 +116,24 @@ class JobQueue:
         recorded as failed with this result, so it is settled like any other. ``compiling``: the
         job waits for its module's build (``compiled`` queues it, ``finish_unrun`` ends it)."""
         now = self._clock()
-        values: dict[str, Any] = {
-            "dedupe_key": job.dedupe_key,
-            "kind": job.kind,
-            "status": JobStatus.QUEUED.value,
-            "priority": job.priority,
-            "spec_json": json.dumps(job.spec),
-            "attempts": 0,
-            "max_attempts": self._max_attempts,
-            "created_at": now,
-        }
+        status = JobStatus.QUEUED
         if finished_with is not None:
-            values.update(
-                status=JobStatus.FAILED.value,
-                result_json=json.dumps(finished_with),
-                completed_at=now,
-            )
+            status = JobStatus.FAILED
         elif compiling:
-            values["status"] = JobStatus.COMPILING.value
-        with self._statement() as connection:
-            job_id = connection.execute(self._statements.insert, values).scalar()
-            if job_id is None:  # the key was queued before: that job
-                job_id = connection.execute(
-                    self._statements.by_key, {"p_key": job.dedupe_key}
-                ).scalar_one()
-                return int(job_id)
-        if values["status"] == JobStatus.QUEUED.value:
+            status = JobStatus.COMPILING
+        rows, _ = self._run("insert", {
+            "p_key": job.dedupe_key, "p_kind": job.kind, "p_status": status.value,
+            "p_priority": job.priority, "p_spec": json.dumps(job.spec),
+            "p_result": None if finished_with is None else json.dumps(finished_with),
+            "p_max_attempts": self._max_attempts, "p_now": now,
+            "p_completed": None if finished_with is None else now,
+        })  # fmt: skip
+        if not rows:  # the key was queued before: that job
+            rows, _ = self._run("by_key", {"p_key": job.dedupe_key})
+            return int(rows[0][0])
+        if status is JobStatus.QUEUED:
             self.events.notify_queued()
-        return int(job_id)
+        return int(rows[0][0])
 
     def compiling(self) -> list[tuple[int, dict[str, Any]]]:
         """The jobs waiting for a build, oldest first: (id, spec)."""
@@ -197,13 +175,11 @@ class JobQueue:
         """The most valuable queued job, leased to ``worker``; None when the queue is empty."""
         self._maybe_reclaim()
         expires = self._clock() + self._lease
-        with self._statement(durable=False) as connection:
-            row = connection.execute(
-                self._statements.lease, {"p_worker": worker, "p_expires": expires}
-            ).first()
-        if row is None:
+        rows, _ = self._run("lease", {"p_worker": worker, "p_expires": expires}, durable=False)
+        if not rows:
             return None
-        return LeasedJob(row.id, row.kind, json.loads(row.spec_json), row.attempts, expires)
+        job_id, kind, spec_json, attempts = rows[0]
+        return LeasedJob(job_id, kind, json.loads(spec_json), attempts, expires)
 
     def lease_waiting(self, worker: str, timeout_s: float, poll_s: float = 0.5) -> LeasedJob | None:
         """Like :meth:`lease`, but waits up to ``timeout_s`` for a job to be queued (woken as
@@ -221,21 +197,15 @@ class JobQueue:
     def heartbeat(self, job_id: int, worker: str) -> bool:
         """Extends the lease; False when ``worker`` no longer holds it (stop working on it)."""
         expires = self._clock() + self._lease
-        with self._statement(durable=False) as connection:
-            updated = connection.execute(
-                self._statements.heartbeat,
-                {"p_id": job_id, "p_worker": worker, "p_expires": expires},
-            )
-            return updated.rowcount == 1
+        params = {"p_id": job_id, "p_worker": worker, "p_expires": expires}
+        _, touched = self._run("heartbeat", params, durable=False)
+        return touched == 1
 
     def complete(self, job_id: int, worker: str, result: dict[str, Any]) -> Completion:
         # The usual case in one statement: an unfinished job that did not wait for a build.
-        with self._statement() as connection:
-            updated = connection.execute(
-                self._statements.complete,
-                {"p_id": job_id, "p_result": json.dumps(result), "p_now": self._clock()},
-            )
-        if updated.rowcount == 1:
+        params = {"p_id": job_id, "p_result": json.dumps(result), "p_now": self._clock()}
+        _, touched = self._run("complete", params)
+        if touched == 1:
             self.events.notify_done(job_id)
             return Completion(result, first=True)
         with Session(self._engine) as session, session.begin():
@@ -345,8 +315,7 @@ class JobQueue:
         if self._next_reclaim is not None and now < self._next_reclaim:
             return
         self._next_reclaim = now + self._reclaim_every
-        with self._statement(durable=False) as connection:
-            expired = connection.execute(self._statements.expired, {"p_now": now}).scalars().all()
+        expired, _ = self._run("expired", {"p_now": now}, durable=False)
         if expired:
             self._reclaim(now)
 
@@ -403,58 +372,108 @@ def _state(row: Job) -> JobState:
 
 
 class _Statements:
-    """The hot path's statements, built once (SQLAlchemy caches their compiled form)."""
+    """The hot path's statements, each one round trip: built once in Core; on PostgreSQL run
+    as compiled SQL on :class:`StatementConnections` (prepared, autocommit), on SQLite through
+    the engine (inside BEGIN IMMEDIATE)."""
 
-    def __init__(self, dialect: str) -> None:
-        t = JOBS.c
-        insert = postgresql.insert(JOBS) if dialect == "postgresql" else sqlite.insert(JOBS)
-        self.insert = insert.on_conflict_do_nothing(index_elements=[t.dedupe_key]).returning(t.id)
-        self.by_key = core_select(t.id).where(t.dedupe_key == bindparam("p_key"))
-        best = (
-            core_select(t.id)
-            .where(t.status == JobStatus.QUEUED.value)
-            .order_by(t.priority.desc(), t.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)  # SQLite: nothing (BEGIN IMMEDIATE holds the lock)
-            .scalar_subquery()
+    def __init__(self, engine: Engine, postgres_url: str | None) -> None:
+        self._engine = engine
+        self._statements = _hot_path(engine.dialect.name)
+        self._durable: StatementConnections | None = None
+        self._relaxed: StatementConnections | None = None
+        self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
+        if postgres_url is not None:
+            self._durable = StatementConnections(postgres_url)
+            self._relaxed = StatementConnections(postgres_url, durable=False)
+            for name, statement in self._statements.items():
+                compiled = statement.compile(
+                    dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+                )
+                # The statement's own values (a LIMIT, the IN list), and ours left to each call.
+                defaults = compiled.construct_params(_check=False)
+                self._compiled[name] = str(compiled), dict(defaults)
+
+    def __call__(
+        self, name: str, params: dict[str, Any], *, durable: bool = True
+    ) -> tuple[Sequence[Any], int]:
+        """(rows returned, rows touched). ``durable=False``: a lease or heartbeat, whose commit
+        need not wait for the disk (see StatementConnections)."""
+        if self._durable is not None and self._relaxed is not None:
+            sql, defaults = self._compiled[name]
+            connections = self._durable if durable else self._relaxed
+            return connections.execute(sql, {**defaults, **params})
+        with self._engine.begin() as connection:
+            result = connection.execute(self._statements[name], params)
+            return (result.all() if result.returns_rows else []), result.rowcount
+
+    def close(self) -> None:
+        for connections in (self._durable, self._relaxed):
+            if connections is not None:
+                connections.close()
+
+
+def _hot_path(dialect: str) -> dict[str, UpdateBase | Select[Any]]:
+    t = JOBS.c
+    insert = postgresql.insert(JOBS) if dialect == "postgresql" else sqlite.insert(JOBS)
+    best = (
+        core_select(t.id)
+        .where(t.status == JobStatus.QUEUED.value)
+        .order_by(t.priority.desc(), t.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)  # SQLite: nothing (BEGIN IMMEDIATE holds the lock)
+        .scalar_subquery()
+    )
+    return {
+        "insert": insert.values(
+            dedupe_key=_param("p_key"),
+            kind=_param("p_kind"),
+            status=_param("p_status"),
+            priority=_param("p_priority"),
+            spec_json=_param("p_spec"),
+            result_json=_param("p_result"),
+            attempts=0,
+            max_attempts=_param("p_max_attempts"),
+            created_at=_param("p_now"),
+            completed_at=_param("p_completed"),
         )
-        self.lease = (
-            update(JOBS)
-            .where(t.id == best)
-            .values(
-                status=JobStatus.LEASED.value,
-                lease_owner=bindparam("p_worker"),
-                lease_expires_at=bindparam("p_expires"),
-                attempts=t.attempts + 1,
-            )
-            .returning(t.id, t.kind, t.spec_json, t.attempts)
+        .on_conflict_do_nothing(index_elements=[t.dedupe_key])
+        .returning(t.id),
+        "by_key": core_select(t.id).where(t.dedupe_key == _param("p_key")),
+        "lease": update(JOBS)
+        .where(t.id == best)
+        .values(
+            status=JobStatus.LEASED.value,
+            lease_owner=_param("p_worker"),
+            lease_expires_at=_param("p_expires"),
+            attempts=t.attempts + 1,
         )
-        self.heartbeat = (
-            update(JOBS)
-            .where(
-                t.id == bindparam("p_id"),
-                t.status == JobStatus.LEASED.value,
-                t.lease_owner == bindparam("p_worker"),
-            )
-            .values(lease_expires_at=bindparam("p_expires"))
+        .returning(t.id, t.kind, t.spec_json, t.attempts),
+        "heartbeat": update(JOBS)
+        .where(
+            t.id == _param("p_id"),
+            t.status == JobStatus.LEASED.value,
+            t.lease_owner == _param("p_worker"),
         )
+        .values(lease_expires_at=_param("p_expires")),
         # A job that waited for a build has its compile_ms added to its result: the slow path.
-        self.complete = (
-            update(JOBS)
-            .where(
-                t.id == bindparam("p_id"),
-                t.status.not_in(FINISHED),
-                not_(t.spec_json.contains('"compile_ms"', autoescape=True)),
-            )
-            .values(
-                status=JobStatus.DONE.value,
-                result_json=bindparam("p_result"),
-                completed_at=bindparam("p_now"),
-                lease_expires_at=None,
-            )
+        "complete": update(JOBS)
+        .where(
+            t.id == _param("p_id"),
+            t.status.not_in(FINISHED),
+            not_(t.spec_json.contains('"compile_ms"', autoescape=True)),
         )
-        self.expired = (
-            core_select(t.id)
-            .where(t.status == JobStatus.LEASED.value, t.lease_expires_at < bindparam("p_now"))
-            .limit(1)
-        )
+        .values(
+            status=JobStatus.DONE.value,
+            result_json=_param("p_result"),
+            completed_at=_param("p_now"),
+            lease_expires_at=None,
+        ),
+        "expired": core_select(t.id)
+        .where(t.status == JobStatus.LEASED.value, t.lease_expires_at < _param("p_now"))
+        .limit(1),
+    }
+
+
+def _param(name: str) -> BindParameter[Any]:
+    """A value each call gives (not required at compile time: the SQL is compiled ahead)."""
+    return bindparam(name, required=False)

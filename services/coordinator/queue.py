@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Engine, Table, UpdateBase, bindparam, not_, update
+from sqlalchemy import BindParameter, Engine, Table, UpdateBase, bindparam, func, not_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import Select
@@ -415,14 +415,30 @@ class _Statements:
 def _hot_path(dialect: str) -> dict[str, UpdateBase | Select[Any]]:
     t = JOBS.c
     insert = postgresql.insert(JOBS) if dialect == "postgresql" else sqlite.insert(JOBS)
-    best = (
+    queued = t.status == JobStatus.QUEUED.value
+    # The best job: the oldest of the highest priority queued, found through the index on
+    # (status, priority, id) in two probes, whatever the backlog (ORDER BY priority DESC, id
+    # would sort a whole priority's backlog on every lease). ">= top" is "= top" (the same
+    # snapshot has nothing higher) written so that only that index gives the order asked for.
+    # Should every job of that priority be locked by leases in progress, the best of the rest.
+    top = core_select(func.max(t.priority)).where(queued).scalar_subquery()
+    best_of_top = (
         core_select(t.id)
-        .where(t.status == JobStatus.QUEUED.value)
-        .order_by(t.priority.desc(), t.id)
+        .where(queued, t.priority >= top)
+        .order_by(t.priority, t.id)
         .limit(1)
         .with_for_update(skip_locked=True)  # SQLite: nothing (BEGIN IMMEDIATE holds the lock)
         .scalar_subquery()
     )
+    best_of_all = (
+        core_select(t.id)
+        .where(queued)
+        .order_by(t.priority.desc(), t.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    best = func.coalesce(best_of_top, best_of_all)  # the second runs only if the first is NULL
     return {
         "insert": insert.values(
             dedupe_key=_param("p_key"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 from services.coordinator import JobQueue, JobSpec
@@ -158,3 +159,27 @@ def test_waiting_for_a_result_returns_it_once_completed(engine: Engine) -> None:
     done = queue.wait_finished(job_id, 30)
     timer.join()
     assert done is not None and done.result == {"status": "success"}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_lease_skips_a_best_job_another_lease_holds_and_takes_the_next(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    rich = queue.enqueue(spec("rich", priority=9))
+    cheap = queue.enqueue(spec("cheap", priority=1))
+    with engine.connect() as other:  # a lease in progress elsewhere holds the best job's row
+        other.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": rich})
+        taken = queue.lease("w")
+        assert taken is not None and taken.id == cheap
+        other.rollback()
+    best = queue.lease("w")
+    assert best is not None and best.id == rich
+    assert queue.lease("w") is None
+    queue.close()
+
+
+def test_a_backlog_of_one_priority_leases_oldest_first(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    ids = [queue.enqueue(spec(f"job-{n}", priority=n % 2)) for n in range(20)]
+    leased = [job.id for job in iter(lambda: queue.lease("w"), None)]
+    assert leased == ids[1::2] + ids[0::2]  # priority 1 first, each priority oldest first
+    queue.close()

@@ -125,6 +125,12 @@ class IndexerSettings(BaseModel):
     # blocks): compile-then-run waits for a build only while the job can still run and be
     # resolved inside it. Err on the short side (localnet's dev stack: 0.2).
     block_seconds: float = Field(1.0, gt=0)
+    # With a PostgreSQL database_url, indexers run as one leader and standbys: a PostgreSQL
+    # advisory lock is the lease and the cursor is a row in that database (a file in state_dir
+    # otherwise). A standby tries to take the lease every leader_retry_seconds; the leader checks
+    # its session every leader_check_seconds and stops at once when it is gone.
+    leader_retry_seconds: float = Field(3.0, gt=0, le=300)
+    leader_check_seconds: float = Field(1.0, gt=0, le=60)
 
 
 class EdgeSettings(BaseModel):

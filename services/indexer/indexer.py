@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from outlayer.origin import near_request_id
 from outlayer.result import ExecutionResult, response_format_on_chain
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc, execution_pb2
-from services.indexer.cursor import Cursor
+from services.indexer.cursor import CursorStore
 from services.indexer.events import RequestEvent
 from services.indexer.feed import RequestFeed
 
@@ -45,10 +46,14 @@ class Indexer:
         rpc: NearRpc,
         operator: Signer,
         chain: Chain,
-        cursor: Cursor,
+        cursor: CursorStore,
         start_height: int | None = None,
         block_seconds: float = 1.0,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
+        # Asked before each block and each resolve: a standby (or a leader that just lost its
+        # lease) stops there (services/indexer/leader.py).
+        self._leading = leading
         self._block_seconds = block_seconds
         self._feed = feed
         self._coordinator = coordinator
@@ -67,6 +72,8 @@ class Indexer:
             last = (self._start_height - 1) if self._start_height is not None else head - 1
         read = 0
         for height in range(last + 1, head + 1):
+            if not self._leading():
+                break
             for event in self._feed.requests_at(height) or []:
                 self._submit(event, head)
             self._cursor.save(height)  # only after the whole block is queued
@@ -128,6 +135,8 @@ class Indexer:
         settled = 0
         unsettled = self._coordinator.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near"))
         for job in unsettled.jobs:
+            if not self._leading():
+                break
             request_id = near_request_id(job.dedupe_key, self._chain.contract_id)
             if request_id is None:
                 continue  # another contract's job (a shared coordinator)

@@ -107,11 +107,13 @@ class ModuleCache:
 
     _FINGERPRINT = "wasmtime50-fuel-epoch-grow"
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        self._prefix = os.path.join(directory, "")
 
-    def path_for(self, sha256: str) -> Path:
-        return self.directory / f"{sha256}-{self._FINGERPRINT}.cwasm"
+    def path_for(self, sha256: str) -> str:
+        # A string, not a Path: this is on every execution's critical path.
+        return f"{self._prefix}{sha256}-{self._FINGERPRINT}.cwasm"
 
     def load(
         self,
@@ -123,17 +125,17 @@ class ModuleCache:
         else from its compiled file, else compiled now and written to the cache."""
         check_wasm_bytes(wasm)
         path = self.path_for(hashlib.sha256(wasm).hexdigest())
-        ready = preloaded.get(str(path)) if preloaded else None
+        ready = preloaded.get(path) if preloaded else None
         if ready is not None:
             return LoadedModule(ready, path, preloaded=True)
-        if path.is_file():
+        if os.path.isfile(path):
             try:
-                return LoadedModule(wasmtime.Module.deserialize_file(engine, str(path)), path)
+                return LoadedModule(wasmtime.Module.deserialize_file(engine, path), path)
             except wasmtime.WasmtimeError:
-                path.unlink(missing_ok=True)  # stale or damaged: rebuild below
+                Path(path).unlink(missing_ok=True)  # stale or damaged: rebuild below
         module = compile_module(engine, wasm)
         self.directory.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial = Path(f"{path}.{os.getpid()}.tmp")
         partial.write_bytes(module.serialize())
         partial.replace(path)
         return LoadedModule(module, path)
@@ -142,7 +144,7 @@ class ModuleCache:
 @dataclass(frozen=True)
 class LoadedModule:
     module: wasmtime.Module
-    path: Path  # its compiled file in the cache
+    path: str  # its compiled file in the cache
     preloaded: bool = False  # already in memory: deserialized before this process was forked
 
 
@@ -250,8 +252,12 @@ class GuestRun:
     the watchdog's thread) is made in the constructor, so a worker makes it before its job
     arrives; :meth:`run` then runs one module once."""
 
-    def __init__(self, engine: wasmtime.Engine) -> None:
+    def __init__(self, engine: wasmtime.Engine, *, retain: bool = False) -> None:
+        """``retain``: keep the store and the linker once the run is over instead of freeing
+        them as it returns (a single-use worker leaves without freeing anything)."""
         self._engine = engine
+        self._retain = retain
+        self.spent: tuple[wasmtime.Store, wasmtime.Linker] | None = None
         self._job = _NO_JOB
         self._used = False
         self._stdout = bytearray()
@@ -277,6 +283,7 @@ class GuestRun:
             PLATFORM_MODULE, "refund_usd", PLATFORM_FUNCTIONS["refund_usd"], self._on_refund_usd
         )
         self._linker = linker
+        self._wasi, self._stdin_fd = self._prepare_wasi()
         self._watchdog = Watchdog()
 
     # --- captured streams (called by wasmtime on the guest's thread) ---------------------------
@@ -323,26 +330,20 @@ class GuestRun:
         # callbacks, and without a cycle they are freed as soon as the run returns.
         store, linker = self._store, self._linker
         del self._store, self._linker
-        store.set_limits(
-            memory_size=limits.max_memory_bytes,
-            table_elements=MAX_TABLE_ELEMENTS,
-            instances=1,
-            tables=MAX_TABLES,
-            memories=1,
-        )
-        store.set_fuel(limits.max_instructions)
-        store.set_epoch_deadline(1)
-        store.set_wasi(self._wasi_config())
-        self._poll_oneoff = make_poll_oneoff(self._deadline, limits.max_execution_seconds + 1)
+        self._configure(store, limits)
 
         outcome = RawOutcome()
         instance: wasmtime.Instance | None = None
+        memory: object = None  # the instance's exported memory, once instantiated
+        refused: object = None  # its global recording a refused memory.grow (see _memgrow)
         failure: BaseException | None = None
         started = time.perf_counter()
         self._watchdog.arm(limits.max_execution_seconds, self._on_deadline)
         try:
             instance = linker.instantiate(store, module)
-            start = instance.exports(store)["_start"]
+            exports = instance.exports(store)
+            memory, refused = exports.get("memory"), exports.get(REFUSED_GROW_EXPORT)
+            start = exports["_start"]
             assert isinstance(start, wasmtime.Func)
             start(store)
             outcome.exit_code = 0
@@ -358,31 +359,54 @@ class GuestRun:
             outcome.time_ms = round((time.perf_counter() - started) * 1000)
 
         outcome.instructions = limits.max_instructions - store.get_fuel()
-        outcome.memory_bytes = _memory_size(store, instance)
-        self._refused_grow_bytes = _refused_grow_pages(store, instance) * WASM_PAGE
+        outcome.memory_bytes = _memory_size(store, memory)
+        self._refused_grow_bytes = _refused_grow_pages(store, refused) * WASM_PAGE
         outcome.stdout = bytes(self._stdout)
         outcome.logs = self._render_logs()
         outcome.refund_usd = self._refund_usd
         if failure is not None and not outcome.hidden_log:
             outcome.hidden_log = f"{type(failure).__name__}: {failure}"
         self._classify(outcome, failure, instantiated=instance is not None)
+        if self._retain:
+            self.spent = (store, linker)
         return outcome
 
-    def _wasi_config(self) -> wasmtime.WasiConfig:
+    def _configure(self, store: wasmtime.Store, limits: ResourceLimits) -> None:
+        store.set_wasi(self._wasi_config())
+        del self._wasi
+        store.set_limits(
+            memory_size=limits.max_memory_bytes,
+            table_elements=MAX_TABLE_ELEMENTS,
+            instances=1,
+            tables=MAX_TABLES,
+            memories=1,
+        )
+        store.set_fuel(limits.max_instructions)
+        store.set_epoch_deadline(1)
+        self._poll_oneoff = make_poll_oneoff(self._deadline, limits.max_execution_seconds + 1)
+
+    def _prepare_wasi(self) -> tuple[wasmtime.WasiConfig, int]:
+        """The WASI configuration but for the job's variables, and the fd of its stdin."""
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["main"]
-        wasi.env = sorted(self._job.env.items())  # the job's variables and nothing else
         # stdin from an anonymous in-memory file: no disk, and the guest cannot block on it.
+        # wasmtime opens it now; the job's input is written to it when the job arrives.
         fd = os.memfd_create("outlayer-stdin", os.MFD_CLOEXEC)
-        try:
-            if self._job.input:
-                os.write(fd, self._job.input)
-            wasi.stdin_file = f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
+        wasi.stdin_file = f"/proc/self/fd/{fd}"
         wasi.stdout_custom = self._on_stdout
         wasi.stderr_custom = self._on_stderr
-        return wasi  # no preopened directories: the guest sees no file system
+        return wasi, fd  # no preopened directories: the guest sees no file system
+
+    def _wasi_config(self) -> wasmtime.WasiConfig:
+        wasi, fd = self._wasi, self._stdin_fd
+        try:
+            view = memoryview(self._job.input)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        wasi.env = sorted(self._job.env.items())  # the job's variables and nothing else
+        return wasi
 
     def _render_logs(self) -> str:
         text = self._logs.decode("utf-8", errors="replace")
@@ -474,7 +498,8 @@ class GuestRun:
         )
 
 
-# What a warm-up runs: the host calls a real guest makes (stdout, stderr, memory.grow, a sleep).
+# What a worker's warm-up runs (``_worker``): the host calls a real guest makes (stdout, stderr,
+# memory.grow, a sleep).
 _WARM_UP_WAT = """
 (module
   (import "wasi_snapshot_preview1" "fd_write"
@@ -494,13 +519,14 @@ _WARM_UP_WAT = """
 """
 
 
-def warm_up(engine: wasmtime.Engine) -> RawOutcome:
-    """Runs a small guest once, so a fresh worker pays its one-time set-up costs (first store,
-    first host calls) before it is handed a real job (ahead of time, off the critical path)."""
-    limits = ResourceLimits(max_instructions=10_000, max_memory_mb=1, max_execution_seconds=1)
-    job = SandboxJob(b"", {}, limits, max_output_bytes=1, max_log_bytes=1)
-    module = compile_module(engine, bytes(wasmtime.wat2wasm(_WARM_UP_WAT)))
-    return run_job(engine, module, job)
+WARM_UP_WASM = bytes(wasmtime.wat2wasm(_WARM_UP_WAT))
+WARM_UP_JOB = SandboxJob(
+    b"",
+    {},
+    ResourceLimits(max_instructions=10_000, max_memory_mb=1, max_execution_seconds=1),
+    max_output_bytes=1,
+    max_log_bytes=1,
+)
 
 
 def run_job(engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> RawOutcome:
@@ -511,17 +537,11 @@ def failed_outcome(error_type: ExecutionErrorType, message: str) -> RawOutcome:
     return RawOutcome(error_type=error_type, error_message=message)
 
 
-def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int:
-    if instance is None:
-        return 0
-    memory = instance.exports(store).get("memory")
+def _memory_size(store: wasmtime.Store, memory: object) -> int:
     return memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
 
 
-def _refused_grow_pages(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int:
-    if instance is None:
-        return 0
-    refused = instance.exports(store).get(REFUSED_GROW_EXPORT)
+def _refused_grow_pages(store: wasmtime.Store, refused: object) -> int:
     if not isinstance(refused, wasmtime.Global):
         return 0  # the module has no memory.grow
     value = refused.value(store)

@@ -10,11 +10,12 @@ can always end a run by killing this process.
 from __future__ import annotations
 
 import gc
+import hashlib
+import io
 import os
 import resource
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 import wasmtime
 
@@ -24,15 +25,19 @@ from services.executor._protocol import (
     RESULT,
     STARTED,
     encode_event,
+    encode_job,
     read_job,
 )
 from services.executor._sandbox import (
+    WARM_UP_JOB,
+    WARM_UP_WASM,
     GuestRun,
     InvalidModule,
     ModuleCache,
+    compile_module,
     failed_outcome,
     make_engine,
-    warm_up,
+    run_job,
 )
 
 
@@ -52,8 +57,8 @@ def main(
 
     if engine is None:
         engine = make_engine()
-    encode_event(RESULT, warm_up(engine))  # the result's encoding is warmed up too
-    run = GuestRun(engine)
+    warm_up(engine)
+    run = GuestRun(engine, retain=True)  # freeing the store would delay the result
     # What exists now is never garbage: a collection during the run need not walk it (nor
     # copy the pages it shares with the zygote).
     gc.freeze()
@@ -63,19 +68,33 @@ def main(
     except (EOFError, ValueError):
         return  # the pool closed us before giving us work
     try:
-        loaded = ModuleCache(Path(cache_dir)).load(engine, wasm, preloaded)
+        loaded = ModuleCache(cache_dir).load(engine, wasm, preloaded)
     except InvalidModule as exc:
         channel.write(encode_event(RESULT, failed_outcome(exc.error_type, str(exc))))
         os._exit(0)
     started = encode_event(STARTED)
     if not loaded.preloaded:
-        started = encode_event(LOADED, path=str(loaded.path)) + started
+        started = encode_event(LOADED, path=loaded.path) + started
     channel.write(started)
     channel.write(encode_event(RESULT, run.run(loaded.module, job)))
     channel.flush()
     # Leave at once: a single-use process has nothing to tear down, and skipping interpreter
     # shutdown avoids wasmtime's runtime threads racing it.
     os._exit(0)
+
+
+def warm_up(engine: wasmtime.Engine) -> None:
+    """Takes a job of our own down the path a real one takes (read, find its module, run,
+    encode the result), so that a fresh process pays its first-time costs before it reports
+    ready: wasmtime's first store and host calls, and the copying of the pages this process
+    shares with the zygote as it first writes to them."""
+    module = compile_module(engine, WARM_UP_WASM)
+    cache = ModuleCache(os.devnull)  # found among the preloaded: nothing is read or written
+    preloaded = {cache.path_for(hashlib.sha256(WARM_UP_WASM).hexdigest()): module}
+    job, wasm, _ = read_job(io.BytesIO(encode_job(WARM_UP_JOB, WARM_UP_WASM, os.devnull)))
+    loaded = cache.load(engine, wasm, preloaded)
+    encode_event(STARTED)
+    encode_event(RESULT, run_job(engine, loaded.module, job))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_write_transactions(engine: Engine) -> None:
     """SQLite has no SELECT ... FOR UPDATE: every transaction takes the write lock up front
-    (BEGIN IMMEDIATE), so a lease is atomic there too. WAL lets readers run alongside."""
+    (BEGIN IMMEDIATE), so a lease is atomic there too. WAL lets readers run alongside; a
+    single statement that only reads runs in autocommit, without the lock."""
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -53,6 +54,8 @@ def _sqlite_write_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # a single read on its own (see read_engine): no write lock
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -29,6 +29,7 @@ CHANNEL = "outlayer_jobs"
 PAYLOAD_MAX = 7000  # PostgreSQL refuses payloads of 8000 bytes or more
 LISTEN_READY_S = 5.0  # how long a first waiter waits for the listener to be listening
 RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+FLUSH_S = 2.0  # how long closing waits for the last notifications to go out
 
 _log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class PgJobEvents(JobEvents):
         self._link.send(done=job_id)
 
     def close(self) -> None:
-        self._link.stop()
+        self._link.stop(flush_s=FLUSH_S)
 
     def _ready(self) -> None:
         self._link.start_listening()
@@ -248,6 +249,7 @@ class _PgLink:
                     connection.close()
                 connection = None
                 if _gone(exc):
+                    self._stopped.set()  # nothing to tell, nobody to listen to
                     break
                 self._stopped.wait(RECONNECT_S[min(failures, len(RECONNECT_S)) - 1])
         if connection is not None:
@@ -261,8 +263,8 @@ class _PgLink:
                     target=self._listen_loop, name="job-events-listen", daemon=True
                 )
                 self._listener.start()
-        # The first waiter waits until LISTEN is in effect, so it misses nothing; should the
-        # database not answer, it goes on with polling.
+        # The first waiters wait until LISTEN is in effect, so they miss nothing; should the
+        # database not answer, the first attempt's end lets them go on with polling.
         self._listening.wait(LISTEN_READY_S)
 
     def _listen_loop(self) -> None:
@@ -281,6 +283,7 @@ class _PgLink:
                                 self._deliver(note.payload)
             except psycopg.Error as exc:
                 failures += 1
+                self._listening.set()  # nobody waits for it any longer: they poll meanwhile
                 self._wakeups.everything()
                 if self._stopped.is_set():
                     break
@@ -299,10 +302,15 @@ class _PgLink:
             if ids:
                 self._wakeups.done(ids)
 
-    def stop(self) -> None:
+    def stop(self, flush_s: float = 0.0) -> None:
+        """Stops both threads; the sender first sends what is pending (waited for up to
+        ``flush_s``: a process that exits right after its last change still tells the rest)."""
         self._stopped.set()
         with self._pending:
             self._pending.notify_all()
+            sender = self._sender
+        if flush_s and sender is not None and sender is not threading.current_thread():
+            sender.join(flush_s)
 
 
 def _gone(exc: psycopg.Error) -> bool:

@@ -268,9 +268,14 @@ class JobQueue:
         self.events.on_done(listener)
 
     def get(self, job_id: int) -> JobState | None:
-        with Session(self._engine) as session:
-            row = session.get(Job, job_id)
-            return None if row is None else _state(row)
+        rows, _ = self._run("get", {"p_id": job_id}, read=True)
+        if not rows:
+            return None
+        _, status, attempts, result_json, dedupe_key, settled_at = rows[0]
+        result = json.loads(result_json) if result_json else None
+        return JobState(
+            job_id, JobStatus(status), attempts, result, dedupe_key, settled_at is not None
+        )
 
     def unsettled(self, kind: str, limit: int = 50) -> list[JobState]:
         """Finished jobs of ``kind`` whose result has not been delivered yet, oldest first."""
@@ -315,7 +320,7 @@ class JobQueue:
         if self._next_reclaim is not None and now < self._next_reclaim:
             return
         self._next_reclaim = now + self._reclaim_every
-        expired, _ = self._run("expired", {"p_now": now}, durable=False)
+        expired, _ = self._run("expired", {"p_now": now}, read=True)
         if expired:
             self._reclaim(now)
 
@@ -378,6 +383,7 @@ class _Statements:
 
     def __init__(self, engine: Engine, postgres_url: str | None) -> None:
         self._engine = engine
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._statements = _hot_path(engine.dialect.name)
         self._durable: StatementConnections | None = None
         self._relaxed: StatementConnections | None = None
@@ -394,14 +400,18 @@ class _Statements:
                 self._compiled[name] = str(compiled), dict(defaults)
 
     def __call__(
-        self, name: str, params: dict[str, Any], *, durable: bool = True
+        self, name: str, params: dict[str, Any], *, durable: bool = True, read: bool = False
     ) -> tuple[Sequence[Any], int]:
         """(rows returned, rows touched). ``durable=False``: a lease or heartbeat, whose commit
-        need not wait for the disk (see StatementConnections)."""
+        need not wait for the disk (see StatementConnections). ``read``: a statement that only
+        reads (on SQLite: no write lock)."""
         if self._durable is not None and self._relaxed is not None:
             sql, defaults = self._compiled[name]
-            connections = self._durable if durable else self._relaxed
+            connections = self._durable if durable and not read else self._relaxed
             return connections.execute(sql, {**defaults, **params})
+        if read:
+            with self._reader.connect() as connection:
+                return connection.execute(self._statements[name], params).all(), 0
         with self._engine.begin() as connection:
             result = connection.execute(self._statements[name], params)
             return (result.all() if result.returns_rows else []), result.rowcount
@@ -484,6 +494,9 @@ def _hot_path(dialect: str) -> dict[str, UpdateBase | Select[Any]]:
             completed_at=_param("p_now"),
             lease_expires_at=None,
         ),
+        "get": core_select(
+            t.id, t.status, t.attempts, t.result_json, t.dedupe_key, t.settled_at
+        ).where(t.id == _param("p_id")),
         "expired": core_select(t.id)
         .where(t.status == JobStatus.LEASED.value, t.lease_expires_at < _param("p_now"))
         .limit(1),

@@ -183,3 +183,14 @@ def test_a_backlog_of_one_priority_leases_oldest_first(engine: Engine) -> None:
     leased = [job.id for job in iter(lambda: queue.lease("w"), None)]
     assert leased == ids[1::2] + ids[0::2]  # priority 1 first, each priority oldest first
     queue.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_reading_a_job_does_not_wait_for_the_write_lock(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    job_id = queue.enqueue(spec("a"))
+    with engine.begin() as writer:  # BEGIN IMMEDIATE: another writer holds the lock meanwhile
+        writer.execute(text("UPDATE jobs SET priority = 5 WHERE id = :id"), {"id": job_id})
+        state = queue.get(job_id)  # would wait for the lock (then fail) were it a transaction
+        assert state is not None and state.status is JobStatus.QUEUED and state.result is None
+    assert queue.lease("w") is not None

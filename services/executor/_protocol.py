@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import IO, Any
 
 from outlayer.errors import ExecutionErrorType
@@ -30,7 +30,7 @@ class Event:
 def encode_job(job: SandboxJob, wasm: bytes, module_cache_dir: str) -> bytes:
     header = {
         "env": job.env,
-        "limits": asdict(job.limits),
+        "limits": dict(vars(job.limits)),  # flat: no need for asdict's deep copy
         "max_output_bytes": job.max_output_bytes,
         "max_log_bytes": job.max_log_bytes,
         "module_cache_dir": module_cache_dir,

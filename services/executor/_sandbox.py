@@ -108,7 +108,7 @@ class ModuleCache:
     _FINGERPRINT = "wasmtime50-fuel-epoch-grow"
 
     def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
+        self._directory = directory  # made a Path only to write: lookups are on the critical path
         self._prefix = os.path.join(directory, "")
 
     def path_for(self, sha256: str) -> str:
@@ -134,7 +134,7 @@ class ModuleCache:
             except wasmtime.WasmtimeError:
                 Path(path).unlink(missing_ok=True)  # stale or damaged: rebuild below
         module = compile_module(engine, wasm)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        Path(self._directory).mkdir(parents=True, exist_ok=True)
         partial = Path(f"{path}.{os.getpid()}.tmp")
         partial.write_bytes(module.serialize())
         partial.replace(path)

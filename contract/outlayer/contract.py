@@ -59,6 +59,14 @@ CONDITIONS = (
     "Logic",
 )
 HEX = "0123456789abcdef"
+NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
+MAX_PROJECTS = 100  # per account: list_user_projects reads them all
+MAX_VERSIONS = 100  # per project: delete_project removes them all in one call
+MAX_LIST = 100  # the most list_versions returns at once
+MAX_ALLOWED_PROJECTS = 20  # a payment key's allow-list
+MAX_BATCH = 40  # settlement entries per call: its event must fit in NEAR's 16 KiB of logs
+COUNT_DIGITS = 10  # version numbers are stored at a fixed width: the record's size is exact
+NEAR_TOKEN = "near"  # a payment key funded (and an earnings balance held) in yoctoNEAR
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -962,33 +970,393 @@ def list_user_secrets():
     ret(get("usec:" + str(args().get("account_id")), []))
 
 
+# --- storage paid by its owner ------------------------------------------------------------------
+def pay_storage(before, account):
+    """Charges the signer exactly the storage this call added since ``before`` (its
+    storage_usage), refunds the rest of the attached deposit, and returns what it kept."""
+    used = near.storage_usage() - before
+    needed = used * STORAGE_PRICE if used > 0 else 0
+    attached = near.attached_deposit()
+    if attached < needed:
+        fail("attach at least " + str(needed) + " yoctoNEAR for the storage this takes")
+    transfer(account, attached - needed)
+    return needed
+
+
+def freed_storage(before):
+    """What this call freed since ``before``, in yoctoNEAR (refunded to the owner)."""
+    freed = before - near.storage_usage()
+    return freed * STORAGE_PRICE if freed > 0 else 0
+
+
+def fixed(value, digits=COUNT_DIGITS):
+    digits_text = str(value)
+    return "0" * (digits - len(digits_text)) + digits_text
+
+
+# --- projects -----------------------------------------------------------------------------------
+def check_name(value, name="name"):
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= 64
+        or value.strip(NAME_CHARS)
+        or value[0] in "-_."
+    ):
+        fail(
+            name + " must be 1 to 64 characters of a-z, 0-9, '-', '_' and '.', starting with a "
+            "letter or a digit, got " + repr(value)[:80]
+        )
+    return value
+
+
+def check_sha256(value, name):
+    if not isinstance(value, str) or len(value) != 64 or value.lower().strip(HEX):
+        fail(name + " must be 64 hexadecimal characters (a SHA-256), got " + repr(value)[:80])
+    return value.lower()
+
+
+def version_source(a):
+    """Exactly one of code_source (its repo normalised) and wasm_sha256."""
+    has_source = a.get("code_source") is not None
+    has_wasm = a.get("wasm_sha256") is not None
+    if has_source == has_wasm:
+        fail(
+            'a version needs exactly one of code_source {"repo", "commit"} and wasm_sha256 '
+            "(the module's SHA-256)"
+        )
+    if has_wasm:
+        return {"wasm_sha256": check_sha256(a["wasm_sha256"], "wasm_sha256")}
+    source = a["code_source"]
+    if isinstance(source, dict) and isinstance(source.get("repo"), str):
+        source = dict(source)
+        source["repo"] = norm_repo(source["repo"])  # before it is checked: any spelling works
+    return {"code_source": check_source(source)}
+
+
+def project_key(project_id):
+    return "prj:" + project_id
+
+
+def version_key(project_id, version):
+    return "pv:" + project_id + "/" + str(version)
+
+
+def own_project(a):
+    """The signer's project named by ``name``: its id and record."""
+    account = near.predecessor_account_id()
+    name = check_name(a.get("name"))
+    project_id = account + "/" + name
+    record = get(project_key(project_id))
+    if record is None:
+        fail("you have no project named " + repr(name) + "; create_project makes one")
+    return project_id, record
+
+
+def describe_project(project_id, record):
+    return {
+        "project_id": project_id,
+        "owner": record["owner"],
+        "name": record["name"],
+        "active_version": int(record["active_version"]),
+        "versions": int(record["versions"]),
+        "created_at": record["created_at"],
+    }
+
+
+def describe_version(raw):
+    record = json.loads(raw)
+    record["version"] = int(record["version"])
+    return record
+
+
+def put_version(project_id, version, source):
+    record = {"version": fixed(version), "created_at": near.block_timestamp()}
+    record.update(source)
+    put(version_key(project_id, version), record)
+
+
+@near.export
+def create_project():
+    """A project owned by the signer, with its first version active. Attach the storage it
+    takes (returned, with what came back); delete_project refunds it."""
+    a = args()
+    account = near.predecessor_account_id()
+    name = check_name(a.get("name"))
+    source = version_source(a)
+    project_id = account + "/" + name
+    if near.storage_has_key(project_key(project_id)):
+        fail("you already have a project named " + repr(name) + "; add_version adds a version")
+    index_key = "uprj:" + account
+    index = get(index_key, [])
+    if len(index) >= MAX_PROJECTS:
+        fail("an account holds at most " + str(MAX_PROJECTS) + " projects; delete one first")
+    before = near.storage_usage()
+    now = near.block_timestamp()
+    record = {"owner": account, "name": name, "active_version": fixed(1), "versions": fixed(1),
+              "created_at": now}  # fmt: skip
+    put(project_key(project_id), record)
+    put_version(project_id, 1, source)
+    index.append(name)
+    put(index_key, index)
+    charged = pay_storage(before, account)
+    event = {"project_id": project_id, "owner": account, "name": name, "version": 1,
+             "created_at": now}  # fmt: skip
+    event.update(source)
+    emit("project_created", event)
+    ret({"project_id": project_id, "version": 1, "storage_deposit": str(charged),
+         "refunded": str(near.attached_deposit() - charged)})  # fmt: skip
+
+
+@near.export
+def add_version():
+    """A new version of the signer's project; it becomes the active one unless
+    ``activate`` is false. Attach the storage it takes."""
+    a = args()
+    account = near.predecessor_account_id()
+    project_id, record = own_project(a)
+    source = version_source(a)
+    activate = a.get("activate")
+    if activate is None:
+        activate = True
+    if not isinstance(activate, bool):
+        fail("activate must be true or false")
+    version = int(record["versions"]) + 1
+    if version > MAX_VERSIONS:
+        fail("a project holds at most " + str(MAX_VERSIONS) + " versions")
+    before = near.storage_usage()
+    record["versions"] = fixed(version)
+    if activate:
+        record["active_version"] = fixed(version)
+    put(project_key(project_id), record)
+    put_version(project_id, version, source)
+    charged = pay_storage(before, account)
+    active = int(record["active_version"])
+    event = {"project_id": project_id, "owner": account, "name": record["name"],
+             "version": version, "active_version": active}  # fmt: skip
+    event.update(source)
+    emit("project_version_added", event)
+    ret({"project_id": project_id, "version": version, "active_version": active,
+         "storage_deposit": str(charged),
+         "refunded": str(near.attached_deposit() - charged)})  # fmt: skip
+
+
+@near.export
+def set_active_version():
+    """Which version a call that names none runs (any version the project has)."""
+    a = args()
+    project_id, record = own_project(a)
+    versions = int(record["versions"])
+    version = count(a.get("version"), "version", versions)
+    if version == 0:
+        fail("version must be from 1 to " + str(versions))
+    record["active_version"] = fixed(version)
+    put(project_key(project_id), record)  # the same size: nothing to pay or refund
+    emit("project_active_version_set", {"project_id": project_id, "owner": record["owner"],
+                                        "name": record["name"], "version": version})  # fmt: skip
+    ret(True)
+
+
+@near.export
+def delete_project():
+    """Removes the signer's project and every version, and refunds their storage."""
+    a = args()
+    account = near.predecessor_account_id()
+    project_id, record = own_project(a)
+    before = near.storage_usage()
+    for version in range(1, int(record["versions"]) + 1):
+        near.storage_remove(version_key(project_id, version))
+    near.storage_remove(project_key(project_id))
+    index_key = "uprj:" + account
+    index = [n for n in get(index_key, []) if n != record["name"]]
+    if index:
+        put(index_key, index)
+    else:
+        near.storage_remove(index_key)
+    refund = freed_storage(before)
+    transfer(account, refund)
+    emit("project_deleted", {"project_id": project_id, "owner": account, "name": record["name"],
+                             "refunded": str(refund)})  # fmt: skip
+    ret({"refunded": str(refund)})
+
+
+def project_id_arg(a):
+    project_id = a.get("project_id")
+    if not isinstance(project_id, str) or project_id.count("/") != 1:
+        fail('project_id must be "OWNER/NAME", got ' + repr(project_id)[:80])
+    return project_id
+
+
+@near.export
+def get_project():
+    """A project and its active version, or null."""
+    project_id = project_id_arg(args())
+    record = get(project_key(project_id))
+    if record is None:
+        ret(None)
+        return
+    out = describe_project(project_id, record)
+    out["active"] = describe_version(
+        near.storage_read(version_key(project_id, out["active_version"]))
+    )
+    ret(out)
+
+
+@near.export
+def list_user_projects():
+    account = str(args().get("account_id"))
+    ret([describe_project(account + "/" + name, get(project_key(account + "/" + name)))
+         for name in get("uprj:" + account, [])])  # fmt: skip
+
+
+@near.export
+def list_versions():
+    """Versions from ``from`` (default 1), at most ``limit`` (default and cap 100)."""
+    a = args()
+    project_id = project_id_arg(a)
+    record = get(project_key(project_id))
+    if record is None:
+        ret([])
+        return
+    start = a.get("from")
+    start = 1 if start is None else count(start, "from")
+    limit = a.get("limit")
+    limit = MAX_LIST if limit is None else count(limit, "limit", MAX_LIST)
+    start = max(start, 1)
+    end = min(int(record["versions"]), start + limit - 1)
+    ret([describe_version(near.storage_read(version_key(project_id, v)))
+         for v in range(start, end + 1)])  # fmt: skip
+
+
 # --- stablecoin payments ------------------------------------------------------------------------
+def balance_key(account, token):
+    return "bal:" + account + ":" + token
+
+
+def add_to(key, value):
+    """Adds to a balance stored as a JSON string (a user's balance)."""
+    put(key, str(int(get(key, "0")) + value))
+
+
+def add_earnings(account, token, value):
+    if value > 0:
+        key = "earn:" + account
+        earnings = get(key, {})
+        earnings[token] = str(int(earnings.get(token, "0")) + value)
+        put(key, earnings)
+
+
+def pay_out(account, token, value, into, event):
+    """Sends ``value`` of a token (or of NEAR) to ``account``. A failed token transfer is
+    credited back ``into`` the account's earnings ("earn") or balance ("bal"); a successful one
+    logs ``event`` (if any). Returns the promise to wait for, or None for NEAR."""
+    if token == NEAR_TOKEN:
+        transfer(account, value)
+        if event:
+            emit(event, {"account_id": account, "token_id": token, "amount": str(value)})
+        return None
+    p = near.promise_create(
+        token,
+        "ft_transfer",
+        json.dumps({"receiver_id": account, "amount": str(value)}),
+        1,
+        FT_TRANSFER_GAS,
+    )
+    return near.promise_then(
+        p,
+        near.current_account_id(),
+        "on_withdraw",
+        json.dumps(
+            {
+                "account_id": account,
+                "token_id": token,
+                "amount": str(value),
+                "into": into,
+                "event": event,
+            }
+        ),
+        0,
+        CALLBACK_GAS,
+    )
+
+
+def withdrawal(a, balance, token, what):
+    """How much to withdraw: ``amount`` (default: everything), refused above the balance."""
+    value = balance if a.get("amount") is None else u128(a.get("amount"), "amount")
+    if balance <= 0:
+        fail("no " + what + " to withdraw in token " + repr(token))
+    if value <= 0:
+        fail("amount must be positive")
+    if value > balance:
+        fail(
+            "cannot withdraw "
+            + str(value)
+            + ": your "
+            + what
+            + " in "
+            + token
+            + " is "
+            + str(balance)
+        )
+    return value
+
+
 @near.export
 def ft_on_transfer():
+    """NEP-141: msg {"action": "deposit_balance"} credits the sender's balance; msg
+    {"action": "top_up_payment_key", "owner", "nonce"} tops up the sender's own payment key in
+    that token. Anything else (or a refused top-up) returns the whole amount as unused, and the
+    token gives it back."""
     token = near.predecessor_account_id()
     a = args()
     value = u128(a.get("amount"), "amount")
-    sender = a.get("sender_id")
+    sender = str(a.get("sender_id"))
     try:
         msg = json.loads(a.get("msg") or "{}")
     except Exception:
         msg = {}
-    if (
-        not get("tok:" + token)
-        or not isinstance(msg, dict)
-        or msg.get("action") != "deposit_balance"
-    ):
+    action = msg.get("action") if isinstance(msg, dict) else None
+    if not get("tok:" + token) or action not in ("deposit_balance", "top_up_payment_key"):
         ret(str(value))  # not for us: the token contract refunds everything
         return
-    key = "bal:" + str(sender) + ":" + token
-    put(key, str(int(get(key, "0")) + value))
+    if action == "deposit_balance":
+        add_to(balance_key(sender, token), value)
+        ret("0")
+        return
+    owner_id = msg.get("owner")
+    nonce = msg.get("nonce")
+    record = None
+    if isinstance(owner_id, str) and isinstance(nonce, int) and not isinstance(nonce, bool):
+        record = get(payment_key_key(owner_id, nonce))
+    refusal = top_up_refusal(record, sender, token, value)
+    if refusal:
+        near.log_utf8("OutLayer: returned " + str(value) + " of " + token + ": " + refusal)
+        ret(str(value))
+        return
+    top_up(record, sender, value)
     ret("0")
 
 
 @near.export
 def get_user_balance():
     a = args()
-    ret(get("bal:" + str(a.get("account_id")) + ":" + str(a.get("token_id")), "0"))
+    ret(get(balance_key(str(a.get("account_id")), str(a.get("token_id"))), "0"))
+
+
+@near.export
+def withdraw_user_balance():
+    """Sends the signer's unused deposited balance (``amount``, default all) back by
+    ft_transfer; the balance is restored if the transfer fails."""
+    account = near.predecessor_account_id()
+    a = args()
+    token = text(a.get("token_id"), "token_id", 64)
+    key = balance_key(account, token)
+    balance = int(get(key, "0"))
+    value = withdrawal(a, balance, token, "balance")
+    if balance - value:
+        put(key, str(balance - value))
+    else:
+        near.storage_remove(key)
+    near.promise_return(pay_out(account, token, value, "bal", "balance_withdrawn"))
 
 
 @near.export
@@ -998,36 +1366,30 @@ def get_developer_earnings():
 
 @near.export
 def withdraw_developer_earnings():
+    """Pays out the signer's earnings in one token (``amount``, default all): what requests
+    paid on chain and what the operator settled from HTTPS usage. "near" pays yoctoNEAR."""
     account = near.predecessor_account_id()
     a = args()
     token = a.get("token_id")
     key = "earn:" + account
     earnings = get(key, {})
-    value = int(earnings.get(token, "0")) if token else 0
-    if value <= 0:
-        fail("no earnings to withdraw in token " + repr(token))
-    earnings.pop(token)
+    if not isinstance(token, str):
+        fail('token_id is required: a token account id, or "near"')
+    value = withdrawal(a, int(earnings.get(token, "0")), token, "earnings")
+    left = int(earnings[token]) - value
+    if left:
+        earnings[token] = str(left)
+    else:
+        earnings.pop(token)
     if earnings:
         put(key, earnings)
     else:
         near.storage_remove(key)
-    p = near.promise_create(
-        token,
-        "ft_transfer",
-        json.dumps({"receiver_id": account, "amount": str(value)}),
-        1,
-        FT_TRANSFER_GAS,
-    )
-    near.promise_return(
-        near.promise_then(
-            p,
-            near.current_account_id(),
-            "on_withdraw",
-            json.dumps({"account_id": account, "token_id": token, "amount": str(value)}),
-            0,
-            CALLBACK_GAS,
-        )
-    )
+    promise = pay_out(account, token, value, "earn", "earnings_withdrawn")
+    if promise is None:
+        ret(True)
+    else:
+        near.promise_return(promise)
 
 
 @near.export
@@ -1036,10 +1398,304 @@ def on_withdraw():
     a = args()
     status, _ = near.promise_result(0)
     if status == 1:
+        if a.get("event"):
+            emit(a["event"], {"account_id": a["account_id"], "token_id": a["token_id"],
+                              "amount": a["amount"]})  # fmt: skip
         ret(True)
         return
-    key = "earn:" + a["account_id"]  # the transfer failed: give the earnings back
-    earnings = get(key, {})
-    earnings[a["token_id"]] = str(int(earnings.get(a["token_id"], "0")) + int(a["amount"]))
-    put(key, earnings)
+    # The transfer failed: give the money back where it came from.
+    if a.get("into") == "bal":
+        add_to(balance_key(a["account_id"], a["token_id"]), int(a["amount"]))
+    else:
+        add_earnings(a["account_id"], a["token_id"], int(a["amount"]))
     ret(False)
+
+
+# --- payment keys -------------------------------------------------------------------------------
+def payment_key_key(owner_id, nonce):
+    return "pk:" + owner_id + ":" + str(nonce)
+
+
+def key_view(record):
+    out = dict(record)
+    out["balance"] = str(int(record["balance"]))
+    return out
+
+
+def key_name(record):
+    return record["owner"] + "/" + str(record["nonce"])
+
+
+def expired(record):
+    return record["expires_at"] is not None and near.block_timestamp() >= record["expires_at"]
+
+
+def top_up_refusal(record, sender, token, value):
+    """Why a top-up cannot be taken (None when it can)."""
+    if record is None:
+        return "no such payment key (see get_payment_key)"
+    if sender != record["owner"]:
+        return "only the owner of payment key " + key_name(record) + " may top it up"
+    if token != record["token_id"]:
+        return "payment key " + key_name(record) + " is funded in " + record["token_id"]
+    if expired(record):
+        return "payment key " + key_name(record) + " has expired"
+    if value <= 0:
+        return "a top-up must be positive"
+    if int(record["balance"]) + value >= U128:
+        return "the balance would pass 2^128"
+    return None
+
+
+def top_up(record, sender, value):
+    balance = int(record["balance"]) + value
+    record["balance"] = padded(balance)
+    put(payment_key_key(record["owner"], record["nonce"]), record)  # the same size
+    emit("payment_key_topped_up", {"owner": record["owner"], "nonce": record["nonce"],
+                                   "token_id": record["token_id"], "amount": str(value),
+                                   "balance": str(balance)})  # fmt: skip
+    return balance
+
+
+def check_allowed_projects(value):
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_ALLOWED_PROJECTS:
+        fail(
+            'allowed_projects must be a list of 1 to 20 "OWNER/NAME" project ids, or null '
+            "for any project"
+        )
+    for project_id in value:
+        if not isinstance(project_id, str) or project_id.count("/") != 1:
+            fail('allowed_projects holds "OWNER/NAME" project ids, got ' + repr(project_id)[:80])
+        owner_id, name = project_id.split("/")
+        text(owner_id, "an allowed project's owner", 64)
+        check_name(name, "an allowed project's name")
+    return value
+
+
+@near.export
+def create_payment_key():
+    """A payment key owned by the signer. The contract keeps only the SHA-256 of its secret
+    (``key_hash``, hex) and its limits; the nonce (1, 2, ... per owner, never reused) names it.
+    Attach the storage it takes; delete_payment_key refunds it with the unused balance."""
+    a = args()
+    account = near.predecessor_account_id()
+    key_hash = check_sha256(a.get("key_hash"), "key_hash")
+    token = a.get("token_id")
+    if token != NEAR_TOKEN and (not isinstance(token, str) or not get("tok:" + token)):
+        fail('token_id must be a whitelisted token or "near", got ' + repr(token)[:80])
+    most = a.get("max_per_call")
+    most = None if most is None else str(u128(most, "max_per_call"))
+    allowed = check_allowed_projects(a.get("allowed_projects"))
+    expires_at = a.get("expires_at")
+    if expires_at is not None:
+        expires_at = count(expires_at, "expires_at (nanoseconds since 1970)")
+        if expires_at <= near.block_timestamp():
+            fail("expires_at is in the past (nanoseconds since 1970, like block timestamps)")
+    hash_key = "pkh:" + key_hash
+    if near.storage_has_key(hash_key):
+        fail("a payment key with this key_hash exists already; make a new secret")
+    nonce_key = "pkn:" + account
+    nonce = get(nonce_key, 0) + 1
+    before = near.storage_usage()
+    put(nonce_key, nonce)
+    now = near.block_timestamp()
+    record = {"owner": account, "nonce": nonce, "key_hash": key_hash, "token_id": token,
+              "balance": padded(0), "max_per_call": most, "allowed_projects": allowed,
+              "expires_at": expires_at, "created_at": now}  # fmt: skip
+    put(payment_key_key(account, nonce), record)
+    put(hash_key, [account, nonce])
+    charged = pay_storage(before, account)
+    emit("payment_key_created", key_view(record))
+    ret({"owner": account, "nonce": nonce, "storage_deposit": str(charged),
+         "refunded": str(near.attached_deposit() - charged)})  # fmt: skip
+
+
+def own_key(a, action):
+    account = near.predecessor_account_id()
+    owner_id = a.get("owner")
+    if owner_id is not None and owner_id != account:
+        fail("only the owner of a payment key may " + action + " it")
+    nonce = count(a.get("nonce"), "nonce")
+    record = get(payment_key_key(account, nonce))
+    if record is None:
+        fail("you have no payment key with nonce " + str(nonce))
+    return record
+
+
+@near.export
+def top_up_payment_key():
+    """Adds the attached NEAR to the signer's payment key funded in "near"."""
+    record = own_key(args(), "top up")
+    refusal = top_up_refusal(record, record["owner"], NEAR_TOKEN, near.attached_deposit())
+    if refusal:
+        if record["token_id"] != NEAR_TOKEN:
+            refusal += ": top it up with ft_transfer_call (msg top_up_payment_key)"
+        fail(refusal)
+    ret({"balance": str(top_up(record, record["owner"], near.attached_deposit()))})
+
+
+@near.export
+def delete_payment_key():
+    """Deletes the signer's payment key: its storage comes back in NEAR, its unused balance in
+    its token (by ft_transfer; if that fails, into the owner's balance, see
+    withdraw_user_balance) or in NEAR."""
+    record = own_key(args(), "delete")
+    account = record["owner"]
+    before = near.storage_usage()
+    near.storage_remove(payment_key_key(account, record["nonce"]))
+    near.storage_remove("pkh:" + record["key_hash"])
+    storage = freed_storage(before)
+    balance = int(record["balance"])
+    token = record["token_id"]
+    if token == NEAR_TOKEN:
+        transfer(account, storage + balance)
+    else:
+        transfer(account, storage)
+        if balance > 0:
+            pay_out(account, token, balance, "bal", None)
+    emit("payment_key_deleted", {"owner": account, "nonce": record["nonce"],
+                                 "key_hash": record["key_hash"], "token_id": token,
+                                 "refunded_balance": str(balance),
+                                 "refunded_storage": str(storage)})  # fmt: skip
+    ret({"token_id": token, "refunded_balance": str(balance), "refunded_storage": str(storage)})
+
+
+@near.export
+def get_payment_key():
+    """{owner, nonce, key_hash, token_id, balance, max_per_call, allowed_projects, expires_at,
+    created_at} or null."""
+    a = args()
+    nonce = a.get("nonce")
+    record = get(payment_key_key(str(a.get("owner")), nonce)) if isinstance(nonce, int) else None
+    ret(None if record is None else key_view(record))
+
+
+# --- HTTPS usage settled on chain ---------------------------------------------------------------
+def operator():
+    return get("operator") or owner()
+
+
+@near.export
+def set_operator():
+    """The account that settles HTTPS usage (the owner until one is set)."""
+    only_owner()
+    put("operator", text(args().get("account_id"), "account_id", 64))
+    ret(True)
+
+
+@near.export
+def get_operator():
+    ret(operator())
+
+
+def settlement_state():
+    return get("hus", {"last_ledger_id": 0, "batches": 0, "entries": 0})
+
+
+@near.export
+def get_https_settlement():
+    """{last_ledger_id, batches, entries}: the next batch's ledger ids must be above the last."""
+    ret(settlement_state())
+
+
+def settle_entry(entry, where, last, keys):
+    """Checks one settlement entry against the ledger id before it and its payment key (as
+    the batch left it in ``keys``), debits the key there, and returns the entry as applied."""
+    if not isinstance(entry, dict):
+        fail(where + " must be an object")
+    ledger_id = count(entry.get("ledger_id"), where + ".ledger_id")
+    if ledger_id <= last:
+        fail(
+            where
+            + ".ledger_id "
+            + str(ledger_id)
+            + " is not above "
+            + str(last)
+            + " (the last settled or the entry before): settled already or out of order; "
+            "the whole batch is refused"
+        )
+    key_owner = text(entry.get("key_owner"), where + ".key_owner", 64)
+    nonce = count(entry.get("key_nonce"), where + ".key_nonce")
+    developer = text(entry.get("owner"), where + ".owner", 64)
+    project = check_name(entry.get("project"), where + ".project")
+    value = u128(entry.get("amount") or 0, where + ".amount")
+    fee = u128(entry.get("fee") or 0, where + ".fee")
+    storage_key = payment_key_key(key_owner, nonce)
+    record = keys.get(storage_key) or get(storage_key)
+    if record is None:
+        fail(where + ": payment key " + key_owner + "/" + str(nonce) + " does not exist")
+    name = key_name(record)
+    allowed = record["allowed_projects"]
+    if allowed is not None and developer + "/" + project not in allowed:
+        fail(where + ": payment key " + name + " does not allow " + developer + "/" + project)
+    most = record["max_per_call"]
+    if most is not None and value + fee > int(most):
+        fail(where + " charges " + str(value + fee) + ", above payment key " + name
+             + "'s max_per_call of " + most)  # fmt: skip
+    balance = int(record["balance"])
+    if value + fee > balance:
+        fail(
+            where
+            + " debits "
+            + str(value + fee)
+            + " from payment key "
+            + name
+            + ", whose balance is "
+            + str(balance)
+            + ": the whole batch is refused"
+        )
+    record["balance"] = padded(balance - value - fee)
+    keys[storage_key] = record
+    left = str(balance - value - fee)
+    return {"ledger_id": ledger_id, "key_owner": key_owner, "key_nonce": nonce,
+            "owner": developer, "project": project, "token_id": record["token_id"],
+            "amount": str(value), "fee": str(fee), "key_balance": left}  # fmt: skip
+
+
+@near.export
+def settle_https_usage():
+    """The operator moves what HTTPS calls cost from payment keys into earnings: each entry
+    debits ``amount + fee`` from one key (in the key's token), credits ``amount`` to the
+    project owner's earnings and ``fee`` to the contract owner's. Ledger ids must increase,
+    above every id settled before: a batch applied twice is refused. Any bad entry refuses
+    the whole batch, and nothing moves."""
+    if near.predecessor_account_id() != operator():
+        fail("only the operator (" + operator() + ") may settle HTTPS usage")
+    a = args()
+    batch_id = text(a.get("batch_id"), "batch_id", 64, required=False)
+    entries = a.get("entries")
+    if not isinstance(entries, list) or not 0 < len(entries) <= MAX_BATCH:
+        fail("entries must be a list of 1 to " + str(MAX_BATCH) + " entries")
+    state = settlement_state()
+    fees_to = owner()
+    last = state["last_ledger_id"]
+    keys = {}
+    credits = {}
+    applied = []
+    for i, entry in enumerate(entries):
+        done = settle_entry(entry, "entries[" + str(i) + "]", last, keys)
+        applied.append(done)
+        last = done["ledger_id"]
+        for account, value in ((done["owner"], done["amount"]), (fees_to, done["fee"])):
+            owed = credits.setdefault(account, {})
+            owed[done["token_id"]] = owed.get(done["token_id"], 0) + int(value)
+    for storage_key, record in keys.items():
+        put(storage_key, record)
+    for account, owed in credits.items():  # one read and one write per account
+        key = "earn:" + account
+        earnings = get(key, {})
+        for token, value in owed.items():
+            if value > 0:
+                earnings[token] = str(int(earnings.get(token, "0")) + value)
+        if earnings:
+            put(key, earnings)
+    state["last_ledger_id"] = last
+    state["batches"] = state["batches"] + 1
+    state["entries"] = state["entries"] + len(applied)
+    put("hus", state)
+    first = applied[0]["ledger_id"]
+    emit("https_usage_settled", {"batch_id": batch_id, "first_ledger_id": first,
+                                 "last_ledger_id": last, "entries": applied})  # fmt: skip
+    ret({"settled": len(applied), "last_ledger_id": last})

@@ -23,6 +23,7 @@ SOURCE = {"repo": "https://github.com/alice/hello", "commit": "ab" * 20}
 SMALL = {"max_instructions": 1_000_000, "max_execution_seconds": 5}
 STORAGE_PRICE = 10**19
 STAKE = 2048 * STORAGE_PRICE  # the storage stake of a request with a short input (refunded)
+MILLION = 10**6  # a stablecoin with 6 decimals: 1 USD
 
 
 @dataclass
@@ -94,3 +95,20 @@ def net(outlayer_wasm: bytes) -> Net:
     assert ln.call(OWNER, OUTLAYER, "new", {"owner_id": OWNER}).success
     assert ln.call(OWNER, OUTLAYER, "add_worker", {"account_id": WORKER}).success
     return Net(ln)
+
+
+@pytest.fixture
+def token(net: Net) -> str:
+    """A whitelisted test stablecoin (6 decimals); Alice holds its 1,000 USD supply."""
+    ln = net.ln
+    ln.create_account(TOKEN, 10 * NEAR)
+    assert ln.deploy(TOKEN, built_contract("test_token")).success
+    assert ln.call(
+        TOKEN, TOKEN, "new", {"owner_id": ALICE, "total_supply": str(1000 * MILLION)}
+    ).success
+    assert net.call(OWNER, "add_token", {"token_id": TOKEN}).success
+    return TOKEN
+
+
+def ft_balance(net: Net, account: str) -> int:
+    return int(net.ln.view(TOKEN, "ft_balance_of", {"account_id": account}))

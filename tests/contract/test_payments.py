@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from localnet.node import NEAR, Localnet
+from localnet.node import NEAR
 from tests.conftest import built_contract
-from tests.contract.conftest import ALICE, DEV, OUTLAYER, OWNER, TOKEN, Net, event
-
-MILLION = 10**6  # a stablecoin with 6 decimals: 1 USD
-
-
-@pytest.fixture
-def token(net: Net) -> str:
-    ln: Localnet = net.ln
-    ln.create_account(TOKEN, 10 * NEAR)
-    assert ln.deploy(TOKEN, built_contract("test_token")).success
-    assert ln.call(
-        TOKEN, TOKEN, "new", {"owner_id": ALICE, "total_supply": str(1000 * MILLION)}
-    ).success
-    assert net.call(OWNER, "add_token", {"token_id": TOKEN}).success
-    return TOKEN
-
-
-def ft_balance(net: Net, account: str) -> int:
-    return int(net.ln.view(TOKEN, "ft_balance_of", {"account_id": account}))
+from tests.contract.conftest import ALICE, DEV, MILLION, OUTLAYER, TOKEN, Net, event, ft_balance
 
 
 def deposit_usd(net: Net, value: int, msg: str = '{"action":"deposit_balance"}') -> None:

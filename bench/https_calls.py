@@ -1,37 +1,39 @@
 """HTTPS calls per second and latency (p50/p99) through the edge at concurrency 1, 8 and 64.
 
-Everything real and in one process tree: the edge (plain HTTP on loopback, to measure the
-platform rather than TLS), the coordinator (SQLite), one JobRunner with its sandboxed worker
-pool, a trivial guest (hello.wat). Each level sends its calls from that many concurrent clients;
-a call that comes back ``pending`` (its wait ran out), or with an error, is counted apart, so
-"all answered" means every call came back ``done``.
+Everything real, each service its own process as deployed (`outlayer <service> serve`): the
+edge (plain HTTP on loopback, to measure the platform rather than TLS), the coordinator
+(PostgreSQL by default, a database of its own; ``--database sqlite``), one executor with its
+sandboxed single-use worker processes, a trivial guest (hello.wat). Each level sends its calls
+from that many concurrent clients; a call that comes back ``pending`` (its wait ran out), or
+with an error, is counted apart, so "all answered" means every call came back ``done``.
+
+    python -m bench.https_calls [--levels 1,8,64] [--calls N] [--database postgresql|sqlite]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import os
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import httpx
 import wasmtime
 
-from outlayer.config import load_settings
+from bench.queue_throughput import database as bench_database
 from outlayer.wasmstore import WasmStore
-from services.coordinator.database import make_engine, migrate
-from services.coordinator.service import build_server
-from services.coordinator.workers import register_worker
-from services.edge.server import Edge, make_server
-from services.executor import Executor
-from services.executor.runner import JobRunner
 
 LEVELS = {1: 40, 8: 160, 64: 192}  # concurrency: calls
+EXECUTOR_SLOTS = 4  # the executor's pool and concurrent jobs
 HELLO = Path(__file__).resolve().parent.parent / "tests" / "guests" / "hello.wat"
 
 
@@ -46,41 +48,89 @@ class Level:
     errors: int
 
 
-def run() -> list[Level]:
-    root = Path(tempfile.mkdtemp(prefix="outlayer-bench-https-"))
-    settings = load_settings(
-        tls={"enabled": False},
-        coordinator={"admin_token": "bench"},
-        executor={"module_cache_dir": root / "modules", "pool_size": 2, "max_concurrent": 2},
-    )
-    engine = make_engine(f"sqlite:///{root / 'db.sqlite'}")
-    migrate(engine)
-    server, port = build_server(settings, engine, "127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+class Stack:
+    """The coordinator, one executor and the edge, each its own process (as deployed), on a
+    database of their own and free ports; plain HTTP on loopback (TLS is not what is measured)."""
+
+    def __init__(self, root: Path, database_url: str) -> None:
+        self.root = root
+        coordinator, self.edge_port = free_port(), free_port()
+        self.env = {
+            **os.environ,
+            "OUTLAYER_DATABASE_URL": database_url,
+            "OUTLAYER_TLS__ENABLED": "false",
+            "OUTLAYER_COORDINATOR__ADMIN_TOKEN": "bench",
+            "OUTLAYER_COORDINATOR__ADMIN_LISTEN": "127.0.0.1:0",
+            "OUTLAYER_COORDINATOR__LISTEN": f"127.0.0.1:{coordinator}",
+            "OUTLAYER_COORDINATOR__WASM_STORE_DIR": str(root / "wasm"),
+            "OUTLAYER_EXECUTOR__LISTEN": f"127.0.0.1:{free_port()}",
+            "OUTLAYER_EXECUTOR__COORDINATOR": f"127.0.0.1:{coordinator}",
+            "OUTLAYER_EXECUTOR__WORKER_TOKEN_FILE": str(root / "worker.token"),
+            "OUTLAYER_EXECUTOR__MODULE_CACHE_DIR": str(root / "modules"),
+            "OUTLAYER_EXECUTOR__POOL_SIZE": str(EXECUTOR_SLOTS),
+            "OUTLAYER_EXECUTOR__MAX_CONCURRENT": str(EXECUTOR_SLOTS),
+            "OUTLAYER_EDGE__LISTEN": f"127.0.0.1:{self.edge_port}",
+            "OUTLAYER_EDGE__COORDINATOR": f"127.0.0.1:{coordinator}",
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def outlayer(self, *args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=self.env,
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+    def start(self) -> None:
+        self.outlayer("coordinator", "add-worker", "bench")  # migrates the database
+        token = self.outlayer("coordinator", "add-worker", "bench-executor").strip()
+        (self.root / "worker.token").write_text(token)
+        for service in ("coordinator", "executor", "edge"):
+            log = (self.root / f"{service}.log").open("wb")
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "cli.main", service, "serve"], env=self.env,
+                stdout=log, stderr=log,
+            ))  # fmt: skip
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run(levels: dict[int, int] = LEVELS, database: str = "postgresql") -> list[Level]:
+    with tempfile.TemporaryDirectory(prefix="outlayer-bench-https-") as folder, \
+            bench_database(database) as url:  # fmt: skip
+        stack = Stack(Path(folder), url)
+        stack.start()
+        try:
+            return measure(stack, levels)
+        finally:
+            stack.stop()
+
+
+def measure(stack: Stack, levels: dict[int, int]) -> list[Level]:
     wasm = bytes(wasmtime.wat2wasm(HELLO.read_text()))
-    store = WasmStore(root / "wasm")
-    store.put(wasm)
-    stop = threading.Event()
-    pool = Executor(settings)
-    runner = JobRunner(pool, channel, register_worker(engine, "w0"), store)
-    threading.Thread(target=runner.run_forever, args=(stop, 1.0), daemon=True).start()
-    edge = make_server(Edge(f"127.0.0.1:{port}"), "127.0.0.1", 0, None)
-    threading.Thread(target=edge.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{edge.server_address[1]}"
+    WasmStore(stack.root / "wasm").put(wasm)
+    base = f"http://127.0.0.1:{stack.edge_port}"
     admin = {"X-Admin-Token": "bench"}
     digest = hashlib.sha256(wasm).hexdigest()
-    for _ in range(100):  # the edge's thread may still be starting
+    project = {"owner": "b", "name": "hello", "wasm_sha256": digest}
+    for _ in range(600):  # the services are still starting (the edge answers 503 till then)
         try:
-            httpx.get(f"{base}/healthz")
-            break
+            if httpx.post(f"{base}/projects", json=project, headers=admin).status_code != 503:
+                break
         except httpx.TransportError:
-            time.sleep(0.05)
-    httpx.post(
-        f"{base}/projects",
-        json={"owner": "b", "name": "hello", "wasm_sha256": digest},
-        headers=admin,
-    ).raise_for_status()
+            pass
+        time.sleep(0.05)
     key = httpx.post(
         f"{base}/payment-keys", json={"owner": "b", "balance_yocto": str(10**30)}, headers=admin
     ).json()["secret"]
@@ -98,32 +148,37 @@ def run() -> list[Level]:
 
     for _ in range(4):
         one(0)  # warm the pool and the module cache
-    levels = []
-    for concurrency, calls in LEVELS.items():
+    measured = []
+    for concurrency, calls in levels.items():
         began = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as clients:
             answers = list(clients.map(one, range(calls)))
         elapsed = time.perf_counter() - began
         latencies = sorted(seconds for seconds, _ in answers)
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        levels.append(Level(
+        measured.append(Level(
             concurrency, calls, calls / elapsed, statistics.median(latencies) * 1000, p99 * 1000,
             sum(status == "pending" for _, status in answers),
             sum(status not in ("done", "pending") for _, status in answers),
         ))  # fmt: skip
-    stop.set()
     client.close()
-    edge.shutdown()
-    server.stop(grace=None)
-    pool.close()
-    return levels
+    return measured
 
 
 def main() -> None:
-    print("HTTPS calls through the edge: hello guest, 1 executor (pool of 2), SQLite")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)),
+                        help="concurrency levels to run (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--calls", type=int, default=0, help="calls per level (default: each "
+                        "level's own)")  # fmt: skip
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    args = parser.parse_args()
+    chosen = {int(c): args.calls or LEVELS.get(int(c), 100) for c in args.levels.split(",")}
+    print(f"HTTPS calls through the edge: hello guest, 1 executor ({EXECUTOR_SLOTS} slots), "
+          f"{args.database}; each service its own process")  # fmt: skip
     print("| concurrency | calls | calls/s | p50 ms | p99 ms | pending | errors |")
     print("|---|---|---|---|---|---|---|")
-    for level in run():
+    for level in run(chosen, args.database):
         print(f"| {level.concurrency} | {level.calls} | {level.rate:.1f} | {level.p50_ms:.0f} | "
               f"{level.p99_ms:.0f} | {level.pending} | {level.errors} |")  # fmt: skip
 

@@ -56,8 +56,9 @@ def add_worker_command(args: argparse.Namespace) -> int:
 
 
 def revoke_worker_command(args: argparse.Namespace) -> int:
-    from services.coordinator.workers import revoke_worker
+    from services.coordinator.workers import TRUSTED_FOR_S, revoke_worker
 
     revoke_worker(_engine(), args.name)
-    print(f"outlayer coordinator: worker {args.name} revoked", file=sys.stderr)
+    print(f"outlayer coordinator: worker {args.name} revoked (running coordinators refuse its "
+          f"token within {TRUSTED_FOR_S:g} s)", file=sys.stderr)  # fmt: skip
     return 0

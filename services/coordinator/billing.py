@@ -22,8 +22,9 @@ from sqlmodel import Session, col, select
 from outlayer.config import CoordinatorSettings
 from outlayer.errors import NOT_RUN, ErrorCode, ExecutionErrorType, OutlayerError
 from outlayer.limits import ResourceLimits
+from services.coordinator.lookups import Lookup
 from services.coordinator.models import Call, EarningsEntry, OwnerEarnings, PaymentKey
-from services.coordinator.queue import JobQueue, utcnow
+from services.coordinator.queue import JobQueue, JobState, utcnow
 
 log = logging.getLogger("outlayer.coordinator.billing")
 SECRET_PREFIX = "olk_"
@@ -48,6 +49,7 @@ class Billing:
         self._engine = engine
         self._queue = queue
         self._pricing = pricing
+        self._keys = Lookup(self._load_key)  # a key's identity; its balance is read locked
 
     def cost(self, instructions: int, ms: int) -> int:
         p = self._pricing
@@ -78,12 +80,15 @@ class Billing:
         return key, secret
 
     def key_for(self, secret: str | None) -> PaymentKey:
+        """The key a secret names (its id and owner; not a balance to trust: holds and
+        charges read that under the row's lock)."""
         if not secret:
             raise OutlayerError(ErrorCode.UNAUTHENTICATED, "send your payment key in X-Payment-Key")
+        return self._keys(_digest(secret))
+
+    def _load_key(self, digest: str) -> PaymentKey:
         with Session(self._engine, expire_on_commit=False) as session:
-            key = session.exec(
-                select(PaymentKey).where(PaymentKey.secret_sha256 == _digest(secret))
-            ).first()
+            key = session.exec(select(PaymentKey).where(PaymentKey.secret_sha256 == digest)).first()
         if key is None:
             raise OutlayerError(ErrorCode.UNAUTHENTICATED, "unknown payment key (X-Payment-Key)")
         return key
@@ -134,35 +139,41 @@ class Billing:
             session.add(key)
             session.add(call)
 
-    def settle(self, call_id: str) -> Settled | None:
-        """Charges a finished call once; None while its job is still running."""
-        with Session(self._engine, expire_on_commit=False) as session:
-            known = session.get(Call, call_id)
-        if known is None:
-            raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id}")
-        # Read the job before taking the write lock: one connection at a time holds it (SQLite),
-        # and a finished job's result never changes.
-        state = self._queue.get(known.job_id)
-        if state is None or state.result is None:
-            return None
+    def settle(self, call_id: str, finished: JobState | None = None) -> Settled | None:
+        """Charges a finished call once; None while its job is still running. ``finished``:
+        the call's job as its waiter last saw it (saves reading it again)."""
+        state = finished if finished is not None and finished.result is not None else None
+        if state is None:
+            with Session(self._engine, expire_on_commit=False) as session:
+                known = session.get(Call, call_id)
+            if known is None:
+                raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id}")
+            # Read the job before taking the write lock: one connection at a time holds it
+            # (SQLite), and a finished job's result never changes.
+            state = self._queue.get(known.job_id)
+            if state is None or state.result is None:
+                return None
+        result = state.result
+        assert result is not None  # a finished job's, checked above
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             call = session.get(Call, call_id, with_for_update=True)
-            assert call is not None
+            if call is None or call.job_id != state.id:
+                raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id} for job {state.id}")
             if call.charged is not None:
-                return Settled(int(call.charged), state.result)
-            used = state.result.get("resources_used") or {}
-            success = state.result.get("status") == "success"
+                return Settled(int(call.charged), result)
+            used = result.get("resources_used") or {}
+            success = result.get("status") == "success"
             compute = min(
                 self.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0)))
                 + self.compile_fee(int(used.get("compile_ms", 0))),
                 int(call.max_cost),
             )
-            error = state.result.get("error") or {}
+            error = result.get("error") or {}
             if error.get("type") in NOT_BILLED:  # never ran, or the platform failed it
                 compute = 0
             attached = int(call.attached_deposit) if success else 0
             # The guest may give part of the attached payment back (outlayer.refund_usd).
-            refund = min(int(state.result.get("refund_usd") or 0), attached)
+            refund = min(int(result.get("refund_usd") or 0), attached)
             deposit = attached - refund
             charged = compute + deposit
             key = session.exec(
@@ -190,7 +201,7 @@ class Billing:
                     )
                 )
         self._queue.acknowledge(call.job_id)
-        return Settled(charged, state.result)
+        return Settled(charged, result)
 
     def earnings(self, owner: str) -> tuple[int, list[EarningsEntry]]:
         with Session(self._engine, expire_on_commit=False) as session:

@@ -29,8 +29,9 @@ from outlayer.v1 import coordinator_pb2 as pb_coordinator
 from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
 from services.coordinator.billing import Billing
+from services.coordinator.lookups import Lookup
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
-from services.coordinator.queue import JobQueue, utcnow
+from services.coordinator.queue import JobQueue, JobState, utcnow
 from services.coordinator.submit import Submitter
 
 MAX_WAIT_S = 60.0
@@ -71,7 +72,8 @@ class _Waiters:
             for event in self._events.get(job_id, []):
                 event.set()
 
-    def wait(self, queue: JobQueue, job_id: int, timeout_s: float) -> None:
+    def wait(self, queue: JobQueue, job_id: int, timeout_s: float) -> JobState | None:
+        """The job's state when it finished, or as it was when the wait ran out."""
         event = threading.Event()
         with self._lock:  # registered before the first look: no completion is missed
             self._events.setdefault(job_id, []).append(event)
@@ -81,7 +83,7 @@ class _Waiters:
                 state = queue.get(job_id)
                 remaining = deadline - time.monotonic()
                 if state is None or state.result is not None or remaining <= 0:
-                    return
+                    return state
                 event.wait(min(remaining, WAIT_POLL_S))
         finally:
             with self._lock:
@@ -104,6 +106,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         self._queue = queue
         self._settings = settings
         self._billing = Billing(engine, queue, settings.coordinator)
+        self._current_version = Lookup(self._project)
         self._waiters = _Waiters()
         queue.on_finished(self._waiters.finished)
 
@@ -153,7 +156,9 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             version.project_id, version.version = project.id, project.version
             session.add(version)
             session.flush()
-            return self._describe(session, project)
+            described = self._describe(session, project)
+        self._current_version.forget()  # calls here use the new version at once
+        return described
 
     def GetProject(
         self, request: pb.GetProjectRequest, context: grpc.ServicerContext
@@ -219,7 +224,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
     def _call(self, request: pb.CallRequest, headers: dict[str, str]) -> pb.CallResponse:
         key = self._billing.key_for(headers.get("x-payment-key"))
         deposit_text, wait = _call_inputs(request, headers)
-        project, version = self._project(request.owner, request.project, request.version)
+        project, version = self._current_version(request.owner, request.project, request.version)
         secrets_ref = _secrets_ref(request, project, version, key.owner)
         limits = resolve_limits(limits_from_proto(request.limits), self._settings.limits)
         max_cost = self._billing.max_cost(limits, may_build=not version.wasm_sha256)
@@ -275,16 +280,15 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         except Exception:
             self._billing.release(call_id)
             raise
-        return self._await(call_id, wait)
+        return self._await(call_id, wait, job_id)
 
-    def _await(self, call_id: str, wait_s: float) -> pb.CallResponse:
-        job_id = self._billing.job_of(call_id)
-        if job_id:
-            self._waiters.wait(self._queue, job_id, wait_s)
-        return self._answer(call_id)
+    def _await(self, call_id: str, wait_s: float, job_id: int = 0) -> pb.CallResponse:
+        job_id = job_id or self._billing.job_of(call_id)
+        state = self._waiters.wait(self._queue, job_id, wait_s) if job_id else None
+        return self._answer(call_id, state)
 
-    def _answer(self, call_id: str) -> pb.CallResponse:
-        settled = self._billing.settle(call_id)
+    def _answer(self, call_id: str, state: JobState | None = None) -> pb.CallResponse:
+        settled = self._billing.settle(call_id, state)
         if settled is None:
             return pb.CallResponse(call_id=call_id, status="pending")
         result = ExecutionResult.from_json(settled.result).to_proto()

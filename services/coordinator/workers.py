@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -13,6 +15,12 @@ from services.coordinator.models import Worker
 from services.coordinator.queue import utcnow
 
 TOKEN_PREFIX = "olw_"
+# A worker authenticates on every lease, heartbeat and completion: a token seen valid is
+# trusted this long before the database is asked again. A revocation takes effect at once on
+# this coordinator (revoke_worker clears the cache) and within this time on other replicas.
+TRUSTED_FOR_S = 5.0
+_trusted: dict[str, tuple[str, float]] = {}  # token digest -> (worker, trusted until)
+_trusted_lock = threading.Lock()
 
 
 def _digest(token: str) -> str:
@@ -38,6 +46,8 @@ def revoke_worker(engine: Engine, name: str) -> None:
             raise OutlayerError(ErrorCode.NOT_FOUND, f"no worker named {name!r}")
         worker.revoked = True
         session.add(worker)
+    with _trusted_lock:
+        _trusted.clear()
 
 
 def authenticate(engine: Engine, authorization: str | None) -> str:
@@ -49,8 +59,15 @@ def authenticate(engine: Engine, authorization: str | None) -> str:
             "add-worker`)",
         )
     digest = _digest(authorization[len("Bearer ") :].strip())
+    now = time.monotonic()
+    with _trusted_lock:
+        name, until = _trusted.get(digest, ("", 0.0))
+    if until > now:
+        return name
     with Session(engine) as session:
         worker = session.exec(select(Worker).where(Worker.token_sha256 == digest)).first()
     if worker is None or worker.revoked:
         raise OutlayerError(ErrorCode.UNAUTHENTICATED, "unknown or revoked worker token")
+    with _trusted_lock:
+        _trusted[digest] = (worker.name, now + TRUSTED_FOR_S)
     return worker.name

@@ -5,7 +5,7 @@ ARG BASE=outlayer-base:bookworm
 FROM ${BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-15 \
- && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /var/lib/apt/lists/* /var/lib/postgresql/15 /etc/postgresql/15/main \
  && mkdir -p /var/lib/postgresql/data /run/postgresql \
  && chown -R postgres:postgres /var/lib/postgresql /run/postgresql
 COPY postgres-entrypoint.sh /usr/local/bin/postgres-entrypoint

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import threading
 from typing import Any
 
@@ -191,7 +192,8 @@ class Leader:
                 self._url,
                 autocommit=True,
                 connect_timeout=max(1, int(self._connect_timeout_s)),
-                application_name=f"outlayer-indexer {self.name}"[:63],
+                # Operators (and tests) see which process holds the lease in pg_stat_activity.
+                application_name=f"outlayer-indexer pid={os.getpid()} {self.name}"[:63],
                 **KEEPALIVE,  # type: ignore[arg-type]
             )
         return self._connection

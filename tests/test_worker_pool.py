@@ -3,6 +3,7 @@ workers started directly and for workers forked from the zygote (what the pool u
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import threading
@@ -10,13 +11,21 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import wasmtime
 
 from outlayer.config import Settings
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
 from services.executor._pool import Deadlines, NotDelivered, WorkerPool, WorkerProcess, Zygote
 from services.executor._protocol import encode_job
-from services.executor._sandbox import RawOutcome, SandboxJob
+from services.executor._sandbox import (
+    GuestRun,
+    ModuleCache,
+    RawOutcome,
+    SandboxJob,
+    compile_module,
+    make_engine,
+)
 from tests.conftest import wat_guest
 
 LIMITS = ResourceLimits(max_instructions=10**9, max_memory_mb=64, max_execution_seconds=2.0)
@@ -157,3 +166,119 @@ def test_a_dead_spare_does_not_fail_the_next_caller(
         assert outcome.stdout == b"hello\n"
     finally:
         pool.close()
+
+
+# Prints 16 bytes at 1024 (a data segment, "ORIGINAL", then zeros), overwrites them with its
+# input and prints them again: a run that saw an earlier run's memory would print that run's
+# input first.
+MEMORY_GUEST = """
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read"
+    (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 1024) "ORIGINAL")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 16))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+"""
+SECRET = b"SECRET-1SECRET-2"
+FRESH_MEMORY = b"ORIGINAL" + bytes(8) + SECRET  # what it found, then what it wrote
+DEADLINES = Deadlines(compile_seconds=30, run_seconds=5, kill_grace_seconds=0.5)
+
+
+def _memory_payload(settings: Settings) -> bytes:
+    job = SandboxJob(SECRET, {}, LIMITS, 1024, 1024)
+    wasm = bytes(wasmtime.wat2wasm(MEMORY_GUEST))
+    return encode_job(job, wasm, str(settings.executor.module_cache_dir))
+
+
+def test_a_worker_with_a_preloaded_module_starts_from_fresh_memory(settings: Settings) -> None:
+    """The zygote keeps the compiled module in memory for the workers it forks later; each of
+    them still instantiates it anew: the data segment as compiled, nothing a job wrote."""
+    zygote = Zygote()
+    try:
+        zygote.preload("/nonexistent/module.cwasm")  # gone or damaged: ignored
+        first = WorkerProcess(zygote)
+        assert first.wait_ready()
+        outcome = first.run(_memory_payload(settings), DEADLINES)
+        assert outcome.error_type is None, outcome
+        assert outcome.stdout == FRESH_MEMORY
+        assert first.loaded_path.endswith(".cwasm")  # it read (or built) the module itself
+        first.kill()
+        zygote.preload(first.loaded_path)
+        for _ in range(2):
+            worker = WorkerProcess(zygote)
+            assert worker.wait_ready()
+            outcome = worker.run(_memory_payload(settings), DEADLINES)
+            assert outcome.error_type is None, outcome
+            assert worker.loaded_path == ""  # found in memory: preloaded by the zygote
+            assert outcome.stdout == FRESH_MEMORY  # not the SECRET the job before wrote
+            worker.kill()
+    finally:
+        zygote.close()
+
+
+def _wait_for_spare(pool: WorkerPool, previous: WorkerProcess | None) -> WorkerProcess:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        spare = _idle_spare(pool)
+        if spare is not previous:
+            return spare
+        time.sleep(0.02)
+    raise AssertionError("the pool started no new spare worker")
+
+
+def test_the_pool_preloads_the_module_a_job_used(settings: Settings) -> None:
+    """After a job, the workers forked next have its module in memory: with the compiled file
+    deleted, the next jobs run without rebuilding it, each in fresh memory."""
+    pool = WorkerPool(size=1)
+    try:
+        payload = _memory_payload(settings)
+        first_spare = _idle_spare(pool)
+        outcome = pool.run(payload, DEADLINES)
+        assert outcome.stdout == FRESH_MEMORY, outcome
+        _wait_for_spare(pool, first_spare)  # forked after the pool asked for the preload
+        compiled = ModuleCache(settings.executor.module_cache_dir).path_for(
+            hashlib.sha256(bytes(wasmtime.wat2wasm(MEMORY_GUEST))).hexdigest()
+        )
+        os.unlink(compiled)
+        for _ in range(2):
+            outcome = pool.run(payload, DEADLINES)
+            assert outcome.error_type is None, outcome
+            assert outcome.stdout == FRESH_MEMORY
+            assert not os.path.exists(compiled)  # found in memory: nothing was rebuilt
+    finally:
+        pool.close()
+
+
+def test_a_dead_zygote_is_restarted_without_failing_a_caller(settings: Settings) -> None:
+    pool = WorkerPool(size=1)
+    try:
+        _idle_spare(pool)
+        zygote = pool._zygote
+        assert zygote is not None
+        zygote._process.kill()
+        zygote._process.wait()
+        for _ in range(3):  # the spare it forked, then workers of a new zygote
+            outcome = pool.run(_payload("hello", settings), DEADLINES)
+            assert outcome.error_type is None, outcome
+            assert outcome.stdout == b"hello\n"
+        assert pool._zygote is not zygote and pool._zygote is not None
+        assert pool._zygote.alive()
+    finally:
+        pool.close()
+
+
+def test_a_guest_run_runs_once(settings: Settings) -> None:
+    engine = make_engine()
+    run = GuestRun(engine)
+    job = SandboxJob(b"", {}, LIMITS, 1024, 1024)
+    module = compile_module(engine, wat_guest("hello"))
+    assert run.run(module, job).stdout == b"hello\n"
+    with pytest.raises(RuntimeError):
+        run.run(module, job)

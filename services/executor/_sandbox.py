@@ -283,7 +283,7 @@ class GuestRun:
             PLATFORM_MODULE, "refund_usd", PLATFORM_FUNCTIONS["refund_usd"], self._on_refund_usd
         )
         self._linker = linker
-        self._wasi, self._stdin_fd = self._prepare_wasi()
+        self._wasi = self._prepare_wasi()
         self._watchdog = Watchdog()
 
     # --- captured streams (called by wasmtime on the guest's thread) ---------------------------
@@ -385,27 +385,27 @@ class GuestRun:
         store.set_epoch_deadline(1)
         self._poll_oneoff = make_poll_oneoff(self._deadline, limits.max_execution_seconds + 1)
 
-    def _prepare_wasi(self) -> tuple[wasmtime.WasiConfig, int]:
-        """The WASI configuration but for the job's variables, and the fd of its stdin."""
+    def _prepare_wasi(self) -> wasmtime.WasiConfig:
+        """The WASI configuration but for the job's variables and input."""
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["main"]
-        # stdin from an anonymous in-memory file: no disk, and the guest cannot block on it.
-        # wasmtime opens it now; the job's input is written to it when the job arrives.
-        fd = os.memfd_create("outlayer-stdin", os.MFD_CLOEXEC)
-        wasi.stdin_file = f"/proc/self/fd/{fd}"
         wasi.stdout_custom = self._on_stdout
         wasi.stderr_custom = self._on_stderr
-        return wasi, fd  # no preopened directories: the guest sees no file system
+        return wasi  # no preopened directories: the guest sees no file system
 
     def _wasi_config(self) -> wasmtime.WasiConfig:
-        wasi, fd = self._wasi, self._stdin_fd
+        wasi = self._wasi
+        wasi.env = sorted(self._job.env.items())  # the job's variables and nothing else
+        # stdin from an anonymous in-memory file: no disk, and the guest cannot block on it.
+        # (wasmtime takes the file's contents as it sets it: the input must be written first.)
+        fd = os.memfd_create("outlayer-stdin", os.MFD_CLOEXEC)
         try:
             view = memoryview(self._job.input)
             while view:
                 view = view[os.write(fd, view) :]
+            wasi.stdin_file = f"/proc/self/fd/{fd}"
         finally:
             os.close(fd)
-        wasi.env = sorted(self._job.env.items())  # the job's variables and nothing else
         return wasi
 
     def _render_logs(self) -> str:

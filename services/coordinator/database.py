@@ -16,10 +16,13 @@ from sqlmodel import create_engine
 from outlayer.errors import ErrorCode, OutlayerError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# PostgreSQL connections: enough for the gRPC server's threads (32) and the slow methods' pool,
-# so a burst of calls never waits for a connection; checked before use only after idling.
-POOL_SIZE = 20
-POOL_OVERFLOW = 30
+# PostgreSQL connections per coordinator replica, made as needed: the engine's pool (ORM work:
+# billing, projects, settlement) up to 10 + 10, the queue's two statement pools up to
+# STATEMENT_POOL each, and two for notifications: at most 42, so two replicas fit PostgreSQL's
+# default max_connections (100). More would not help: two cores run a few statements at once.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+STATEMENT_POOL = 10
 PING_AFTER_IDLE_S = 10.0
 
 
@@ -70,7 +73,7 @@ class StatementConnections:
     leased again, as after an expired lease), never for results, money or submitted jobs. Each
     such commit saves a WAL flush (~1.6 ms here)."""
 
-    def __init__(self, url: str, *, durable: bool = True, size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, *, durable: bool = True, size: int = STATEMENT_POOL) -> None:
         self._url = url
         self._options = "" if durable else "-c synchronous_commit=off"
         self._idle: list[tuple[psycopg.Connection[Any], float]] = []  # (connection, idle since)

@@ -7,33 +7,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from services.coordinator import JobQueue, JobSpec
+from services.coordinator import JobQueue
 from services.coordinator.database import make_engine
 from services.coordinator.events import JobEvents, PgJobEvents
 from services.coordinator.models import JobStatus
 from services.coordinator.queue import JobState, LeasedJob
+from tests.coordinator.test_queue import Clock, spec
 
 NEVER_S = 600.0  # a poll interval no test waits out
 BOUND_S = 60.0  # failure bound: only a broken wake-up takes this long
 
 postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -55,15 +44,24 @@ def replicas(database_url: str, engine: Engine) -> Iterator[Replicas]:
     other.dispose()
 
 
-def spec(key: str, priority: int = 0) -> JobSpec:
-    return JobSpec(dedupe_key=key, kind="https", spec={"key": key}, priority=priority)
-
-
 def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
     answer: list[Any] = []
     thread = threading.Thread(target=lambda: answer.append(target()), daemon=True)
     thread.start()
     return thread, answer
+
+
+def on_both(replicas: Replicas, target: Callable[[JobQueue, str], None]) -> None:
+    """Runs ``target(queue, worker)`` in four threads per replica, all at once, to the end."""
+    threads = [
+        threading.Thread(target=target, args=(queue, f"{label}{n}"))
+        for label, queue in (("a", replicas.a), ("b", replicas.b))
+        for n in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def after_first_call(
@@ -174,15 +172,7 @@ def test_replicas_leasing_concurrently_never_lease_a_job_twice(replicas: Replica
                 leased.append((job.id, name))
                 firsts.append(completion.first)
 
-    threads = [
-        threading.Thread(target=work, args=(queue, f"{label}{n}"))
-        for label, queue in (("a", replicas.a), ("b", replicas.b))
-        for n in range(4)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    on_both(replicas, work)
     assert sorted(job_id for job_id, _ in leased) == sorted(ids)  # each once, none lost
     assert all(firsts)
     assert {name[0] for _, name in leased} == {"a", "b"}  # both replicas took part
@@ -205,15 +195,7 @@ def test_an_expired_lease_is_leased_again_once_across_replicas(replicas: Replica
         with lock:
             results.append((name, got))
 
-    threads = [
-        threading.Thread(target=try_lease, args=(queue, f"{label}{n}"))
-        for label, queue in (("a", replicas.a), ("b", replicas.b))
-        for n in range(4)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    on_both(replicas, try_lease)
     # One replica takes the lease back (each looks for expired leases); the job is queued once,
     # and exactly one of the eight leases gets it (the one that took it back leases after).
     retried = [(name, job) for name, job in results if job is not None]

@@ -22,6 +22,8 @@ from sqlmodel import Session, col, select
 from outlayer.config import CoordinatorSettings
 from outlayer.errors import NOT_RUN, ErrorCode, ExecutionErrorType, OutlayerError
 from outlayer.limits import ResourceLimits
+from outlayer.origin import job_key
+from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.lookups import Lookup
 from services.coordinator.models import Call, EarningsEntry, OwnerEarnings, PaymentKey
 from services.coordinator.queue import JobQueue, JobState, utcnow
@@ -32,6 +34,11 @@ SECRET_PREFIX = "olk_"
 # worker_failure is a worker process killed or lost, a host function's bug, retries exhausted
 # (a guest's own failures have their own categories: limits, traps, exit codes).
 NOT_BILLED = NOT_RUN | {ExecutionErrorType.WORKER_FAILURE}
+
+
+def call_job_key(call_id: str) -> str:
+    """The queue key of an HTTPS call's job."""
+    return job_key(pb.JobOrigin(https=pb.HttpsCall(call_id=call_id)))
 
 
 @dataclass(frozen=True)
@@ -103,9 +110,13 @@ class Billing:
             return None if call is None else call.call_id
 
     def job_of(self, call_id: str) -> int:
+        """The call's job (0: none, or not queued yet). A call records its job's id only when
+        it settles; until then the job is found by the key of its origin."""
         with Session(self._engine, expire_on_commit=False) as session:
             call = session.get(Call, call_id)
-            return 0 if call is None else call.job_id
+        if call is None:
+            return 0
+        return call.job_id or self._queue.find(call_job_key(call_id)) or 0
 
     def hold(self, key_id: str, call: Call) -> None:
         """Reserves the call's worst case on the key, and records the call, in one transaction."""
@@ -144,23 +155,25 @@ class Billing:
         the call's job as its waiter last saw it (saves reading it again)."""
         state = finished if finished is not None and finished.result is not None else None
         if state is None:
-            with Session(self._engine, expire_on_commit=False) as session:
-                known = session.get(Call, call_id)
-            if known is None:
-                raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id}")
+            job_id = self.job_of(call_id)
+            if not job_id:
+                if not self._exists(call_id):
+                    raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id}")
+                return None
             # Read the job before taking the write lock: one connection at a time holds it
             # (SQLite), and a finished job's result never changes.
-            state = self._queue.get(known.job_id)
+            state = self._queue.get(job_id)
             if state is None or state.result is None:
                 return None
         result = state.result
         assert result is not None  # a finished job's, checked above
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             call = session.get(Call, call_id, with_for_update=True)
-            if call is None or call.job_id != state.id:
+            if call is None or call.job_id not in (0, state.id):
                 raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id} for job {state.id}")
             if call.charged is not None:
                 return Settled(int(call.charged), result)
+            call.job_id = state.id
             used = result.get("resources_used") or {}
             success = result.get("status") == "success"
             compute = min(
@@ -202,6 +215,10 @@ class Billing:
                 )
         self._queue.acknowledge(call.job_id)
         return Settled(charged, result)
+
+    def _exists(self, call_id: str) -> bool:
+        with Session(self._engine) as session:
+            return session.get(Call, call_id) is not None
 
     def earnings(self, owner: str) -> tuple[int, list[EarningsEntry]]:
         with Session(self._engine, expire_on_commit=False) as session:
@@ -253,8 +270,9 @@ class HoldSweeper:
         stale_before = utcnow() - self._stale_after
         for call in open_calls:
             try:
-                if call.job_id:
-                    state = billing._queue.get(call.job_id)
+                job_id = call.job_id or billing._queue.find(call_job_key(call.call_id))
+                if job_id:
+                    state = billing._queue.get(job_id)
                     if state is not None and state.result is not None:
                         settled = billing.settle(call.call_id)
                         log.info(

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from outlayer.config import CoordinatorSettings
 from outlayer.errors import ExecutionErrorType
 from outlayer.result import ExecutionResult, ResourcesUsed
-from services.coordinator.billing import Billing
+from services.coordinator.billing import Billing, call_job_key
 from services.coordinator.models import Call, PaymentKey
 from services.coordinator.queue import JobQueue, JobSpec, utcnow
 
@@ -40,12 +40,9 @@ def _held_call(billing: Billing, queue: JobQueue, *, age_s: float = 0.0) -> tupl
         created_at=utcnow() - timedelta(seconds=age_s),
     )
     billing.hold(key.key_id, call)
-    job_id = queue.enqueue(JobSpec(f"https:{call_id}", "https", {"input": ""}))
-    with Session(billing._engine) as session, session.begin():  # as the public API does
-        stored = session.get(Call, call_id)
-        assert stored is not None
-        stored.job_id = job_id
-        session.add(stored)
+    # As the public API does: the job's key comes from the call; the call's row is not
+    # written again until it settles.
+    job_id = queue.enqueue(JobSpec(call_job_key(call_id), "https", {"input": ""}))
     return key.key_id, call_id, job_id
 
 

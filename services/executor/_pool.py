@@ -310,6 +310,7 @@ class WorkerPool:
         self._idle: queue.Queue[WorkerProcess] = queue.Queue()
         self._used: queue.Queue[WorkerProcess | None] = queue.Queue()
         self._wanted = threading.Event()
+        self._filled = threading.Condition()
         self._closed = False
         self._wanted.set()
         self._filler = threading.Thread(target=self._fill, name="worker-pool-filler", daemon=True)
@@ -335,6 +336,17 @@ class WorkerPool:
                 # slow the run down, and a thread start here would delay the caller.
                 self._used.put(worker)
         raise AssertionError("unreachable")
+
+    def wait_full(self, timeout: float) -> bool:
+        """Waits until ``size`` started workers are idle (a warm pool); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._idle.qsize() < self._size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                return False
+            with self._filled:
+                self._filled.wait(min(remaining, 0.1))
+        return True
 
     def close(self) -> None:
         self._closed = True
@@ -407,6 +419,8 @@ class WorkerPool:
                     continue
                 backoff = 0.0
                 self._idle.put(worker)
+                with self._filled:
+                    self._filled.notify_all()
 
 
 def _worker_environment() -> dict[str, str]:

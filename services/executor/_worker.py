@@ -44,9 +44,11 @@ from services.executor._sandbox import (
 def main(
     engine: wasmtime.Engine | None = None,
     preloaded: Mapping[str, wasmtime.Module] | None = None,
+    warm_up_module: wasmtime.Module | None = None,
 ) -> None:
-    """``engine`` and ``preloaded`` come from the zygote: modules deserialized by that engine
-    before this process was forked, by the path of their compiled file."""
+    """``engine``, ``preloaded`` and ``warm_up_module`` come from the zygote: modules
+    deserialized by that engine before this process was forked (``preloaded`` by the path of
+    their compiled file; ``warm_up_module`` is ``WARM_UP_WASM``, so no compiler starts here)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Our messages go to a private copy of stdout; the real fd 1 goes nowhere, so nothing
     # printed by a library can corrupt the protocol.
@@ -57,7 +59,7 @@ def main(
 
     if engine is None:
         engine = make_engine()
-    warm_up(engine)
+    warm_up(engine, warm_up_module)
     run = GuestRun(engine, retain=True)  # freeing the store would delay the result
     # What exists now is never garbage: a collection during the run need not walk it (nor
     # copy the pages it shares with the zygote).
@@ -83,12 +85,13 @@ def main(
     os._exit(0)
 
 
-def warm_up(engine: wasmtime.Engine) -> None:
+def warm_up(engine: wasmtime.Engine, module: wasmtime.Module | None = None) -> None:
     """Takes a job of our own down the path a real one takes (read, find its module, run,
     encode the result), so that a fresh process pays its first-time costs before it reports
     ready: wasmtime's first store and host calls, and the copying of the pages this process
     shares with the zygote as it first writes to them."""
-    module = compile_module(engine, WARM_UP_WASM)
+    if module is None:
+        module = compile_module(engine, WARM_UP_WASM)
     cache = ModuleCache(os.devnull)  # found among the preloaded: nothing is read or written
     preloaded = {cache.path_for(hashlib.sha256(WARM_UP_WASM).hexdigest()): module}
     job, wasm, _ = read_job(io.BytesIO(encode_job(WARM_UP_JOB, WARM_UP_WASM, os.devnull)))

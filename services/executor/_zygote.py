@@ -30,7 +30,7 @@ from collections import OrderedDict
 import wasmtime
 
 from services.executor import _worker
-from services.executor._sandbox import make_engine, preload
+from services.executor._sandbox import WARM_UP_WASM, compile_module, make_engine, preload
 
 SPAWN = b"S"
 PRELOAD = b"L"  # followed by the path of a compiled module in the cache
@@ -45,11 +45,12 @@ def main() -> None:
 
 
 def _serve(channel: socket.socket) -> None:
+    engine = make_engine()
+    warm_up_module = _compiled_elsewhere(engine, WARM_UP_WASM)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes the loop below
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    engine = make_engine()
     preloaded: OrderedDict[str, wasmtime.Module] = OrderedDict()
     while True:
         readable, _, _ = select.select([channel.fileno(), wake_r], [], [])
@@ -73,7 +74,14 @@ def _serve(channel: socket.socket) -> None:
         gc.freeze()
         pid = os.fork()
         if pid == 0:
-            _become_worker(channel, fds, (wake_r, wake_w), engine, preloaded)
+            _become_worker(
+                channel,
+                fds,
+                (wake_r, wake_w),
+                engine,
+                preloaded=preloaded,
+                warm_up_module=warm_up_module,
+            )
         for fd in fds:
             os.close(fd)
         channel.sendall(f"P {pid}\n".encode())
@@ -93,12 +101,37 @@ def _preload(
         preloaded.popitem(last=False)
 
 
+def _compiled_elsewhere(engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module | None:
+    """``wasm`` compiled by a child process and deserialized here: wasmtime compiles on a
+    thread pool, which this process must never start. Workers then warm up without compiling
+    (None if the child failed: each worker compiles its own)."""
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(out_r)
+            with os.fdopen(out_w, "wb") as out:
+                out.write(compile_module(make_engine(), wasm).serialize())
+        finally:
+            os._exit(0)
+    os.close(out_w)
+    with os.fdopen(out_r, "rb") as compiled:
+        data = compiled.read()
+    os.waitpid(pid, 0)
+    try:
+        return wasmtime.Module.deserialize(engine, data) if data else None
+    except wasmtime.WasmtimeError:
+        return None
+
+
 def _become_worker(
     channel: socket.socket,
     fds: list[int],
     wake: tuple[int, int],
     engine: wasmtime.Engine,
+    *,
     preloaded: OrderedDict[str, wasmtime.Module],
+    warm_up_module: wasmtime.Module | None,
 ) -> None:
     try:
         signal.set_wakeup_fd(-1)
@@ -111,7 +144,7 @@ def _become_worker(
         os.dup2(fds[1], 1)
         for fd in fds:
             os.close(fd)
-        _worker.main(engine, preloaded)
+        _worker.main(engine, preloaded, warm_up_module)
     finally:
         os._exit(0)
 

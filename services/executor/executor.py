@@ -70,6 +70,10 @@ class Executor:
             outcome = self._run(sandbox_job, job.wasm)
         return to_result(outcome, job.response_format), outcome.hidden_log
 
+    def wait_warm(self, timeout: float = 60.0) -> bool:
+        """Waits until every pre-started worker is ready (True at once when not isolated)."""
+        return self._pool.wait_full(timeout) if self._pool is not None else True
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

@@ -1,26 +1,32 @@
 """A stateful property test of the contract's money (issue 17), on localnet with the compiled
 contract: several users, workers, project owners and tokens; requests resolved, timed out and
-cancelled; pricing changes, pause, remove_worker, secrets with NFT conditions.
+cancelled; pricing changes, pause, remove_worker, secrets with NFT conditions; and the
+self-service of issue 13: projects (storage paid by their owner), payment keys funded in a
+stablecoin or in NEAR, HTTPS usage settled by the operator into earnings, withdrawals.
 
 After every step: NEAR and each token's supply are conserved; the contract's NEAR is exactly
-its starting balance plus the deposits it escrows plus the secrets' storage deposits (which
-equal the bytes they take); its token balance is exactly what it owes users and project owners;
+its starting balance plus the deposits it escrows plus the storage deposits of secrets,
+projects and payment keys (which equal the bytes they take) plus the NEAR in payment keys and
+earnings; its token balance is exactly what it owes users, payment keys and project owners;
 every request is settled once; each charge is the request-time pricing applied to the usage
 capped by the limits, and the rest of the deposit is refunded.
 
-Bounded for CI by the ``ci`` profile (a couple of minutes on 2 cores); ``make fuzz`` runs the
+Bounded for CI by the ``ci`` profile (about 4 minutes on 2 cores); ``make fuzz`` runs the
 ``fuzz`` profile (OUTLAYER_FUZZ=1) for a longer search.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis import event as outcome
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -32,7 +38,7 @@ from tests.contract.conftest import SOURCE
 
 settings.register_profile(
     "ci",
-    max_examples=60,
+    max_examples=50,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -45,6 +51,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 PROFILE = "fuzz" if os.environ.get("OUTLAYER_FUZZ") else "ci"
+# About 4 minutes with the ci profile on 2 cores (every step checks the invariants on chain).
+pytestmark = pytest.mark.timeout(900)
 
 OUTLAYER, OWNER = "outlayer.test", "owner.test"
 USERS = ("u1.test", "u2.test", "u3.test")
@@ -70,6 +78,8 @@ ACCESS: tuple[dict[str, Any] | None, ...] = (
         {"NftOwned": {"contract_id": NFT}}, {"Whitelist": {"accounts": list(USERS)}}]}},
 )  # fmt: skip
 REPOS = ("https://github.com/a/b", "  HTTPS://GitHub.com/A/B.git/ ", "https://github.com/c/d")
+PROJECTS = ("p1", "p2")
+KEY_TOKENS = (*TOKENS, "near")
 GRACE_BLOCKS = 200  # a stored output its callback did not take is freed by a later resolve
 VM = ContractVM()  # modules compiled once for every example
 
@@ -132,6 +142,14 @@ class Request:
 
 
 @dataclass
+class Key:
+    owner: str
+    nonce: int
+    token: str
+    balance: int = 0
+
+
+@dataclass
 class Model:
     pricing: dict[str, str]
     paused: bool = False
@@ -141,7 +159,13 @@ class Model:
     near_spent: dict[str, int] = field(default_factory=dict)  # fees and 1-yocto calls
     secrets_held: dict[str, int] = field(default_factory=dict)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, token)
-    earnings: dict[tuple[str, str], int] = field(default_factory=dict)  # (dev, token)
+    earnings: dict[tuple[str, str], int] = field(default_factory=dict)  # (dev, token or "near")
+    storage_held: dict[str, int] = field(default_factory=dict)  # projects' and keys' storage
+    projects: set[tuple[str, str]] = field(default_factory=set)
+    keys: dict[tuple[str, int], Key] = field(default_factory=dict)
+    nonces: dict[str, int] = field(default_factory=dict)
+    last_ledger_id: int = 0
+    near_received: dict[str, int] = field(default_factory=dict)  # NEAR earnings withdrawn
     withdrawals: int = 0  # each ft_transfer of earnings attaches 1 yoctoNEAR of the contract's
     settled: dict[str, int] = field(default_factory=dict)
     stranded: dict[int, int] = field(default_factory=dict)  # outputs of failed callbacks
@@ -448,16 +472,237 @@ class ContractMoney(RuleBasedStateMachine):
         else:
             assert "no secrets stored" in (result.failure or "")
 
-    @rule(dev=st.sampled_from(DEVS), token=st.sampled_from(TOKENS))
-    def withdraw(self, dev: str, token: str) -> None:
-        owed = self.model.earnings.get((dev, token), 0)
-        result = self.ln.call(dev, OUTLAYER, "withdraw_developer_earnings", {"token_id": token})
-        if not owed:
-            assert not result.success and "no earnings" in (result.failure or "")
+    @rule(who=st.sampled_from((*DEVS, OWNER)), token=st.sampled_from(KEY_TOKENS),
+          part=st.sampled_from([None, 1, 10**30]))  # fmt: skip
+    def withdraw(self, who: str, token: str, part: int | None) -> None:
+        """Earnings of requests and of settled HTTPS usage, all or part, in a token or NEAR."""
+        owed = self.model.earnings.get((who, token), 0)
+        body: dict[str, Any] = {"token_id": token}
+        if part is not None:
+            body["amount"] = str(part)
+        before = self.ln.balance(who)
+        result = self.ln.call(who, OUTLAYER, "withdraw_developer_earnings", body)
+        value = owed if part is None else part
+        if not owed or value > owed:
+            message = "no earnings" if not owed else "cannot withdraw"
+            assert not result.success and message in (result.failure or ""), result.failure
             return
         assert result.json() is True
-        self.model.earnings[(dev, token)] = 0
+        outcome(f"earnings withdrawn in {'near' if token == 'near' else 'a token'}")
+        self.model.earnings[(who, token)] = owed - value
+        if token == "near":
+            assert self.ln.balance(who) - before == value
+            self.model.near_received[who] = self.model.near_received.get(who, 0) + value
+        else:
+            self.model.withdrawals += 1
+
+    @rule(user=st.sampled_from(USERS), token=st.sampled_from(TOKENS),
+          part=st.sampled_from([None, 1, SUPPLY]))  # fmt: skip
+    def withdraw_balance(self, user: str, token: str, part: int | None) -> None:
+        owed = self.model.balances.get((user, token), 0)
+        body: dict[str, Any] = {"token_id": token}
+        if part is not None:
+            body["amount"] = str(part)
+        result = self.call(user, "withdraw_user_balance", body)
+        value = owed if part is None else part
+        if not owed or value > owed:
+            assert not result.success
+            return
+        assert result.json() is True
+        self.model.balances[(user, token)] = owed - value
         self.model.withdrawals += 1
+
+    # --- projects and payment keys (issue 13) -------------------------------------------------
+    def hold(self, user: str, value: int) -> None:
+        self.model.storage_held[user] = self.model.storage_held.get(user, 0) + value
+
+    @rule(user=st.sampled_from(USERS), name=st.sampled_from(PROJECTS),
+          deposit=st.sampled_from([0, 10**22]), wasm=st.booleans())  # fmt: skip
+    def create_or_add_version(self, user: str, name: str, deposit: int, wasm: bool) -> None:
+        exists = (user, name) in self.model.projects
+        source: dict[str, Any] = (
+            {"wasm_sha256": "ab" * 32} if wasm else {"code_source": {"repo": REPOS[1],
+                                                                     "commit": "cd" * 20}}
+        )  # fmt: skip
+        method = "add_version" if exists else "create_project"
+        before = self.ln.balance(user)
+        result = self.call(user, method, {"name": name, **source}, deposit)
+        if not result.success:
+            assert "attach at least" in (result.failure or ""), result.failure
+            assert self.ln.balance(user) == before
+            return
+        assert before - self.ln.balance(user) == int(result.json()["storage_deposit"])
+        self.hold(user, before - self.ln.balance(user))
+        self.model.projects.add((user, name))
+
+    @rule(user=st.sampled_from(USERS), name=st.sampled_from(PROJECTS))
+    def delete_project(self, user: str, name: str) -> None:
+        before = self.ln.balance(user)
+        result = self.call(user, "delete_project", {"name": name})
+        if (user, name) not in self.model.projects:
+            assert not result.success and "you have no project" in (result.failure or "")
+            return
+        assert result.success, result.failure
+        self.hold(user, before - self.ln.balance(user))
+        self.model.projects.discard((user, name))
+
+    def key_of(self, index: int) -> Key | None:
+        keys = sorted(self.model.keys.values(), key=lambda k: (k.owner, k.nonce))
+        return keys[index % len(keys)] if keys else None
+
+    @rule(user=st.sampled_from(USERS), token=st.sampled_from(KEY_TOKENS),
+          deposit=st.sampled_from([0, 10**22, 10**22]))  # fmt: skip
+    def create_payment_key(self, user: str, token: str, deposit: int) -> None:
+        nonce = self.model.nonces.get(user, 0) + 1
+        body = {"key_hash": hashlib.sha256(f"{user}:{nonce}".encode()).hexdigest(),
+                "token_id": token}  # fmt: skip
+        before = self.ln.balance(user)
+        result = self.call(user, "create_payment_key", body, deposit)
+        if not result.success:
+            assert "attach at least" in (result.failure or ""), result.failure
+            assert self.ln.balance(user) == before
+            return
+        assert result.json()["nonce"] == nonce
+        self.model.nonces[user] = nonce
+        self.hold(user, before - self.ln.balance(user))
+        self.model.keys[(user, nonce)] = Key(user, nonce, token)
+
+    @precondition(lambda self: self.model.keys)
+    @rule(index=st.integers(0, 100), by_owner=st.sampled_from([True, True, True, False]),
+          other_token=st.sampled_from([False, False, False, True]),
+          value=st.integers(1, SUPPLY // 100),
+          missing=st.sampled_from([False, False, True]))  # fmt: skip
+    def top_up_key(self, index: int, by_owner: bool, other_token: bool, value: int,
+                   missing: bool) -> None:  # fmt: skip
+        """Mostly a top-up the key takes; otherwise one it must return whole."""
+        key = self.key_of(index)
+        assert key is not None
+        sender = key.owner if by_owner else next(u for u in USERS if u != key.owner)
+        token = key.token if key.token != "near" else TOKENS[0]
+        if other_token:
+            token = TOKENS[1] if token == TOKENS[0] else TOKENS[0]
+        nonce = key.nonce + 1000 if missing else key.nonce
+        if key.token == "near" and not other_token:
+            before = self.ln.balance(sender)
+            body = {"owner": key.owner, "nonce": nonce}
+            result = self.call(sender, "top_up_payment_key", body, value)
+            if by_owner and not missing:
+                assert result.success, result.failure
+                key.balance += value
+            else:
+                assert not result.success and self.ln.balance(sender) == before
+            return
+        msg = json.dumps({"action": "top_up_payment_key", "owner": key.owner, "nonce": nonce})
+        args = {"receiver_id": OUTLAYER, "amount": str(value), "msg": msg}
+        have = int(self.ln.view(token, "ft_balance_of", {"account_id": sender}))
+        result = self.ln.call(sender, token, "ft_transfer_call", args, deposit=1)
+        if have < value:
+            assert not result.success
+            return
+        assert result.success, result.failure
+        self.spend(sender, 1)
+        taken = by_owner and not missing and token == key.token
+        outcome(f"stablecoin top-up {'taken' if taken else 'returned'}")
+        assert result.json() == (str(value) if taken else "0")  # what the token counts as used
+        if taken:
+            key.balance += value
+
+    @precondition(lambda self: self.model.keys)
+    @rule(index=st.integers(0, 100), by_owner=st.sampled_from([True, True, False]))
+    def delete_payment_key(self, index: int, by_owner: bool) -> None:
+        key = self.key_of(index)
+        assert key is not None
+        signer = key.owner if by_owner else next(u for u in USERS if u != key.owner)
+        before = self.ln.balance(key.owner)
+        body = {"owner": key.owner, "nonce": key.nonce}
+        result = self.call(signer, "delete_payment_key", body)
+        if not by_owner:
+            assert not result.success and "only the owner" in (result.failure or "")
+            return
+        assert result.success, result.failure
+        outcome(f"key deleted with {'a' if key.balance else 'no'} balance in {key.token}")
+        answer = result.json()
+        assert answer["refunded_balance"] == str(key.balance)
+        refunded = self.ln.balance(key.owner) - before
+        storage = int(answer["refunded_storage"])
+        assert refunded == storage + (key.balance if key.token == "near" else 0)
+        self.hold(key.owner, -storage)
+        if key.token != "near" and key.balance:
+            self.model.withdrawals += 1
+        del self.model.keys[(key.owner, key.nonce)]
+
+    @precondition(lambda self: self.model.keys)
+    @rule(
+        picks=st.lists(
+            st.tuples(st.integers(0, 100), st.sampled_from(DEVS),
+                      st.sampled_from([0, 1, 2, 2, 3, 4]), st.sampled_from([0, 0, 7])),
+            min_size=1, max_size=4,
+        ),
+        gap=st.sampled_from([1, 1, 5]),
+        replay=st.sampled_from([False, False, False, True]),
+        by_operator=st.sampled_from([True, True, True, False]),
+    )  # fmt: skip
+    def settle_https_usage(self, picks: list[tuple[int, str, int, int]], gap: int,
+                           replay: bool, by_operator: bool) -> None:  # fmt: skip
+        """Entries of each key's balance in quarters (4/4 the whole, a fee past it refuses the
+        batch); now and then a replay or a caller who is not the operator."""
+        start = self.model.last_ledger_id + (0 if replay and self.model.last_ledger_id else gap)
+        entries: list[dict[str, Any]] = []
+        debits: dict[tuple[str, int], int] = {}
+        keys: list[Key] = []
+        amounts = []
+        for i, (index, dev, quarters, fee) in enumerate(picks):
+            key = self.key_of(index)
+            assert key is not None
+            value = key.balance * quarters // 4 // len(picks)
+            amounts.append(value)
+            keys.append(key)
+            entries.append({"ledger_id": start + i, "key_owner": key.owner,
+                            "key_nonce": key.nonce, "owner": dev, "project": "echo",
+                            "amount": str(value), "fee": str(fee)})  # fmt: skip
+            debits[(key.owner, key.nonce)] = debits.get((key.owner, key.nonce), 0) + value + fee
+        signer = OWNER if by_operator else USERS[0]
+        snapshot = dict(self.ln.chain.account(OUTLAYER).storage)
+        result = self.call(signer, "settle_https_usage", {"entries": entries})
+        ok = (
+            by_operator
+            and start > self.model.last_ledger_id
+            and all(self.model.keys[k].balance >= v for k, v in debits.items())
+        )
+        outcome(f"settlement {'applied' if ok else 'refused'}")
+        if not ok:
+            assert not result.success
+            assert dict(self.ln.chain.account(OUTLAYER).storage) == snapshot  # nothing moved
+            return
+        assert result.success, result.failure
+        self.model.last_ledger_id = start + len(entries) - 1
+        for (_, dev, _, fee), value, key in zip(picks, amounts, keys, strict=True):
+            key.balance -= value + fee
+            if key.token == "near":
+                self.spend(key.owner, value + fee)
+            for account, amount in ((dev, value), (OWNER, fee)):
+                self.model.earnings[(account, key.token)] = (
+                    self.model.earnings.get((account, key.token), 0) + amount
+                )
+
+    # Again, as for requests: a key must be made and funded before a settlement can move money.
+    @precondition(lambda self: self.model.keys)
+    @rule(index=st.integers(0, 100), value=st.integers(1, SUPPLY // 100))
+    def another_top_up_key(self, index: int, value: int) -> None:
+        self.top_up_key(index=index, by_owner=True, other_token=False, value=value, missing=False)
+
+    @precondition(lambda self: self.model.keys)
+    @rule(index=st.integers(0, 100), dev=st.sampled_from(DEVS), quarters=st.integers(0, 4))
+    def another_settlement(self, index: int, dev: str, quarters: int) -> None:
+        self.settle_https_usage(picks=[(index, dev, quarters, 0)], gap=1, replay=False,
+                                by_operator=True)  # fmt: skip
+
+    @precondition(lambda self: any(self.model.earnings.values()))
+    @rule(index=st.integers(0, 100), whole=st.booleans())
+    def another_withdraw(self, index: int, whole: bool) -> None:
+        owed = sorted(k for k, v in self.model.earnings.items() if v)
+        who, token = owed[index % len(owed)]
+        self.withdraw(who=who, token=token, part=None if whole else 1)
 
     # --- invariants ---------------------------------------------------------------------------
     @invariant()
@@ -467,13 +712,21 @@ class ContractMoney(RuleBasedStateMachine):
         assert self.total_near() == self.near_total
         m = self.model
         escrow = sum(r.deposit for r in m.pending())
-        held = sum(m.secrets_held.values())
+        held = sum(m.secrets_held.values()) + sum(m.storage_held.values())
+        in_keys = sum(k.balance for k in m.keys.values() if k.token == "near")
+        earned = sum(v for (_, token), v in m.earnings.items() if token == "near")
         contract = self.ln.balance(OUTLAYER)
-        assert contract == self.start[OUTLAYER] + escrow + held - m.withdrawals
-        assert self.ln.balance(OWNER) == self.start[OWNER] + m.fees
+        assert contract == (self.start[OUTLAYER] + escrow + held + in_keys + earned - m.withdrawals)
+        assert self.ln.balance(OWNER) == (
+            self.start[OWNER] + m.fees + m.near_received.get(OWNER, 0)
+        )
+        for dev in DEVS:
+            assert self.ln.balance(dev) == self.start[dev] + m.near_received.get(dev, 0)
         for user in USERS:
             pending = sum(r.deposit for r in m.pending() if r.sender == user)
+            keys = sum(k.balance for k in m.keys.values() if k.owner == user and k.token == "near")
             spent = m.near_spent.get(user, 0) + m.secrets_held.get(user, 0) + pending
+            spent += m.storage_held.get(user, 0) + keys
             assert self.ln.balance(user) == self.start[user] - spent
         chain = self.ln.chain
         assert contract >= chain.storage_usage(chain.account(OUTLAYER)) * STORAGE_PRICE
@@ -490,6 +743,15 @@ class ContractMoney(RuleBasedStateMachine):
                 if k.startswith(f"sec:{user}|".encode()) or k == f"usec:{user}".encode()
             )
             assert taken * STORAGE_PRICE == self.model.secrets_held.get(user, 0)
+            # Projects and payment keys: their owner paid for exactly the bytes they take.
+            owned = (f"prj:{user}/", f"pv:{user}/", f"uprj:{user}", f"pk:{user}:", f"pkn:{user}")
+            taken = sum(
+                len(k) + len(v) + 40
+                for k, v in storage.items()
+                if k.startswith(tuple(p.encode() for p in owned))
+                or (k.startswith(b"pkh:") and json.loads(v)[0] == user)
+            )
+            assert taken * STORAGE_PRICE == self.model.storage_held.get(user, 0)
 
     @invariant()
     def tokens_are_conserved_and_owed_exactly(self) -> None:
@@ -499,7 +761,7 @@ class ContractMoney(RuleBasedStateMachine):
         for token in TOKENS:
             held = {
                 a: int(self.ln.view(token, "ft_balance_of", {"account_id": a}))
-                for a in (OUTLAYER, *USERS, *DEVS)
+                for a in (OUTLAYER, OWNER, *USERS, *DEVS)
             }
             assert sum(held.values()) == SUPPLY
             owed = 0
@@ -508,12 +770,16 @@ class ContractMoney(RuleBasedStateMachine):
                 value = int(json.loads(raw)) if raw else 0
                 assert value == self.model.balances.get((user, token), 0)
                 owed += value
-            for dev in DEVS:
+            for dev in (*DEVS, OWNER):  # the owner earns the operator's fees of HTTPS usage
                 raw = storage.get(f"earn:{dev}".encode())
                 value = int(json.loads(raw).get(token, "0")) if raw else 0
                 assert value == self.model.earnings.get((dev, token), 0)
                 owed += value
             owed += sum(r.usd for r in self.model.pending() if r.token == token)  # escrowed
+            for key in self.model.keys.values():
+                raw = storage[f"pk:{key.owner}:{key.nonce}".encode()]
+                assert int(json.loads(raw)["balance"]) == key.balance
+                owed += key.balance if key.token == token else 0
             assert held[OUTLAYER] == owed  # solvent in every token, to the unit
 
     @invariant()

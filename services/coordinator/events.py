@@ -25,6 +25,8 @@ from contextlib import contextmanager
 
 import psycopg
 
+from services.coordinator.database import ASYNC_COMMIT, with_settings
+
 CHANNEL = "outlayer_jobs"
 PAYLOAD_MAX = 7000  # PostgreSQL refuses payloads of 8000 bytes or more
 LISTEN_READY_S = 5.0  # how long a first waiter waits for the listener to be listening
@@ -233,7 +235,7 @@ class _PgLink:
                 if connection is None or connection.closed:
                     # A notification is a hint, never a record: no need to wait for the disk.
                     connection = psycopg.connect(
-                        self._url, autocommit=True, options="-c synchronous_commit=off"
+                        with_settings(self._url, ASYNC_COMMIT), autocommit=True
                     )
                     self._sender_pid = connection.info.backend_pid
                 connection.execute(

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from services.coordinator import JobQueue
-from services.coordinator.database import make_engine
+from services.coordinator.database import StatementConnections, make_engine
 from services.coordinator.events import JobEvents, PgJobEvents
 from services.coordinator.models import JobStatus
 from services.coordinator.queue import JobState, LeasedJob
@@ -250,3 +252,15 @@ def test_closing_a_queue_stops_its_notification_threads(engine: Engine) -> None:
     link._listener.join(BOUND_S)
     link._sender.join(BOUND_S)
     assert not link._listener.is_alive() and not link._sender.is_alive()
+
+
+@postgres_only
+def test_only_leases_and_heartbeats_skip_waiting_for_the_disk(database_url: str) -> None:
+    url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conninfo = make_conninfo(url, options="-c application_name=replica-a")
+    durable, relaxed = StatementConnections(conninfo), StatementConnections(conninfo, durable=False)
+    show = "SELECT current_setting('synchronous_commit'), current_setting('application_name')"
+    assert durable.execute(show, {})[0] == [("on", "replica-a")]
+    assert relaxed.execute(show, {})[0] == [("off", "replica-a")]  # the URL's own options kept
+    durable.close()
+    relaxed.close()

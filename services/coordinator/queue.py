@@ -5,14 +5,17 @@ A lease that stops heartbeating is taken back when it expires and the job is ret
 idempotent: the first completion wins, later ones (a worker that lost its lease and finished
 anyway, a retried request) get the stored result back.
 
-The hot path (enqueue, lease, heartbeat, complete) is one SQL statement each, in Core, not the
-ORM: a lease is ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING``,
-a completion an ``UPDATE ... WHERE status NOT IN (done, failed)`` (zero rows: someone else
-finished it first). On PostgreSQL each runs on its own (autocommit: one round trip, no
-BEGIN/COMMIT); on SQLite inside ``BEGIN IMMEDIATE`` (see database.py). Expired leases are
-looked for at most every ``reclaim_every_s`` (of the queue's clock), not on every lease.
-Wake-ups (a job queued, a job finished) go through :mod:`services.coordinator.events`:
-across replicas on PostgreSQL (LISTEN/NOTIFY), in process on SQLite.
+The hot path (enqueue, lease, heartbeat, complete, get) is one SQL statement each, in Core,
+not the ORM: a lease is ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1)
+RETURNING``, a completion an ``UPDATE ... WHERE status NOT IN (done, failed)`` (zero rows:
+someone else finished it first, or the job waited for a build: the locked slow path). On
+PostgreSQL each runs on its own (autocommit: one round trip, no BEGIN/COMMIT) on the queue's
+own prepared connections, leases and heartbeats without waiting for the disk (see
+database.StatementConnections); on SQLite inside ``BEGIN IMMEDIATE``, reads in autocommit.
+Expired leases are looked for at most every ``reclaim_every_s`` (of the queue's clock), not
+on every lease. Wake-ups (a job queued, a job finished) go through
+:mod:`services.coordinator.events`: across replicas on PostgreSQL (LISTEN/NOTIFY), in process
+on SQLite. Docs: docs/performance.md, "Coordinator: jobs per second through the queue".
 """
 
 from __future__ import annotations

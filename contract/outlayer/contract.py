@@ -1572,6 +1572,16 @@ def get_payment_key():
     ret(None if record is None else key_view(record))
 
 
+@near.export
+def find_payment_key():
+    """The key whose secret has this SHA-256 (``key_hash``, hex), or null: how a service that
+    was given a secret finds its owner and nonce."""
+    key_hash = args().get("key_hash")
+    names = get("pkh:" + key_hash.lower()) if isinstance(key_hash, str) else None
+    record = None if names is None else get(payment_key_key(names[0], names[1]))
+    ret(None if record is None else key_view(record))
+
+
 # --- HTTPS usage settled on chain ---------------------------------------------------------------
 def operator():
     return get("operator") or owner()
@@ -1619,7 +1629,9 @@ def settle_entry(entry, where, last, keys):
     key_owner = text(entry.get("key_owner"), where + ".key_owner", 64)
     nonce = count(entry.get("key_nonce"), where + ".key_nonce")
     developer = text(entry.get("owner"), where + ".owner", 64)
-    project = check_name(entry.get("project"), where + ".project")
+    project = text(entry.get("project"), where + ".project", 64)
+    if "/" in project:  # any name the coordinator has (an operator's too), but one name
+        fail(where + ".project must be a project name without '/', got " + repr(project)[:80])
     value = u128(entry.get("amount") or 0, where + ".amount")
     fee = u128(entry.get("fee") or 0, where + ".fee")
     storage_key = payment_key_key(key_owner, nonce)

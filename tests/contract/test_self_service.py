@@ -267,11 +267,16 @@ def test_bad_keys_are_refused(net: Net, token: str, body: dict[str, Any], messag
     assert snapshot(net) == before
 
 
-def test_a_key_hash_is_taken_once(net: Net, token: str) -> None:
+def test_a_key_hash_is_taken_once_and_finds_its_key(net: Net, token: str) -> None:
     body = {"key_hash": key_hash("same"), "token_id": token}
     assert net.call(ALICE, "create_payment_key", body, 10**22).success
     again = net.call(BOB, "create_payment_key", body, 10**22)
     assert not again.success and "key_hash exists already" in (again.failure or "")
+    found = net.view("find_payment_key", {"key_hash": key_hash("same").upper()})
+    assert (found["owner"], found["nonce"], found["balance"]) == (ALICE, 1, "0")
+    assert net.view("find_payment_key", {"key_hash": key_hash("other")}) is None
+    assert net.call(ALICE, "delete_payment_key", {"nonce": 1}).success
+    assert net.view("find_payment_key", {"key_hash": key_hash("same")}) is None
 
 
 def test_a_near_key_is_topped_up_settled_and_withdrawn_in_near(net: Net) -> None:
@@ -396,7 +401,7 @@ def test_a_debit_beyond_a_keys_balance_refuses_the_whole_batch(net: Net, token: 
         ({"max_per_call": "500"}, {"amount": "400", "fee": "101"}, "above payment key"),
         ({"allowed_projects": [f"{DEV}/other"]}, {}, "does not allow dev.test/echo"),
         ({}, {"key_nonce": 7}, "payment key alice.test/7 does not exist"),
-        ({}, {"project": "Bad Name"}, "entries[0].project must be"),
+        ({}, {"project": "a/b"}, "entries[0].project must be a project name without"),
         ({}, {"amount": "1.5"}, "entries[0].amount must be"),
     ],
 )

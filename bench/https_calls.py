@@ -75,8 +75,11 @@ class Stack:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def outlayer(self, *args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=self.env,
-                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "cli.main", *args], env=self.env,
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"outlayer {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
 
     def start(self) -> None:
         self.outlayer("coordinator", "add-worker", "bench")  # migrates the database

@@ -3,6 +3,7 @@ the caller's transaction returns the output. Restarting the indexer loses and do
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -361,3 +362,27 @@ def test_the_feed_refuses_a_contract_that_does_not_store_requests_as_json(world:
     with pytest.raises(OutlayerError, match="not JSON"):
         _new_request({"type": "data_update", "change": {"value_base64": "bm90IGpzb24="}})
     assert _new_request({"type": "data_deletion", "change": {}}) is None
+
+
+def test_a_running_request_is_resolved_without_waiting_for_the_next_block_poll(
+    world: World,
+) -> None:
+    # Blocks are read once a minute here; the request's result is still resolved as soon as
+    # it is in (the loop looks for results of what it queued in between).
+    indexer = world.indexer()
+    stop = threading.Event()
+    sent = world.request(data="quick")
+    loop = threading.Thread(target=indexer.run_forever, args=(stop, 60.0), daemon=True)
+    loop.start()
+    try:
+        job = None
+        for _ in range(200):  # the loop's first pass queues it
+            job = world.runner.run_once(wait_s=0.1)
+            if job is not None:
+                break
+        assert job is not None and job.result.ok
+        final = wait_final(world.rpc, sent.tx_hash, world.alice.account_id, timeout_s=30)
+        assert final.value["output"]["input"] == "quick"
+    finally:
+        stop.set()
+        loop.join(timeout=5)

@@ -62,6 +62,8 @@ class Indexer:
         self._chain = chain
         self._cursor = cursor
         self._start_height = start_height
+        self._unsettled: set[int] = set()  # requests this loop queued and has not resolved
+        self._submitted_at = 0.0  # when it last queued one (monotonic)
 
     # --- blocks → jobs --------------------------------------------------------------------------
     def follow_once(self) -> int:
@@ -113,6 +115,8 @@ class Indexer:
                 branch=str(source.get("branch") or ""),
             ))  # fmt: skip
         reply = self._coordinator.SubmitJob(pb.SubmitJobRequest(spec=spec))
+        self._unsettled.add(event.request_id)
+        self._submitted_at = time.monotonic()
         log.info("request %s → job %s (new: %s)", event.request_id, reply.job_id, reply.created)
 
     def _origin(self, event: RequestEvent) -> pb.NearRequest:
@@ -152,23 +156,40 @@ class Indexer:
             if failure is not None:
                 log.warning("request %s is already settled on chain: %s", request_id, failure)
             self._coordinator.AcknowledgeJob(pb.AcknowledgeJobRequest(job_id=job.job_id))
+            self._unsettled.discard(request_id)
             settled += 1
         return settled
 
     def run_forever(self, stop: threading.Event, poll_s: float = 0.5) -> None:
+        """Follows blocks every ``poll_s``; while requests it queued in the last few seconds
+        are running, it looks for their results every SETTLE_POLL_S in between, so a cached
+        module's result is resolved well within the block after its request's."""
         while not stop.is_set():
-            try:
-                self.follow_once()
-                self.settle_once()
-            except OutlayerError as exc:
-                log.warning("%s; retrying", exc)
-            except grpc.RpcError as exc:
-                log.warning("coordinator unavailable (%s); retrying", exc.code())
-            except Exception:
-                log.exception("indexer loop failed; retrying")
-            stop.wait(poll_s)
+            next_follow = time.monotonic() + poll_s
+            self._guarded(self.follow_once)
+            self._guarded(self.settle_once)
+            while time.monotonic() < next_follow and not stop.is_set():
+                running = self._submitted_at > time.monotonic() - FAST_SETTLE_S
+                if not (running and self._unsettled):
+                    stop.wait(max(next_follow - time.monotonic(), 0))
+                    break
+                stop.wait(min(SETTLE_POLL_S, max(next_follow - time.monotonic(), 0)))
+                self._guarded(self.settle_once)
+
+    def _guarded(self, step: Callable[[], int]) -> None:
+        try:
+            step()
+        except OutlayerError as exc:
+            log.warning("%s; retrying", exc)
+        except grpc.RpcError as exc:
+            log.warning("coordinator unavailable (%s); retrying", exc.code())
+        except Exception:
+            log.exception("indexer loop failed; retrying")
 
 
+# While requests queued in the last FAST_SETTLE_S are running, results are looked for this often.
+SETTLE_POLL_S = 0.05
+FAST_SETTLE_S = 10.0
 # NEAR resumes a yielded call within this many blocks; a resolve takes a few more to land.
 YIELD_BLOCKS = 200
 RESOLVE_BLOCKS = 20

@@ -50,7 +50,7 @@ from outlayer.near.rpc import NearRpc
 from outlayer.wasmstore import WasmStore
 from services.compiler.cache import ModuleCache
 from services.compiler.sources import Source
-from tests.conftest import built_guest
+from tests.conftest import built_guest, wat_guest
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -65,6 +65,11 @@ BALANCE = 10**27
 BLOCK_S = 0.5  # localnet's block time: NEAR's yield window (200 blocks) is 100 s
 LIMITS = {"max_instructions": 100_000_000, "max_execution_seconds": 5}
 HTTPS_CLIENTS = 6
+# One more client calls a guest that sleeps its input's first byte x 100 ms in a host call
+# ("ú" is UTF-8 0xC3: 19.5 s): the executor killed is one running such a job, so that job is
+# cut mid-run (the kill follows the look at the database within milliseconds).
+SLEEPY_INPUT = "ú"
+SLEEPY_LIMITS = {"max_execution_seconds": 30}
 NEAR_USERS = 3
 # Progress between kills (and after the last one): what each phase must finish.
 PHASE_CALLS = 15
@@ -255,6 +260,7 @@ def bring_up(cluster: Cluster) -> dict[str, Any]:
     echo = built_guest("echo_json_rust")
     ModuleCache(wasm).put(Source(REPO, COMMIT), echo, time.time(), 0.0)  # built earlier
     digest = WasmStore(wasm).put(echo)
+    sleepy = WasmStore(wasm).put(wat_guest("sleep_in_host_call"))
 
     # localnet, with the contract and its worker account, and the users who make requests.
     localnet = cluster.config("localnet", {})
@@ -352,6 +358,8 @@ def bring_up(cluster: Cluster) -> dict[str, Any]:
             return False
 
     wait_for(project_made, "the edge never created the project", cluster)
+    made = http.post("/projects", json={"owner": OWNER, "name": "sleepy", "wasm_sha256": sleepy})
+    assert made.status_code == 200, made.text
     made = http.post("/payment-keys", json={"owner": OWNER, "balance_yocto": str(BALANCE)})
     assert made.status_code == 200, made.text
     wait_for(lambda: edge_healthy(cluster, "edge-2"), "edge-2 never answered", cluster)
@@ -384,13 +392,16 @@ class Load:
     refusals: Counter[str] = field(default_factory=Counter)  # HTTP status:code
     lost_connections: int = 0
     errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     def done_counts(self) -> tuple[int, int]:
         with self.lock:
             return len(self.calls), len(self.requests)
 
 
-def https_client(cluster: Cluster, load: Load, index: int, secret: str) -> None:
+def https_client(
+    cluster: Cluster, load: Load, index: int, secret: str, project: str = "echo"
+) -> None:
     """Logical calls, one after another, each retried with its nonce until answered ``done``:
     on the other edge after a refusal or a lost connection."""
     edges = ["edge-1", "edge-2"]
@@ -401,7 +412,7 @@ def https_client(cluster: Cluster, load: Load, index: int, secret: str) -> None:
         while not load.stop.is_set():
             number += 1
             error = one_call(cluster, load, clients=clients, edges=edges, turn=turn,
-                             nonce=f"c{index}-{number}")  # fmt: skip
+                             nonce=f"c{index}-{number}", project=project)  # fmt: skip
             if error is not None:
                 with load.lock:
                     load.errors.append(error)
@@ -420,18 +431,21 @@ def one_call(
     edges: list[str],
     turn: int,
     nonce: str,
+    project: str,
 ) -> str | None:
     """One logical call to completion; an error message when the platform cannot finish it."""
-    text = f"input {nonce}"
-    body = {"input": text, "response_format": "RESPONSE_FORMAT_JSON", "nonce": nonce,
-            "wait_seconds": 30}  # fmt: skip
+    text = SLEEPY_INPUT if project == "sleepy" else f"input {nonce}"
+    body: dict[str, Any] = {"input": text, "response_format": "RESPONSE_FORMAT_JSON",
+                            "nonce": nonce, "wait_seconds": 30}  # fmt: skip
+    if project == "sleepy":  # it prints nothing: text, not JSON
+        body.update(limits=SLEEPY_LIMITS, response_format="RESPONSE_FORMAT_TEXT")
     deadline = time.monotonic() + BOUND_S
     call_id = None
     while time.monotonic() < deadline:
         client = clients[edges[turn]]
         try:
             if call_id is None:
-                answer = client.post(f"/call/{OWNER}/echo", json=body)
+                answer = client.post(f"/call/{OWNER}/{project}", json=body)
             else:
                 answer = client.get(f"/calls/{call_id}", params={"wait_seconds": 30})
         except httpx.HTTPError:
@@ -448,7 +462,7 @@ def one_call(
             continue
         reply = answer.json()
         if reply["status"] == "done":
-            reply["input"] = text
+            reply["input"], reply["project"] = text, project
             with load.lock:
                 load.calls[nonce] = reply
             return None
@@ -498,10 +512,17 @@ def near_client(load: Load, rpc: NearRpc, contract: str, user: Signer) -> None:
 def test_killing_one_of_each_loses_nothing_and_runs_nothing_twice(cluster: Cluster) -> None:
     world = bring_up(cluster)
     load = Load()
-    kills, standby = load_and_kill(cluster, world, load)
+    kills, standby, cut = load_and_kill(cluster, world, load)
     assert not load.errors, f"{load.errors}\n{cluster.logs()}"
-    for name in ("executor-2", "executor-3", standby, "coordinator-2", "edge-2"):
+    victim = kills[0][0]
+    executors = [f"executor-{n}" for n in (1, 2, 3) if f"executor-{n}" != victim]
+    for name in (*executors, standby, "coordinator-2", "edge-2"):
         assert cluster.alive(name), f"{name} died:\n{cluster.logs()}"
+    # The job the killed executor was running ran again elsewhere, and completed once.
+    ((status, attempts, owner),) = cluster.query(
+        f"SELECT status, attempts, lease_owner FROM jobs WHERE id = {cut}"
+    )
+    assert status == "done" and attempts >= 2 and owner != victim, (status, attempts, owner)
     # Every refusal a client saw was the JSON error shape.
     assert not [r for r in load.refusals if "NOT-JSON" in r], load.refusals
 
@@ -509,7 +530,8 @@ def test_killing_one_of_each_loses_nothing_and_runs_nothing_twice(cluster: Clust
     for nonce, reply in load.calls.items():
         result = reply["result"]
         assert result["status"] == "success", (nonce, result)
-        assert result["output"]["input"] == reply["input"], (nonce, result)
+        if reply["project"] == "echo":
+            assert result["output"]["input"] == reply["input"], (nonce, result)
     # Every on-chain request: resolved with its own output.
     for text, value in load.requests.items():
         assert value["status"] == "success", (text, value)
@@ -523,23 +545,28 @@ def test_killing_one_of_each_loses_nothing_and_runs_nothing_twice(cluster: Clust
         "https_calls": len(load.calls), "near_requests": len(load.requests),
         "kills": kills, "refusals": dict(load.refusals),
         "lost_connections": load.lost_connections, "jobs_run_again_after_a_lost_lease": retried,
+        "load_seconds": round(load.seconds, 1),
     }  # fmt: skip
     print(f"scale-out: {json.dumps(summary)}")
 
 
 def load_and_kill(
     cluster: Cluster, world: dict[str, Any], load: Load
-) -> tuple[list[tuple[str, tuple[int, int]]], str]:
-    """Runs the clients; kills an executor, the leading indexer, a coordinator and the edge in
-    front of it, each once the load made progress since the last kill; stops the clients once
-    it made progress after the last. Returns the kills (with the progress at each) and the
-    standby indexer."""
+) -> tuple[list[tuple[str, tuple[int, int]]], str, int]:
+    """Runs the clients; kills an executor (one running a sleepy job), the leading indexer, a
+    coordinator and the edge in front of it, each once the load made progress since the last
+    kill; stops the clients once it made progress after the last. Returns the kills (with the
+    progress at each), the standby indexer and the job cut mid-run."""
     secret = world["key"]["secret"]
     threads = [threading.Thread(target=https_client, args=(cluster, load, i, secret))
                for i in range(HTTPS_CLIENTS)]  # fmt: skip
+    threads.append(
+        threading.Thread(target=https_client, args=(cluster, load, HTTPS_CLIENTS, secret, "sleepy"))
+    )
     threads += [threading.Thread(target=near_client,
                                  args=(load, world["rpc"], world["contract"], user))
                 for user in world["users"]]  # fmt: skip
+    began = time.monotonic()
     for thread in threads:
         thread.start()
 
@@ -556,7 +583,22 @@ def load_and_kill(
     indexers = {cluster.services[n].process.pid: n for n in ("indexer-a", "indexer-b")}
     standby = next(n for pid, n in indexers.items() if pid != leader)
     try:
-        for victim in ("executor-1", indexers[leader or 0], "coordinator-1", "edge-1"):
+        wait_for(progressed(load.done_counts()), "no progress at first", cluster)
+        running: list[tuple[int, str]] = []
+
+        def sleepy_running() -> bool:
+            running[:] = [(int(i), str(o)) for i, o in cluster.query(
+                "SELECT id, lease_owner FROM jobs WHERE status = 'leased'"
+                " AND spec_json LIKE '%sleepy%' AND attempts = 1")]  # fmt: skip
+            return bool(running)
+
+        wait_for(sleepy_running, "no executor ever ran a sleepy job", cluster)
+        cut, executor = running[0]
+        cluster.kill(executor)  # mid-job: the guest sleeps 19.5 s in a host call
+        kills.append((executor, load.done_counts()))
+        ((attempts, status),) = cluster.query(f"SELECT attempts, status FROM jobs WHERE id = {cut}")
+        assert (attempts, status) == (1, "leased")  # still its run: it was cut, not finished
+        for victim in (indexers[leader or 0], "coordinator-1", "edge-1"):
             wait_for(progressed(load.done_counts()), f"no progress before killing {victim}",
                      cluster)  # fmt: skip
             cluster.kill(victim)
@@ -569,8 +611,9 @@ def load_and_kill(
         load.stop.set()
         for thread in threads:
             thread.join(timeout=BOUND_S)
+    load.seconds = time.monotonic() - began  # reported, never asserted
     assert not any(thread.is_alive() for thread in threads)
-    return kills, standby
+    return kills, standby, cut
 
 
 def check_jobs_and_billing(cluster: Cluster, world: dict[str, Any], load: Load) -> int:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError
-from services.executor._protocol import LOADED, READY, RESULT, STARTED, decode_event
+from services.executor._protocol import READY, RESULT, STARTED, decode_event
 from services.executor._sandbox import RawOutcome, failed_outcome
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -68,13 +68,15 @@ class Zygote:
     def alive(self) -> bool:
         return not self._closed and self._process.poll() is None
 
-    def spawn(self) -> tuple[int, int, int]:
-        """A new worker: (pid, its stdin's write end, its stdout's read end)."""
+    def spawn(self) -> tuple[int, int, int, int]:
+        """A new worker: (pid, its stdin's write end, its stdout's read end, its status
+        pipe's read end)."""
         job_r, job_w = os.pipe()
         out_r, out_w = os.pipe()
+        status_r, status_w = os.pipe()
         try:
             with self._spawn_lock:
-                socket.send_fds(self._socket, [b"S"], [job_r, out_w])
+                socket.send_fds(self._socket, [b"S"], [job_r, out_w, status_w])
                 with self._changed:
                     got = self._changed.wait_for(
                         lambda: self._spawned or not self.alive(), _READY_TIMEOUT_S
@@ -83,13 +85,13 @@ class Zygote:
                         raise OSError("the zygote did not fork a worker")
                     pid = self._spawned.pop(0)
         except OSError:
-            for fd in (job_w, out_r):
+            for fd in (job_w, out_r, status_r):
                 os.close(fd)
             raise
         finally:
-            os.close(job_r)
-            os.close(out_w)
-        return pid, job_w, out_r
+            for fd in (job_r, out_w, status_w):
+                os.close(fd)
+        return pid, job_w, out_r, status_r
 
     def preload(self, path: str) -> None:
         """Asks the zygote to keep the compiled module at ``path`` in memory for the workers it
@@ -154,20 +156,28 @@ class WorkerProcess:
         self._returncode: int | None = None
         self._pidfd: int | None = None
         if zygote is None:
-            self._popen = subprocess.Popen(
-                [sys.executable, "-m", "services.executor._worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                start_new_session=True,  # its own process group, so a kill takes everything
-                close_fds=True,
-                env=_worker_environment(),
-            )
+            status_r, status_w = os.pipe()
+            try:
+                self._popen = subprocess.Popen(
+                    [sys.executable, "-m", "services.executor._worker", str(status_w)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    start_new_session=True,  # its own process group, so a kill takes everything
+                    close_fds=True,
+                    pass_fds=(status_w,),
+                    env=_worker_environment(),
+                )
+            except OSError:
+                os.close(status_r)
+                raise
+            finally:
+                os.close(status_w)
             assert self._popen.stdout is not None and self._popen.stdin is not None
             self._pid = self._popen.pid
             self._stdin = self._popen.stdin
             self._stdout = self._popen.stdout
         else:
-            self._pid, job_w, out_r = zygote.spawn()
+            self._pid, job_w, out_r, status_r = zygote.spawn()
             # Signals go through a pidfd: the zygote reaps its children, so a bare pid could
             # be reused by the time we kill.
             with contextlib.suppress(OSError):
@@ -175,6 +185,10 @@ class WorkerProcess:
             self._stdin = os.fdopen(job_w, "wb")
             self._stdout = os.fdopen(out_r, "rb", buffering=0)
         self._out_fd = self._stdout.fileno()
+        # Where the worker says when its run began. Read only once a deadline passes: a run
+        # that ends in time never wakes this process twice.
+        os.set_blocking(status_r, False)
+        self._status_fd: int | None = status_r
         self._buffer = b""
         self._ready = False
         self._killed = False
@@ -208,44 +222,72 @@ class WorkerProcess:
         return self._ready
 
     def run(self, payload: bytes, deadlines: Deadlines) -> RawOutcome:
-        """Sends one job and waits for its result, killing the worker at the hard deadline."""
+        """Sends one job and waits for its result, killing the worker at the hard deadline:
+        ``compile_seconds`` after the job was sent if the run has not begun by then, else
+        ``run_seconds + kill_grace_seconds`` after it began."""
         begun = time.monotonic()
         try:
             self._stdin.write(payload)
             self._stdin.close()
         except (OSError, ValueError):  # broken pipe, or already used and closed
             raise NotDelivered from None
-        deadline = begun + deadlines.compile_seconds
+        compile_deadline = begun + deadlines.compile_seconds
+        run_budget = deadlines.run_seconds + deadlines.kill_grace_seconds
         started_at: float | None = None
+        # A run that began at once must end within its budget: look again then at the latest.
+        deadline = min(compile_deadline, begun + run_budget)
         while True:
             try:
                 line = self._read_line(deadline)
             except EOFError:
                 return self._died("before it returned a result")
-            if line is None:
-                self.kill()
-                if started_at is None:
-                    return failed_outcome(
-                        ExecutionErrorType.WORKER_FAILURE,
-                        f"compiling the module took longer than {deadlines.compile_seconds:g} s; "
-                        "make the module smaller",
+            if line is not None:
+                event = decode_event(line)
+                if event.kind == RESULT and event.outcome is not None:
+                    self.loaded_path = event.path
+                    return event.outcome
+                continue
+            if started_at is None:
+                started_at = self._started_at()
+            now = time.monotonic()
+            if started_at is not None:
+                deadline = started_at + run_budget
+                if now >= deadline:
+                    self.kill()
+                    return RawOutcome(
+                        time_ms=round((now - started_at) * 1000),
+                        error_type=ExecutionErrorType.TIMEOUT,
+                        error_message=(
+                            f"wall-clock limit of {deadlines.run_seconds:g} s reached; the "
+                            "guest did not stop, so its process was killed (no usage could be "
+                            "collected)"
+                        ),
                     )
-                return RawOutcome(
-                    time_ms=round((time.monotonic() - started_at) * 1000),
-                    error_type=ExecutionErrorType.TIMEOUT,
-                    error_message=(
-                        f"wall-clock limit of {deadlines.run_seconds:g} s reached; the guest "
-                        "did not stop, so its process was killed (no usage could be collected)"
-                    ),
+            elif now >= compile_deadline:
+                self.kill()
+                return failed_outcome(
+                    ExecutionErrorType.WORKER_FAILURE,
+                    f"compiling the module took longer than {deadlines.compile_seconds:g} s; "
+                    "make the module smaller",
                 )
+            else:  # not begun yet: if it begins now, it must end within its budget from now
+                deadline = min(compile_deadline, now + run_budget)
+
+    def _started_at(self) -> float | None:
+        """When the worker's run began (its monotonic clock is ours), if it has."""
+        if self._status_fd is None:
+            return None
+        try:
+            data = os.read(self._status_fd, 4096)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return None
+        for line in data.splitlines():
             event = decode_event(line)
             if event.kind == STARTED:
-                started_at = time.monotonic()
-                deadline = started_at + deadlines.run_seconds + deadlines.kill_grace_seconds
-            elif event.kind == LOADED:
-                self.loaded_path = event.path
-            elif event.kind == RESULT and event.outcome is not None:
-                return event.outcome
+                return event.at
+        return None
 
     def kill(self) -> None:
         if self._killed:
@@ -268,6 +310,9 @@ class WorkerProcess:
         for stream in (self._stdin, self._stdout):
             with contextlib.suppress(OSError):
                 stream.close()
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+            self._status_fd = None
 
     def _exit_code(self) -> int | None:
         if self._popen is not None or self._zygote is None:

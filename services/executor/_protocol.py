@@ -1,9 +1,11 @@
 """The wire format between the executor and its worker processes.
 
 Parent → worker: one JSON header line, then the module bytes, then the input bytes (their sizes
-are in the header). Worker → parent: JSON lines, ``ready``, then ``loaded`` (the compiled file
-it read or wrote, when the module was not preloaded: the pool asks the zygote to preload it for
-later workers), ``started`` and finally ``result``.
+are in the header). Worker → parent, on its stdout: JSON lines, ``ready``, then ``result`` (with
+the compiled file it read or wrote, when the module was not preloaded: the pool asks the zygote
+to preload it for later workers). On a separate status pipe, which the parent reads only when a
+deadline passes (so that a run that ends in time wakes it once): ``started``, with the time the
+run began on the monotonic clock, which is the same in every process of the machine.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
 from services.executor._sandbox import RawOutcome, SandboxJob
 
-READY, LOADED, STARTED, RESULT = "ready", "loaded", "started", "result"
+READY, STARTED, RESULT = "ready", "started", "result"
 
 
 @dataclass(frozen=True)
 class Event:
     kind: str
     outcome: RawOutcome | None = None
-    path: str = ""  # for LOADED
+    path: str = ""  # RESULT: the compiled file the worker read or wrote ("" if preloaded)
+    at: float = 0.0  # STARTED: time.monotonic() when the run began
 
 
 def encode_job(job: SandboxJob, wasm: bytes, module_cache_dir: str) -> bytes:
@@ -54,7 +57,9 @@ def read_job(stream: IO[bytes]) -> tuple[SandboxJob, bytes, str]:
     return job, wasm, header["module_cache_dir"]
 
 
-def encode_event(event: str, outcome: RawOutcome | None = None, path: str = "") -> bytes:
+def encode_event(
+    event: str, outcome: RawOutcome | None = None, path: str = "", at: float = 0.0
+) -> bytes:
     message: dict[str, Any] = {"event": event}
     if outcome is not None:
         fields = dict(vars(outcome))  # flat fields: no need for asdict's deep copy
@@ -63,6 +68,8 @@ def encode_event(event: str, outcome: RawOutcome | None = None, path: str = "") 
         message["outcome"] = fields
     if path:
         message["path"] = path
+    if at:
+        message["at"] = at
     return json.dumps(message).encode() + b"\n"
 
 
@@ -70,11 +77,11 @@ def decode_event(line: bytes) -> Event:
     message = json.loads(line)
     fields = message.get("outcome")
     if fields is None:
-        return Event(message["event"], path=message.get("path", ""))
+        return Event(message["event"], at=float(message.get("at", 0.0)))
     fields["stdout"] = base64.b64decode(fields["stdout"])
     kind = fields["error_type"]
     fields["error_type"] = ExecutionErrorType(kind) if kind else None
-    return Event(message["event"], RawOutcome(**fields))
+    return Event(message["event"], RawOutcome(**fields), path=message.get("path", ""))
 
 
 def _read_exact(stream: IO[bytes], size: int) -> bytes:

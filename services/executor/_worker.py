@@ -15,12 +15,12 @@ import io
 import os
 import resource
 import sys
+import time
 from collections.abc import Mapping
 
 import wasmtime
 
 from services.executor._protocol import (
-    LOADED,
     READY,
     RESULT,
     STARTED,
@@ -42,17 +42,20 @@ from services.executor._sandbox import (
 
 
 def main(
+    status_fd: int,
     engine: wasmtime.Engine | None = None,
     preloaded: Mapping[str, wasmtime.Module] | None = None,
     warm_up_module: wasmtime.Module | None = None,
 ) -> None:
-    """``engine``, ``preloaded`` and ``warm_up_module`` come from the zygote: modules
+    """``status_fd``: the pipe that says when the run began (read by the parent only when a
+    deadline passes). ``engine``, ``preloaded`` and ``warm_up_module`` come from the zygote: modules
     deserialized by that engine before this process was forked (``preloaded`` by the path of
     their compiled file; ``warm_up_module`` is ``WARM_UP_WASM``, so no compiler starts here)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Our messages go to a private copy of stdout; the real fd 1 goes nowhere, so nothing
     # printed by a library can corrupt the protocol.
     channel = os.fdopen(os.dup(1), "wb", buffering=0)
+    status = os.fdopen(status_fd, "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
@@ -74,11 +77,9 @@ def main(
     except InvalidModule as exc:
         channel.write(encode_event(RESULT, failed_outcome(exc.error_type, str(exc))))
         os._exit(0)
-    started = encode_event(STARTED)
-    if not loaded.preloaded:
-        started = encode_event(LOADED, path=loaded.path) + started
-    channel.write(started)
-    channel.write(encode_event(RESULT, run.run(loaded.module, job)))
+    status.write(encode_event(STARTED, at=time.monotonic()))
+    outcome = run.run(loaded.module, job)
+    channel.write(encode_event(RESULT, outcome, path="" if loaded.preloaded else loaded.path))
     channel.flush()
     # Leave at once: a single-use process has nothing to tear down, and skipping interpreter
     # shutdown avoids wasmtime's runtime threads racing it.
@@ -96,9 +97,9 @@ def warm_up(engine: wasmtime.Engine, module: wasmtime.Module | None = None) -> N
     preloaded = {cache.path_for(hashlib.sha256(WARM_UP_WASM).hexdigest()): module}
     job, wasm, _ = read_job(io.BytesIO(encode_job(WARM_UP_JOB, WARM_UP_WASM, os.devnull)))
     loaded = cache.load(engine, wasm, preloaded)
-    encode_event(STARTED)
-    encode_event(RESULT, run_job(engine, loaded.module, job))
+    encode_event(STARTED, at=time.monotonic())
+    encode_event(RESULT, run_job(engine, loaded.module, job), path=loaded.path)
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]))

@@ -59,13 +59,13 @@ def _serve(channel: socket.socket) -> None:
         _report_exits(channel)
         if channel.fileno() not in readable:
             continue
-        message, fds, _, _ = socket.recv_fds(channel, _MESSAGE_MAX, 2)
+        message, fds, _, _ = socket.recv_fds(channel, _MESSAGE_MAX, 3)
         if not message:
             return  # the pool closed: workers already started keep their own sessions
         if message.startswith(PRELOAD) and not fds:
             _preload(engine, preloaded, message[len(PRELOAD) :].decode())
             continue
-        if message != SPAWN or len(fds) != 2:
+        if message != SPAWN or len(fds) != 3:
             for fd in fds:
                 os.close(fd)
             continue
@@ -142,9 +142,9 @@ def _become_worker(
         os.setsid()  # its own session and process group, as a directly started worker has
         os.dup2(fds[0], 0)
         os.dup2(fds[1], 1)
-        for fd in fds:
+        for fd in fds[:2]:
             os.close(fd)
-        _worker.main(engine, preloaded, warm_up_module)
+        _worker.main(fds[2], engine, preloaded, warm_up_module)
     finally:
         os._exit(0)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 import secrets
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -60,39 +59,6 @@ class Reader:
     admin: bool
 
 
-class _Waiters:
-    """One event per waiting call, set when its job finishes (told by the queue)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: dict[int, list[threading.Event]] = {}
-
-    def finished(self, job_id: int) -> None:
-        with self._lock:
-            for event in self._events.get(job_id, []):
-                event.set()
-
-    def wait(self, queue: JobQueue, job_id: int, timeout_s: float) -> JobState | None:
-        """The job's state when it finished, or as it was when the wait ran out."""
-        event = threading.Event()
-        with self._lock:  # registered before the first look: no completion is missed
-            self._events.setdefault(job_id, []).append(event)
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                state = queue.get(job_id)
-                remaining = deadline - time.monotonic()
-                if state is None or state.result is not None or remaining <= 0:
-                    return state
-                event.wait(min(remaining, WAIT_POLL_S))
-        finally:
-            with self._lock:
-                waiting = self._events.get(job_id, [])
-                waiting.remove(event)
-                if not waiting:
-                    self._events.pop(job_id, None)
-
-
 class PublicService(public_pb2_grpc.PublicServiceServicer):
     def __init__(
         self,
@@ -107,8 +73,6 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         self._settings = settings
         self._billing = Billing(engine, queue, settings.coordinator)
         self._current_version = Lookup(self._project)
-        self._waiters = _Waiters()
-        queue.on_finished(self._waiters.finished)
 
     def Call(self, request: pb.CallRequest, context: grpc.ServicerContext) -> pb.CallResponse:
         return self._call(request, _headers(context))
@@ -281,7 +245,8 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
 
     def _await(self, call_id: str, wait_s: float, job_id: int = 0) -> pb.CallResponse:
         job_id = job_id or self._billing.job_of(call_id)
-        state = self._waiters.wait(self._queue, job_id, wait_s) if job_id else None
+        # Woken when the job finishes, on this replica or another (the queue's JobEvents).
+        state = self._queue.wait_finished(job_id, wait_s, WAIT_POLL_S) if job_id else None
         return self._answer(call_id, state)
 
     def _answer(self, call_id: str, state: JobState | None = None) -> pb.CallResponse:

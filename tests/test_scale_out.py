@@ -28,7 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,12 +50,10 @@ from outlayer.wasmstore import WasmStore
 from services.compiler.cache import ModuleCache
 from services.compiler.sources import Source
 from tests.conftest import built_guest, wat_guest
+from tests.postgres_db import fresh_database
 
 pytestmark = pytest.mark.timeout(1800)
 
-POSTGRES_URL = os.environ.get(
-    "OUTLAYER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 REPO = "https://github.com/outlayer/echo-json"
 COMMIT = "5" * 40
 OWNER = "scale.localnet"
@@ -221,18 +218,8 @@ class Cluster:
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    base = make_url(POSTGRES_URL)
-    name = f"outlayer_scale_{uuid.uuid4().hex[:12]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc}); start it, or point "
-                    "OUTLAYER_TEST_POSTGRES_URL at one")  # fmt: skip
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("outlayer_scale") as url:
+        yield url
 
 
 @pytest.fixture

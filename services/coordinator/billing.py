@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from outlayer.config import CoordinatorSettings
@@ -25,7 +25,7 @@ from outlayer.limits import ResourceLimits
 from outlayer.origin import job_key
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.lookups import Lookup
-from services.coordinator.models import Call, EarningsEntry, OwnerEarnings, PaymentKey
+from services.coordinator.models import Call, EarningsEntry, Job, OwnerEarnings, PaymentKey
 from services.coordinator.queue import JobQueue, JobState, utcnow
 
 log = logging.getLogger("outlayer.coordinator.billing")
@@ -174,6 +174,13 @@ class Billing:
             if call.charged is not None:
                 return Settled(int(call.charged), result)
             call.job_id = state.id
+            # The result has reached its caller: the job is settled in the same transaction
+            # as the charge (one commit, and never one without the other).
+            session.exec(
+                update(Job)
+                .where(col(Job.id) == state.id, col(Job.settled_at).is_(None))
+                .values(settled_at=utcnow())
+            )
             used = result.get("resources_used") or {}
             success = result.get("status") == "success"
             compute = min(
@@ -213,7 +220,6 @@ class Billing:
                         created_at=utcnow(),
                     )
                 )
-        self._queue.acknowledge(call.job_id)
         return Settled(charged, result)
 
     def _exists(self, call_id: str) -> bool:

@@ -237,7 +237,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 spec.secrets_ref.CopyFrom(secrets_ref)
             # The call finds its job by the key its origin gives it (billing.job_of): no
             # second write to the call's row on the way.
-            job_id = self._submitter.submit(spec).job_id
+            job_id = self._submitter.submit(spec, new=True).job_id
         except Exception:
             self._billing.release(call_id)
             raise

@@ -49,7 +49,7 @@ class Submitter:
         self._limits = limits
         self._save_hidden_logs = save_hidden_logs
 
-    def submit(self, spec: pb.JobSpec) -> Submitted:
+    def submit(self, spec: pb.JobSpec, *, new: bool = False) -> Submitted:
         """Checks the spec, places its module (a code source is resolved through the compiler:
         built, failed, or building — compile, then run, before ``start_deadline_unix``) and
         queues it once per origin. Raises OutlayerError for a spec that cannot run."""
@@ -58,7 +58,9 @@ class Submitter:
         spec.trace_context.clear()
         spec.trace_context.update(inject_context())  # the executor continues this trace
         resolve_limits(limits_from_proto(spec.limits), self._limits)  # refuse over the caps
-        existed = self._queue.find(key)
+        # ``new``: the submitter made the origin's id itself just now (an HTTPS call's), so it
+        # cannot have been queued before.
+        existed = None if new else self._queue.find(key)
         if existed is not None:  # a resubmission changes nothing
             return Submitted(existed, created=False)
         resolution = None

@@ -222,6 +222,12 @@ class Billing:
                 )
         return Settled(charged, result)
 
+    def holding(self, call_id: str) -> bool:
+        """Whether the call still holds its hold (neither charged nor released)."""
+        with Session(self._engine) as session:
+            call = session.get(Call, call_id)
+            return call is not None and call.charged is None
+
     def _exists(self, call_id: str) -> bool:
         with Session(self._engine) as session:
             return session.get(Call, call_id) is not None

@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -195,9 +196,30 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         nonce = request.nonce or None
         if nonce is not None and len(nonce) > 100:
             raise invalid_argument("nonce is at most 100 characters")
+
+        def job_spec(call_id: str) -> pb_coordinator.JobSpec:
+            spec = pb_coordinator.JobSpec(
+                origin=pb_coordinator.JobOrigin(https=pb_coordinator.HttpsCall(
+                    call_id=call_id, project_owner=project.owner, project_name=project.name,
+                    attached_deposit=deposit_text, sender_id=key.owner,
+                )),
+                input=request.input.encode(),
+                limits=limits_to_proto(limits),
+                response_format=request.response_format,
+                start_deadline_unix=time.time() + wait,  # compile, then run, within the wait
+            )  # fmt: skip
+            if version.wasm_sha256:
+                spec.wasm_sha256 = version.wasm_sha256
+            else:
+                spec.code_source.repo = version.code_repo or ""
+                spec.code_source.commit = version.code_commit or ""
+            if secrets_ref is not None:
+                spec.secrets_ref.CopyFrom(secrets_ref)
+            return spec
+
         earlier = self._billing.call_for_nonce(key.key_id, nonce)
         if earlier is not None:  # a retry: the first call's answer, not a second run
-            return self._await(earlier, wait)
+            return self._retried(earlier, nonce, job_spec, wait)
         call_id = uuid.uuid4().hex
         call = Call(
             call_id=call_id,
@@ -216,31 +238,34 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         except IntegrityError:  # the same nonce raced in from another request
             earlier = self._billing.call_for_nonce(key.key_id, nonce)
             assert earlier is not None
-            return self._await(earlier, wait)
+            return self._retried(earlier, nonce, job_spec, wait)
         try:
-            spec = pb_coordinator.JobSpec(
-                origin=pb_coordinator.JobOrigin(https=pb_coordinator.HttpsCall(
-                    call_id=call_id, project_owner=project.owner, project_name=project.name,
-                    attached_deposit=deposit_text, sender_id=key.owner,
-                )),
-                input=request.input.encode(),
-                limits=limits_to_proto(limits),
-                response_format=request.response_format,
-                start_deadline_unix=time.time() + wait,  # compile, then run, within the wait
-            )  # fmt: skip
-            if version.wasm_sha256:
-                spec.wasm_sha256 = version.wasm_sha256
-            else:
-                spec.code_source.repo = version.code_repo or ""
-                spec.code_source.commit = version.code_commit or ""
-            if secrets_ref is not None:
-                spec.secrets_ref.CopyFrom(secrets_ref)
             # The call finds its job by the key its origin gives it (billing.job_of): no
             # second write to the call's row on the way.
-            job_id = self._submitter.submit(spec, new=True).job_id
+            job_id = self._submitter.submit(job_spec(call_id), new=True).job_id
         except Exception:
             self._billing.release(call_id)
             raise
+        return self._await(call_id, wait, job_id)
+
+    def _retried(
+        self,
+        call_id: str,
+        nonce: str | None,
+        job_spec: Callable[[str], pb_coordinator.JobSpec],
+        wait: float,
+    ) -> pb.CallResponse:
+        """A call sent again with its nonce: the first call's answer. A first call whose job
+        was never queued (its coordinator died between the hold and the queue) is queued now,
+        while its hold stands; one whose hold was given back ran nowhere and is refused."""
+        job_id = self._billing.job_of(call_id)
+        if not job_id:
+            if not self._billing.holding(call_id):
+                raise invalid_argument(
+                    f"the first call with nonce {nonce!r} ({call_id}) failed before it ran and "
+                    "was not charged; send the call again with a new nonce"
+                )
+            job_id = self._submitter.submit(job_spec(call_id)).job_id  # once: by its key
         return self._await(call_id, wait, job_id)
 
     def _await(self, call_id: str, wait_s: float, job_id: int = 0) -> pb.CallResponse:

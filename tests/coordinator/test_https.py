@@ -189,6 +189,64 @@ def test_a_retried_request_with_the_same_nonce_runs_and_pays_once(https: Https) 
     assert other.json()["call_id"] != first.json()["call_id"]
 
 
+def _orphan_call(engine: Engine, settings: Settings, key_id: str, nonce: str) -> str:
+    """A call held as the public API holds one, whose coordinator died before queuing it."""
+    import uuid
+
+    from services.coordinator.billing import Billing
+    from services.coordinator.models import Call
+    from services.coordinator.queue import JobQueue, utcnow
+
+    queue = JobQueue(engine)
+    try:
+        billing = Billing(engine, queue, settings.coordinator)
+        call_id = uuid.uuid4().hex
+        billing.hold(key_id, Call(
+            call_id=call_id, key_id=key_id, owner="dev.near", project="echo", job_id=0,
+            hold=str(NEAR), max_cost=str(NEAR), attached_deposit="0", nonce=nonce,
+            created_at=utcnow(),
+        ))  # fmt: skip
+        return call_id
+    finally:
+        queue.close()
+
+
+def test_a_retry_of_a_call_that_was_never_queued_queues_it_once(
+    https: Https, engine: Engine, settings: Settings
+) -> None:
+    key_id, secret = setup_project(https)
+    orphan = _orphan_call(engine, settings, key_id, "order-19")
+    body = {"input": "late", "nonce": "order-19", "response_format": "RESPONSE_FORMAT_JSON"}
+    retry = https.http.post("/call/dev.near/echo", json=body, headers={"X-Payment-Key": secret})
+    assert retry.status_code == 200, retry.text
+    answer = retry.json()
+    assert answer["call_id"] == orphan and answer["status"] == "done"
+    assert answer["result"]["output"]["input"] == "late"
+    again = https.http.post("/call/dev.near/echo", json=body, headers={"X-Payment-Key": secret})
+    assert again.json()["charged_yocto"] == answer["charged_yocto"]  # ran and paid once
+    assert https.balance(key_id) == 10 * NEAR - int(answer["charged_yocto"])
+
+
+def test_a_retry_of_a_call_whose_hold_was_given_back_is_refused_clearly(
+    https: Https, engine: Engine, settings: Settings
+) -> None:
+    from services.coordinator.billing import Billing
+    from services.coordinator.queue import JobQueue
+
+    key_id, secret = setup_project(https)
+    orphan = _orphan_call(engine, settings, key_id, "order-20")
+    queue = JobQueue(engine)
+    Billing(engine, queue, settings.coordinator).release(orphan)  # as the sweeper does
+    queue.close()
+    retry = https.http.post("/call/dev.near/echo", json={"input": "x", "nonce": "order-20"},
+                            headers={"X-Payment-Key": secret})  # fmt: skip
+    assert retry.status_code == 400, retry.text
+    error = retry.json()
+    assert error["code"] == "invalid_argument"
+    assert "send the call again with a new nonce" in error["message"]
+    assert https.balance(key_id) == 10 * NEAR  # nothing charged
+
+
 def test_a_guest_refund_comes_out_of_the_attached_deposit(https: Https, tmp_path: Path) -> None:
     import hashlib
 

@@ -24,13 +24,13 @@ from services.executor._memgrow import (
     UnsupportedInstruction,
     route_memory_grow,
 )
-from services.executor._wasi_poll import POLL_ONEOFF_TYPE, DeadlineReached, make_poll_oneoff
+from services.executor._wasi_poll import DeadlineReached, make_poll_oneoff, poll_oneoff_type
 
 WASI_MODULE = "wasi_snapshot_preview1"
 PLATFORM_MODULE = "outlayer"
 # WASI preview 1, and the platform's own module: outlayer.refund_usd(amount: i64).
 ALLOWED_IMPORT_MODULES = frozenset({WASI_MODULE, PLATFORM_MODULE})
-PLATFORM_FUNCTIONS = {"refund_usd": wasmtime.FuncType([wasmtime.ValType.i64()], [])}
+PLATFORM_FUNCTIONS = frozenset({"refund_usd"})
 WASM_MAGIC = b"\0asm"
 WASM_PAGE = 64 * 1024
 MAX_TABLE_ELEMENTS = 1_000_000
@@ -275,12 +275,15 @@ class GuestRun:
         linker.define_func(
             WASI_MODULE,
             "poll_oneoff",
-            POLL_ONEOFF_TYPE,
+            poll_oneoff_type(),  # types are made per linker: wasmtime ties one to one engine
             self._on_poll_oneoff,
             access_caller=True,
         )
         linker.define_func(
-            PLATFORM_MODULE, "refund_usd", PLATFORM_FUNCTIONS["refund_usd"], self._on_refund_usd
+            PLATFORM_MODULE,
+            "refund_usd",
+            wasmtime.FuncType([wasmtime.ValType.i64()], []),
+            self._on_refund_usd,
         )
         self._linker = linker
         self._wasi = self._prepare_wasi()

@@ -27,7 +27,10 @@ STDIO_FDS = (0, 1, 2)
 MAX_SUBSCRIPTIONS = 1024
 _U32 = 0xFFFFFFFF
 
-POLL_ONEOFF_TYPE = wasmtime.FuncType([wasmtime.ValType.i32()] * 4, [wasmtime.ValType.i32()])
+
+def poll_oneoff_type() -> wasmtime.FuncType:
+    """A new one each time: wasmtime ties a function type to the first engine that uses it."""
+    return wasmtime.FuncType([wasmtime.ValType.i32()] * 4, [wasmtime.ValType.i32()])
 
 
 class DeadlineReached(Exception):

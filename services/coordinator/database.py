@@ -16,6 +16,7 @@ from sqlmodel import create_engine
 from outlayer.errors import ErrorCode, OutlayerError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6F75746C61796572  # "outlayer": the advisory lock key migrations take
 # PostgreSQL connections per coordinator replica, made as needed: the engine's pool (ORM work:
 # billing, projects, settlement) up to 10 + 10, the queue's two statement pools up to
 # STATEMENT_POOL each, and two for notifications: at most 42, so two replicas fit PostgreSQL's
@@ -162,5 +163,9 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together on an empty database take turns (the lock ends with
+            # this transaction): the first creates the schema, the others find it there.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

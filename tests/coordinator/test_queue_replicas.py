@@ -264,3 +264,31 @@ def test_only_leases_and_heartbeats_skip_waiting_for_the_disk(database_url: str)
     assert relaxed.execute(show, {})[0] == [("off", "replica-a")]  # the URL's own options kept
     durable.close()
     relaxed.close()
+
+
+@postgres_only
+def test_replicas_migrating_an_empty_database_at_once_all_succeed(database_url: str) -> None:
+    from services.coordinator.database import migrate
+
+    engines = [make_engine(database_url) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def start(engine: Any) -> None:
+        try:
+            migrate(engine)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    import time
+
+    deadline = time.monotonic() + BOUND_S
+    for thread in threads:
+        thread.join(timeout=max(deadline - time.monotonic(), 0))
+    stuck = [thread for thread in threads if thread.is_alive()]
+    assert not stuck, "replicas migrating together blocked each other"
+    for engine in engines:
+        engine.dispose()
+    assert errors == []

@@ -197,3 +197,32 @@ def test_a_port_in_use_is_a_clear_error(stack: Stack) -> None:
 
     with pytest.raises(OutlayerError, match=f"cannot listen on 127.0.0.1:{stack.port}"):
         make_server(Edge("127.0.0.1:1"), "127.0.0.1", stack.port, None)
+
+
+def test_the_edge_s_connections_send_without_delay() -> None:
+    import asyncio
+    import socket
+
+    from services.edge.server import send_without_delay
+
+    async def accepted_nodelay() -> int:
+        seen: list[int] = []
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)  # as if unset
+                send_without_delay(transport)
+                seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        while not seen:
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        return seen[0]
+
+    assert asyncio.run(accepted_nodelay()) != 0

@@ -76,7 +76,7 @@ class Stack:
 
     def outlayer(self, *args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "cli.main", *args], env=self.env,
-                              capture_output=True, text=True)  # fmt: skip
+                              capture_output=True, text=True, check=False)  # fmt: skip
         if done.returncode:
             raise SystemExit(f"outlayer {' '.join(args)} failed:\n{done.stderr}")
         return done.stdout

@@ -15,17 +15,13 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
-from sqlalchemy.engine import make_url
-
 from services.coordinator import JobQueue, JobSpec
 from services.coordinator.database import make_engine, migrate
-from tests.coordinator.conftest import POSTGRES_URL
+from tests.postgres_db import fresh_database
 
 
 @contextmanager
@@ -34,16 +30,8 @@ def database(kind: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as directory:
             yield f"sqlite:///{Path(directory) / 'bench.db'}"
         return
-    base = make_url(POSTGRES_URL)
-    name = f"outlayer_bench_{uuid.uuid4().hex[:8]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("outlayer_bench") as url:
+        yield url
 
 
 def measure(url: str, workers: int, jobs: int) -> tuple[float, float]:

@@ -9,23 +9,19 @@ import threading
 import time
 from typing import Any
 
-from cli.signals import stop_on_signals
+from cli.services import add_service
 from outlayer.config import Settings, load_settings
 from outlayer.errors import ErrorCode, OutlayerError, error_from_rpc, invalid_argument
-from outlayer.telemetry import configure
 
 POLL_SECONDS = 1.0
 STATUS_NAMES = {1: "ready", 2: "compilation_in_progress", 3: "failed"}
 
 
 def register(commands: Any) -> None:
-    compiler: argparse.ArgumentParser = commands.add_parser(
-        "compiler", help="the compiler service (sources -> sandboxed builds -> cached WASM)"
-    )
-    actions = compiler.add_subparsers(dest="action", required=True, metavar="ACTION")
-    serve = actions.add_parser("serve", help="serve over gRPC until stopped")
-    serve.add_argument("--listen", metavar="HOST:PORT", help="default: compiler.listen")
-    serve.set_defaults(handler=serve_command)
+    add_service(
+        commands, "compiler", "the compiler service (sources -> sandboxed builds -> cached WASM)",
+        "serve over gRPC until stopped",
+    )  # fmt: skip
 
     compile_: argparse.ArgumentParser = commands.add_parser(
         "compile", help="compile a repository at a commit (prints one JSON object)"
@@ -55,15 +51,6 @@ def register(commands: Any) -> None:
         sub.add_argument("--compiler", metavar="HOST:PORT", help="default: compiler.listen")
     listing.set_defaults(handler=cache_list_command)
     evict.set_defaults(handler=cache_evict_command)
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    from services.compiler import app
-
-    settings = load_settings()
-    configure("compiler", settings.telemetry)
-    app.serve(settings, args.listen, stop_on_signals())
-    return 0
 
 
 def _channel(settings: Settings, target: str | None) -> Any:

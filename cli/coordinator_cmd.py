@@ -6,19 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from cli.signals import stop_on_signals
+from cli.services import add_service
 from outlayer.config import load_settings
-from outlayer.telemetry import configure
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "coordinator", help="the job queue service"
-    )
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    serve = actions.add_parser("serve", help="migrate the database and serve over gRPC")
-    serve.add_argument("--listen", metavar="HOST:PORT", help="default: coordinator.listen")
-    serve.set_defaults(handler=serve_command)
+    actions = add_service(
+        commands, "coordinator", "the job queue service",
+        "migrate the database and serve over gRPC",
+    )  # fmt: skip
     add = actions.add_parser("add-worker", help="register an executor and print its token once")
     add.add_argument("name")
     add.set_defaults(handler=add_worker_command)
@@ -31,15 +27,6 @@ def _engine() -> Any:
     from services.coordinator.app import open_database
 
     return open_database(load_settings())
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    from services.coordinator import app
-
-    settings = load_settings()
-    configure("coordinator", settings.telemetry)
-    app.serve(settings, args.listen, stop_on_signals())
-    return 0
 
 
 def add_worker_command(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from services.indexer.leader import Leader, is_postgres
 log = logging.getLogger("outlayer.indexer")
 
 
-def serve(settings: Settings, stop: threading.Event) -> None:
+def serve(settings: Settings, listen: str | None, stop: threading.Event) -> None:
     """Runs until ``stop`` is set."""
     config = settings.indexer
     if config.operator_key_file is None:
@@ -64,7 +64,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     )
     identity = identity_for(settings.tls, "indexer")
     health, port = create_server(
-        config.listen, [], 2, identity.server_credentials() if identity else None
+        listen or config.listen, [], 2, identity.server_credentials() if identity else None
     )
     health.start()
     print(f"outlayer indexer: following {config.contract_id} on {config.rpc_url}; health on "

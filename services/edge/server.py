@@ -54,6 +54,9 @@ FORWARDED_HEADERS = tuple(h.lower() for h in HEADERS)
 MAX_HEADER_VALUE = 1024  # a forwarded header (gRPC metadata is small: 8 KiB for all of it)
 RPC_TIMEOUT_S = 90.0  # the longest call waits 60 s for its result
 RETRY_AFTER_S = 1
+# A body over the cap is read on (and dropped) up to this much more, so that a client still
+# sending it reads the 413 rather than a reset; beyond it the connection is closed at once.
+DRAIN_BYTES = 1024 * 1024
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.OUT_OF_RANGE: 400,
@@ -364,17 +367,23 @@ async def _read_body(
         async with asyncio.timeout(settings.body_timeout_seconds):
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > cap:
-                    return _error(413, "too_large", f"the body is over {cap} bytes",
-                                  connection="close")  # fmt: skip
-                chunks.append(chunk)
+                if size > cap + DRAIN_BYTES:
+                    break  # too much to read on: answer and close (the client may see a reset)
+                if size <= cap:
+                    chunks.append(chunk)
+                # else: read on and drop, so that the client, still sending, reads the 413
+                # instead of a connection reset by unread data
     except TimeoutError:
+        if size > cap:
+            return _error(413, "too_large", f"the body is over {cap} bytes", connection="close")
         promised = f" of the {int(declared)} bytes Content-Length promised" if declared else ""
         return _error(400, "incomplete_body",
                       f"the body did not arrive within {settings.body_timeout_seconds:g} s "
                       f"({size} bytes{promised})", connection="close")  # fmt: skip
     except ClientDisconnect:
         return _error(400, "incomplete_body", "the client went away mid-body")
+    if size > cap:
+        return _error(413, "too_large", f"the body is over {cap} bytes", connection="close")
     return b"".join(chunks)
 
 

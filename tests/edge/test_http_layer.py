@@ -117,6 +117,19 @@ def test_a_body_over_the_cap_is_refused(settings: Settings, executor: Executor,
         assert chunked.status_code == 413 and chunked.json()["code"] == "too_large"
         a_call_succeeds(stack, secret)
 
+        def endless() -> Iterator[bytes]:  # far past what the edge reads on before closing
+            yield b'{"input": "'
+            for _ in range(4096):
+                yield b"z" * 1024
+
+        try:
+            flood = stack.http.post("/call/dev.near/echo", content=endless(),
+                                    headers={"X-Payment-Key": secret})  # fmt: skip
+            assert flood.status_code == 413
+        except httpx.TransportError:
+            pass  # closed on it mid-send: the edge stopped reading, as it should
+        a_call_succeeds(stack, secret)
+
 
 def test_keep_alive_serves_several_requests_on_one_connection(stack: Stack) -> None:
     sock = stack.raw()

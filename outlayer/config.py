@@ -151,6 +151,12 @@ class EdgeSettings(BaseModel):
     # Requests being served at once (more answer 503 with Retry-After), and open connections.
     max_concurrent_requests: int = Field(256, ge=1)
     max_connections: int = Field(1024, ge=1)
+    # Requests per second one client IP, and one payment key (X-Payment-Key), may send on
+    # average, with bursts of rate_burst_seconds' worth; more answer 429 with Retry-After.
+    # Per edge replica. 0: no limit.
+    rate_per_ip: float = Field(200.0, ge=0)
+    rate_per_key: float = Field(100.0, ge=0)
+    rate_burst_seconds: float = Field(2.0, gt=0)
 
 
 class RegistrySettings(BaseModel):

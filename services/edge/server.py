@@ -46,6 +46,7 @@ from outlayer.grpcserver import GRPC_OPTIONS
 from outlayer.result import ExecutionResult
 from outlayer.v1 import keystore_pb2, public_pb2
 from services.edge.openapi import HEADERS, document
+from services.edge.ratelimit import RateLimits
 from services.edge.routes import Route, match, query_fields, routes_for
 
 log = logging.getLogger("outlayer.edge")
@@ -318,10 +319,19 @@ def create_app(edge: Edge) -> ASGIApp:
     settings = edge.settings
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
+    limits = RateLimits(settings.rate_per_ip, settings.rate_per_key, settings.rate_burst_seconds)
+
     async def endpoint(request: Request) -> Response:
         headers: dict[str, bytes] = {}
         for name, value in request.scope["headers"]:
             headers[name.decode("latin-1")] = value
+        if request.url.path != "/healthz":  # probes are never limited
+            ip = request.client.host if request.client else "unknown"
+            refused = limits.refusal(ip, headers.get("x-payment-key"))
+            if refused is not None:
+                why, wait = refused
+                return _json(_error(429, "rate_limited", f"{why}; try again in {wait} s",
+                                    **{"retry-after": str(wait)}))  # fmt: skip
         body = b""
         if request.method in ("POST", "PUT", "PATCH"):
             read = await _read_body(request, headers, settings)

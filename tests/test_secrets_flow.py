@@ -207,6 +207,8 @@ def test_https_calls_get_the_project_owners_secrets_for_allowed_callers(world: W
         metadata=admin,
     )
 
+    allowed_call_id: list[str] = []
+
     def call(payer: str) -> public_pb2.CallResponse:
         key = world.public.CreatePaymentKey(
             public_pb2.CreatePaymentKeyRequest(owner=payer, balance_yocto=str(10**24)),
@@ -218,6 +220,7 @@ def test_https_calls_get_the_project_owners_secrets_for_allowed_callers(world: W
         ), metadata=(("x-payment-key", key.secret),))  # fmt: skip
         while world.runner.run_once() is not None:
             pass
+        allowed_call_id.append(pending.call_id)
         return world.public.GetCall(  # a call's result is read with the key that paid for it
             public_pb2.GetCallRequest(call_id=pending.call_id),
             metadata=(("x-payment-key", key.secret),),
@@ -226,6 +229,9 @@ def test_https_calls_get_the_project_owners_secrets_for_allowed_callers(world: W
     allowed = ExecutionResult.from_proto(call(owner).result)  # alice is on her own whitelist
     assert allowed.ok and allowed.output["variables"]["API_KEY"] == fnv1a(SECRET)
     assert allowed.output["variables"]["OUTLAYER_EXECUTION_TYPE"] == fnv1a("HTTPS")
+    # Over HTTPS the caller is the paying key's owner, as on chain it is the signer.
+    assert allowed.output["variables"]["NEAR_SENDER_ID"] == fnv1a(owner)
+    assert allowed.output["variables"]["OUTLAYER_CALL_ID"] == fnv1a(allowed_call_id[0])
     refused = ExecutionResult.from_proto(call(world.bob.account_id).result)
     assert refused.error is not None
     assert refused.error.type.value == "secrets_access_denied"

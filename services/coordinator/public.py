@@ -189,6 +189,9 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
     def _call(self, request: pb.CallRequest, headers: dict[str, str]) -> pb.CallResponse:
         key = self._billing.key_for(headers.get("x-payment-key"))
         deposit_text, wait = _call_inputs(request, headers)
+        answer_at_once = getattr(request, "async")  # a Python keyword, so not request.async
+        if answer_at_once:
+            wait = MAX_WAIT_S  # how long the job may wait for a build; nobody waits here
         project, version = self._current_version(request.owner, request.project, request.version)
         secrets_ref = _secrets_ref(request, project, version, key.owner)
         limits = resolve_limits(limits_from_proto(request.limits), self._settings.limits)
@@ -219,7 +222,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
 
         earlier = self._billing.call_for_nonce(key.key_id, nonce)
         if earlier is not None:  # a retry: the first call's answer, not a second run
-            return self._retried(earlier, nonce, job_spec, wait)
+            return self._retried(earlier, nonce, job_spec, 0.0 if answer_at_once else wait)
         call_id = uuid.uuid4().hex
         call = Call(
             call_id=call_id,
@@ -238,7 +241,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         except IntegrityError:  # the same nonce raced in from another request
             earlier = self._billing.call_for_nonce(key.key_id, nonce)
             assert earlier is not None
-            return self._retried(earlier, nonce, job_spec, wait)
+            return self._retried(earlier, nonce, job_spec, 0.0 if answer_at_once else wait)
         try:
             # The call finds its job by the key its origin gives it (billing.job_of): no
             # second write to the call's row on the way.
@@ -246,6 +249,8 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         except Exception:
             self._billing.release(call_id)
             raise
+        if answer_at_once:
+            return _pending(call_id)
         return self._await(call_id, wait, job_id)
 
     def _retried(
@@ -277,7 +282,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
     def _answer(self, call_id: str, state: JobState | None = None) -> pb.CallResponse:
         settled = self._billing.settle(call_id, state)
         if settled is None:
-            return pb.CallResponse(call_id=call_id, status="pending")
+            return _pending(call_id)
         result = ExecutionResult.from_json(settled.result).to_proto()
         return pb.CallResponse(
             call_id=call_id, status="done", result=result, charged_yocto=str(settled.charged)
@@ -346,6 +351,10 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
 
 def _headers(context: grpc.ServicerContext) -> dict[str, str]:
     return {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
+
+
+def _pending(call_id: str) -> pb.CallResponse:
+    return pb.CallResponse(call_id=call_id, status="pending", poll_url=f"/calls/{call_id}")
 
 
 def _call_inputs(request: pb.CallRequest, headers: dict[str, str]) -> tuple[str, float]:

@@ -105,6 +105,10 @@ def document(routes: list[Route], title: str = "OutLayer") -> dict[str, Any]:
             "responses": {
                 "200": {"description": "OK", "content": {"application/json": {
                     "schema": {"$ref": f"#/components/schemas/{route.method.output_type.name}"}}}},
+                **({"202": {"description": "Accepted (async): the result at poll_url",
+                            "content": {"application/json": {"schema": {
+                                "$ref": "#/components/schemas/CallResponse"}}}}}
+                   if route.method.name == "Call" else {}),
                 "default": {"description": 'an error: {"code", "message"}', "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             },

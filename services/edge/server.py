@@ -158,6 +158,8 @@ class Edge:
             response = await call(request, metadata=metadata, timeout=RPC_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             return _from_grpc(exc.code(), exc.details())
+        if _accepted(request, response):
+            return Answer(202, _render(response), {"location": response.poll_url})
         return Answer(200, _render(response))
 
     def _keystore_call(
@@ -262,6 +264,16 @@ def _unknown_enum(message: Message) -> str:
                 if found:
                     return found
     return ""
+
+
+def _accepted(request: Message, response: Message) -> bool:
+    """An asynchronous call still running: 202 Accepted, its result at ``poll_url``."""
+    return (
+        isinstance(request, public_pb2.CallRequest)
+        and getattr(request, "async")  # a Python keyword, so not request.async
+        and isinstance(response, public_pb2.CallResponse)
+        and response.status == "pending"
+    )
 
 
 def _render(response: Any) -> Any:

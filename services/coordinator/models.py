@@ -110,7 +110,11 @@ class PaymentKey(SQLModel, table=True):
 
 class Call(SQLModel, table=True):
     __tablename__ = "calls"
-    __table_args__ = (UniqueConstraint("key_id", "nonce", name="uq_calls_key_nonce"),)
+    __table_args__ = (
+        UniqueConstraint("key_id", "nonce", name="uq_calls_key_nonce"),
+        Index("ix_calls_key_created", "key_id", "created_at", "call_id"),  # GET /executions
+        Index("ix_calls_owner_created", "owner", "created_at", "call_id"),
+    )
 
     call_id: str = Field(primary_key=True, max_length=64)
     key_id: str = Field(max_length=64)

@@ -8,6 +8,7 @@ answers ``not_found``, as one that does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import secrets
@@ -15,9 +16,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -46,7 +48,7 @@ EDGE_ONLY = frozenset({"edge"})
 PERMISSIONS = {
     name: EDGE_ONLY
     for name in ("Call", "GetCall", "CreateProject", "GetProject", "CreatePaymentKey",
-                 "GetPaymentKey", "GetEarnings")
+                 "GetPaymentKey", "GetEarnings", "ListExecutions")
 }  # fmt: skip
 # They wait for the job: on the server's pool for waits.
 SLOW_METHODS = frozenset({"Call", "GetCall"})
@@ -184,6 +186,63 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 for e in history
             )
         return earnings
+
+    def ListExecutions(
+        self, request: pb.ListExecutionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListExecutionsResponse:
+        reader = self._reader(_headers(context))
+        if reader.key is None and not reader.admin:
+            raise OutlayerError(
+                ErrorCode.UNAUTHENTICATED,
+                "send a payment key in X-Payment-Key: its own calls and the calls to its "
+                "owner's projects are listed",
+            )
+        if request.status not in ("", "pending", "done"):
+            raise invalid_argument(f"status is pending or done, not {request.status!r}")
+        if request.project and not request.owner:
+            raise invalid_argument("project needs owner (projects are named owner/project)")
+        limit = min(request.limit or 50, 100)
+        query = select(Call, PaymentKey.owner).join(
+            PaymentKey, col(PaymentKey.key_id) == col(Call.key_id)
+        )
+        if not reader.admin:
+            assert reader.key is not None
+            query = query.where(
+                or_(col(Call.key_id) == reader.key.key_id, col(Call.owner) == reader.key.owner)
+            )
+        if request.owner:
+            query = query.where(col(Call.owner) == request.owner)
+        if request.project:
+            query = query.where(col(Call.project) == request.project)
+        if request.sender:
+            query = query.where(col(PaymentKey.owner) == request.sender)
+        if request.status:
+            charged = col(Call.charged)
+            query = query.where(charged.is_(None) if request.status == "pending" else
+                                charged.is_not(None))  # fmt: skip
+        if request.cursor:
+            created, call_id = _from_cursor(request.cursor)
+            query = query.where(
+                or_(col(Call.created_at) < created,
+                    and_(col(Call.created_at) == created, col(Call.call_id) < call_id))
+            )  # fmt: skip
+        query = query.order_by(col(Call.created_at).desc(), col(Call.call_id).desc())
+        with Session(self._engine) as session:
+            rows = session.exec(query.limit(limit + 1)).all()
+        page = rows[:limit]
+        answer = pb.ListExecutionsResponse(executions=[
+            pb.Execution(
+                call_id=call.call_id, owner=call.owner, project=call.project, sender=sender,
+                key_id=call.key_id, status="pending" if call.charged is None else "done",
+                charged_yocto=call.charged or "", created_at_unix=int(
+                    call.created_at.replace(tzinfo=UTC).timestamp()),
+            )
+            for call, sender in page
+        ])  # fmt: skip
+        if len(rows) > limit:
+            last = page[-1][0]
+            answer.next_cursor = _to_cursor(last.created_at, last.call_id)
+        return answer
 
     # --- internals ------------------------------------------------------------------------------
     def _call(self, request: pb.CallRequest, headers: dict[str, str]) -> pb.CallResponse:
@@ -351,6 +410,18 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
 
 def _headers(context: grpc.ServicerContext) -> dict[str, str]:
     return {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
+
+
+def _to_cursor(created_at: datetime, call_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{call_id}".encode()).decode()
+
+
+def _from_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, _, call_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), call_id
+    except ValueError:
+        raise invalid_argument("cursor is not one a page of /executions gave") from None
 
 
 def _pending(call_id: str) -> pb.CallResponse:

@@ -122,12 +122,11 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         if not request.HasField("result"):
             raise invalid_argument("CompleteJob needs a result")
         result = ExecutionResult.from_proto(request.result).to_json()
+        # Kept before the job completes: a caller woken by the completion finds it there.
+        if self._save_hidden_logs and request.hidden_log and self._queue.get(request.job_id):
+            save_hidden_log(self._engine, request.job_id, f"executor:{worker}", request.hidden_log)
         try:
             completion = self._queue.complete(request.job_id, worker, result)
-            if self._save_hidden_logs and request.hidden_log:
-                save_hidden_log(
-                    self._engine, request.job_id, f"executor:{worker}", request.hidden_log
-                )
             if completion.first:
                 _FINISHED.add(1, {"status": str(result.get("status"))})
                 used = result.get("resources_used") or {}

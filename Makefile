@@ -34,6 +34,7 @@ bench: setup
 	@.venv/bin/python -m bench.compiler_builds
 	@.venv/bin/python -m bench.real_repositories
 
-# The contract's stateful property test, searched longer than in CI (500 cases, ~16 minutes).
+# The contract's stateful property test, searched longer than in CI (500 cases; CI runs 60, about
+# 3.5 minutes, so expect well over half an hour).
 fuzz: setup
 	@OUTLAYER_FUZZ=1 .venv/bin/pytest -q --timeout 0 tests/contract/test_stateful.py

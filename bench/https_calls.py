@@ -135,7 +135,7 @@ def measure(stack: Stack, levels: dict[int, int]) -> list[Level]:
             pass
         time.sleep(0.05)
     key = httpx.post(
-        f"{base}/payment-keys", json={"owner": "b", "balance_yocto": str(10**30)}, headers=admin
+        f"{base}/payment-keys", json={"owner": "b", "balance": str(10**30)}, headers=admin
     ).json()["secret"]
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     client = httpx.Client(base_url=base, headers={"X-Payment-Key": key}, timeout=120,

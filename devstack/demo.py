@@ -136,6 +136,10 @@ def _deploy(rpc: NearRpc, outlayer: Signer, worker: Signer, log: Callable[[str],
     rpc.function_call(
         outlayer, outlayer.account_id, "add_worker", {"account_id": worker.account_id}
     )
+    # The indexer signs with the worker's key, and settles HTTPS usage on chain with it too.
+    rpc.function_call(
+        outlayer, outlayer.account_id, "set_operator", {"account_id": worker.account_id}
+    )
     log(f"deployed the OutLayer contract ({len(code)} bytes) to {outlayer.account_id}")
 
 

@@ -257,7 +257,7 @@ class DevStack:
                 client.post("/projects", json={"owner": HTTPS_OWNER, "name": name,
                                                "code_source": example})  # fmt: skip
         key = client.post(
-            "/payment-keys", json={"owner": "alice.localnet", "balance_yocto": str(10 * 10**24)}
+            "/payment-keys", json={"owner": "alice.localnet", "balance": str(10 * 10**24)}
         )
         if key.status_code != 200:
             raise OutlayerError(ErrorCode.INTERNAL, f"creating the dev payment key: {key.text}")

@@ -98,10 +98,20 @@ class CoordinatorSettings(BaseModel):
     # once: never again for the cached module. The hold covers it for a code source.
     per_compile_ms_yocto: int = Field(10**18, ge=0)
     max_compile_ms: int = Field(300_000, ge=0)
+    # Keys holding a stablecoin pay in its smallest unit (10^-6 USD for USDC), the same unit as
+    # X-Attached-Deposit and attached_usd on chain: base + instructions x
+    # per_million_instructions / 10^6 + ms x per_second / 1000 (+ a build's compile ms x
+    # per_compile_second / 1000), rounded up. Defaults: $0.0001 a call, $0.000001 per million
+    # instructions, $0.0001 per second of wall clock and of building.
+    usd_base_fee: int = Field(100, ge=0)
+    usd_per_million_instructions: int = Field(1, ge=0)
+    usd_per_second: int = Field(100, ge=0)
+    usd_per_compile_second: int = Field(100, ge=0)
     # The operators' API (system_hidden_logs); it listens on loopback only.
     admin_listen: str = "127.0.0.1:50068"
-    # Creating projects and payment keys needs this token (header X-Admin-Token) until
-    # NEAR-signed ownership lands; empty: management is disabled.
+    # Projects and payment keys are made on chain by their owners (mirrored by the indexer);
+    # the operator may also make them off chain with this token (header X-Admin-Token);
+    # empty: that override is disabled.
     admin_token: str = ""
 
 
@@ -131,6 +141,11 @@ class IndexerSettings(BaseModel):
     # its session every leader_check_seconds and stops at once when it is gone.
     leader_retry_seconds: float = Field(3.0, gt=0, le=300)
     leader_check_seconds: float = Field(1.0, gt=0, le=60)
+    # What HTTPS callers paid with on-chain payment keys is settled on chain
+    # (settle_https_usage, signed by the operator key, which must be the contract's operator)
+    # this often, in batches of at most settle_https_batch charges; 0: never.
+    settle_https_seconds: float = Field(30.0, ge=0)
+    settle_https_batch: int = Field(40, ge=1, le=40)
 
 
 class EdgeSettings(BaseModel):

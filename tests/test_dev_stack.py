@@ -73,7 +73,7 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         both = json.loads(demo.stdout)
         assert both["on_chain"]["output"]["input"] == "both ways"
         assert both["https"]["result"]["output"]["input"] == "both ways"
-        assert int(both["https"]["charged_yocto"]) > 0
+        assert int(both["https"]["charged"]) > 0
 
         # Secrets: encrypted on this side to a key from the attested keystore (through the
         # edge), stored on chain, then a request that names them sees them.

@@ -347,7 +347,7 @@ def bring_up(cluster: Cluster) -> dict[str, Any]:
     wait_for(project_made, "the edge never created the project", cluster)
     made = http.post("/projects", json={"owner": OWNER, "name": "sleepy", "wasm_sha256": sleepy})
     assert made.status_code == 200, made.text
-    made = http.post("/payment-keys", json={"owner": OWNER, "balance_yocto": str(BALANCE)})
+    made = http.post("/payment-keys", json={"owner": OWNER, "balance": str(BALANCE)})
     assert made.status_code == 200, made.text
     wait_for(lambda: edge_healthy(cluster, "edge-2"), "edge-2 never answered", cluster)
     return {"rpc": rpc, "contract": outlayer.account_id, "users": users,
@@ -622,7 +622,7 @@ def check_jobs_and_billing(cluster: Cluster, world: dict[str, Any], load: Load) 
 
     charged = {c[0]: int(c[2]) for c in calls}
     for reply in load.calls.values():
-        assert charged[reply["call_id"]] == int(reply["charged_yocto"])
+        assert charged[reply["call_id"]] == int(reply["charged"])
     assert all(amount > 0 for amount in charged.values())
     ((balance, held),) = cluster.query(
         f"SELECT balance, held FROM payment_keys WHERE key_id = '{world['key']['key_id']}'"

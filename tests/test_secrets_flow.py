@@ -211,7 +211,7 @@ def test_https_calls_get_the_project_owners_secrets_for_allowed_callers(world: W
 
     def call(payer: str) -> public_pb2.CallResponse:
         key = world.public.CreatePaymentKey(
-            public_pb2.CreatePaymentKeyRequest(owner=payer, balance_yocto=str(10**24)),
+            public_pb2.CreatePaymentKeyRequest(owner=payer, balance=str(10**24)),
             metadata=admin,
         )
         pending = world.public.Call(public_pb2.CallRequest(

@@ -8,6 +8,7 @@ is settled. A call refused before it is queued holds nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -25,15 +26,27 @@ from outlayer.limits import ResourceLimits
 from outlayer.origin import job_key
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.lookups import Lookup
-from services.coordinator.models import Call, EarningsEntry, Job, OwnerEarnings, PaymentKey
+from services.coordinator.models import (
+    Call,
+    EarningsEntry,
+    HttpsCharge,
+    Job,
+    OwnerEarnings,
+    PaymentKey,
+)
 from services.coordinator.queue import JobQueue, JobState, utcnow
 
 log = logging.getLogger("outlayer.coordinator.billing")
 SECRET_PREFIX = "olk_"
+NEAR = "near"  # a key's token_id when it holds yoctoNEAR
 # Compute is not charged for a guest that never ran, nor when the platform failed it: a
 # worker_failure is a worker process killed or lost, a host function's bug, retries exhausted
 # (a guest's own failures have their own categories: limits, traps, exit codes).
 NOT_BILLED = NOT_RUN | {ExecutionErrorType.WORKER_FAILURE}
+
+
+def unit_name(token_id: str) -> str:
+    return "yoctoNEAR" if token_id == NEAR else f"{token_id} (its smallest unit)"
 
 
 def call_job_key(call_id: str) -> str:
@@ -45,10 +58,98 @@ def call_job_key(call_id: str) -> str:
 class Settled:
     charged: int
     result: dict[str, Any]
+    token_id: str = NEAR
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """What compute costs in one unit: base + instructions x per_million_instructions / 10^6
+    + ms x per_second / 1000 (+ a build: compile ms x per_compile_second / 1000), rounded up."""
+
+    token_id: str
+    base_fee: int
+    per_million_instructions: int
+    per_second: int
+    per_compile_second: int
+    max_compile_ms: int
+
+    def cost(self, instructions: int, ms: int) -> int:
+        return (
+            self.base_fee
+            + _ceil_div(instructions * self.per_million_instructions, 10**6)
+            + _ceil_div(ms * self.per_second, 1000)
+        )
+
+    def compile_fee(self, compile_ms: int) -> int:
+        return _ceil_div(min(compile_ms, self.max_compile_ms) * self.per_compile_second, 1000)
+
+    def max_cost(self, limits: ResourceLimits, *, may_build: bool = False) -> int:
+        """The worst case of a call with these limits (and a build, for a code source that
+        may not be cached yet)."""
+        worst = self.cost(limits.max_instructions, int(limits.max_execution_seconds * 1000))
+        return worst + (self.compile_fee(self.max_compile_ms) if may_build else 0)
+
+
+def prices_for(settings: CoordinatorSettings, token_id: str) -> UnitPrices:
+    """NEAR keys pay the contract's yoctoNEAR prices; stablecoin keys the USD prices, in the
+    coin's smallest unit (the unit of X-Attached-Deposit and of attached_usd on chain)."""
+    if token_id == NEAR:
+        return UnitPrices(
+            NEAR,
+            settings.base_fee_yocto,
+            settings.per_instruction_yocto * 10**6,
+            settings.per_ms_yocto * 1000,
+            settings.per_compile_ms_yocto * 1000,
+            settings.max_compile_ms,
+        )
+    return UnitPrices(
+        token_id,
+        settings.usd_base_fee,
+        settings.usd_per_million_instructions,
+        settings.usd_per_second,
+        settings.usd_per_compile_second,
+        settings.max_compile_ms,
+    )
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_name(key: PaymentKey) -> str:
+    return f"{key.owner}/{key.nonce}" if key.nonce is not None else key.key_id
+
+
+def check_may_pay(key: PaymentKey, project: str, hold: int, now_ns: int) -> None:
+    """The key's own limits (on-chain keys): refused before anything is held. ``project``:
+    OWNER/NAME."""
+    name = key_name(key)
+    if key.deleted:
+        raise OutlayerError(
+            ErrorCode.UNAUTHENTICATED, f"payment key {name} was deleted on chain; use another"
+        )
+    if key.expires_at_ns is not None and now_ns >= key.expires_at_ns:
+        raise OutlayerError(
+            ErrorCode.PERMISSION_DENIED,
+            f"payment key {name} expired at {key.expires_at_ns} ns (unix); create a new key",
+        )
+    if key.allowed_projects is not None:
+        allowed = json.loads(key.allowed_projects)
+        if project not in allowed:
+            raise OutlayerError(
+                ErrorCode.PERMISSION_DENIED,
+                f"payment key {name} may pay only for {', '.join(allowed)}, not {project}",
+            )
+    if key.max_per_call is not None and hold > int(key.max_per_call):
+        raise OutlayerError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"this call may cost up to {hold} ({key.token_id}), above payment key {name}'s "
+            f"max_per_call of {key.max_per_call}: lower its limits or its attached deposit",
+        )
 
 
 class Billing:
@@ -58,21 +159,14 @@ class Billing:
         self._pricing = pricing
         self._keys = Lookup(self._load_key)  # a key's identity; its balance is read locked
 
-    def cost(self, instructions: int, ms: int) -> int:
-        p = self._pricing
-        return p.base_fee_yocto + instructions * p.per_instruction_yocto + ms * p.per_ms_yocto
+    def forget_keys(self) -> None:
+        self._keys.forget()
 
-    def max_cost(self, limits: ResourceLimits, *, may_build: bool = False) -> int:
-        """The worst case of a call with these limits (and a build, for a code source that
-        may not be cached yet)."""
-        worst = self.cost(limits.max_instructions, int(limits.max_execution_seconds * 1000))
-        return worst + (self.compile_fee(self._pricing.max_compile_ms) if may_build else 0)
+    def prices(self, token_id: str) -> UnitPrices:
+        return prices_for(self._pricing, token_id)
 
-    def compile_fee(self, compile_ms: int) -> int:
-        p = self._pricing
-        return min(compile_ms, p.max_compile_ms) * p.per_compile_ms_yocto
-
-    def create_key(self, owner: str, balance: int) -> tuple[PaymentKey, str]:
+    def create_key(self, owner: str, balance: int, token_id: str = NEAR) -> tuple[PaymentKey, str]:
+        """The operator's override: a key funded off chain (never settled on chain)."""
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key = PaymentKey(
             key_id="pk_" + uuid.uuid4().hex[:16],
@@ -81,6 +175,7 @@ class Billing:
             balance=str(balance),
             held="0",
             created_at=utcnow(),
+            token_id=token_id,
         )
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             session.add(key)
@@ -125,12 +220,18 @@ class Billing:
             key = session.exec(
                 select(PaymentKey).where(PaymentKey.key_id == key_id).with_for_update()
             ).one()
-            available = int(key.balance) - int(key.held)
+            if key.deleted:  # deleted on chain since it was looked up
+                raise OutlayerError(
+                    ErrorCode.UNAUTHENTICATED,
+                    f"payment key {key_name(key)} was deleted on chain; use another",
+                )
+            available = key.available
             if available < hold:
                 raise OutlayerError(
                     ErrorCode.FAILED_PRECONDITION,
-                    f"payment key {key_id} has {available} yoctoNEAR available; this call may "
-                    f"cost up to {hold} (lower its limits, or top the key up)",
+                    f"payment key {key_name(key)} has {available} {unit_name(key.token_id)} "
+                    f"available; this call may cost up to {hold} (lower its limits, or top "
+                    "the key up)",
                 )
             key.held = str(int(key.held) + hold)
             session.add(key)
@@ -183,9 +284,10 @@ class Billing:
             )
             used = result.get("resources_used") or {}
             success = result.get("status") == "success"
+            prices = self.prices(call.token_id)
             compute = min(
-                self.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0)))
-                + self.compile_fee(int(used.get("compile_ms", 0))),
+                prices.cost(int(used.get("instructions", 0)), int(used.get("time_ms", 0)))
+                + prices.compile_fee(int(used.get("compile_ms", 0))),
                 int(call.max_cost),
             )
             error = result.get("error") or {}
@@ -199,15 +301,27 @@ class Billing:
             key = session.exec(
                 select(PaymentKey).where(PaymentKey.key_id == call.key_id).with_for_update()
             ).one()
-            key.balance = str(int(key.balance) - charged)
             key.held = str(int(key.held) - int(call.hold))
+            if key.nonce is None:  # the operator's key: its balance is here
+                key.balance = str(int(key.balance) - charged)
+            else:  # an on-chain key: owed until a settlement on chain debits it
+                key.unsettled = str(int(key.unsettled) + charged)
+                if charged:
+                    session.add(HttpsCharge(
+                        call_id=call.call_id, key_id=key.key_id, key_owner=key.owner,
+                        key_nonce=key.nonce, project_owner=call.owner, project_name=call.project,
+                        token_id=key.token_id, amount=str(deposit), fee=str(compute),
+                        created_at=utcnow(),
+                    ))  # fmt: skip
             call.charged = str(charged)
             session.add(key)
             session.add(call)
             if deposit:
-                earnings = session.get(OwnerEarnings, call.owner, with_for_update=True)
+                earnings = session.get(
+                    OwnerEarnings, (call.owner, call.token_id), with_for_update=True
+                )
                 if earnings is None:
-                    earnings = OwnerEarnings(owner=call.owner, total="0")
+                    earnings = OwnerEarnings(owner=call.owner, token_id=call.token_id, total="0")
                 earnings.total = str(int(earnings.total) + deposit)
                 session.add(earnings)
                 session.add(
@@ -218,9 +332,10 @@ class Billing:
                         amount=str(deposit),
                         payer_key_id=call.key_id,
                         created_at=utcnow(),
+                        token_id=call.token_id,
                     )
                 )
-        return Settled(charged, result)
+        return Settled(charged, result, call.token_id)
 
     def holding(self, call_id: str) -> bool:
         """Whether the call still holds its hold (neither charged nor released)."""
@@ -232,15 +347,16 @@ class Billing:
         with Session(self._engine) as session:
             return session.get(Call, call_id) is not None
 
-    def earnings(self, owner: str) -> tuple[int, list[EarningsEntry]]:
+    def earnings(self, owner: str) -> tuple[dict[str, int], list[EarningsEntry]]:
+        """An owner's HTTPS earnings per unit, and each of them."""
         with Session(self._engine, expire_on_commit=False) as session:
-            total = session.get(OwnerEarnings, owner)
+            totals = session.exec(select(OwnerEarnings).where(OwnerEarnings.owner == owner)).all()
             history = session.exec(
                 select(EarningsEntry)
-                .where(EarningsEntry.owner == owner)
+                .where(EarningsEntry.owner == owner, EarningsEntry.source == "https")
                 .order_by(col(EarningsEntry.id))
             ).all()
-            return (int(total.total) if total else 0), list(history)
+            return {t.token_id: int(t.total) for t in totals}, list(history)
 
 
 # The longest an HTTPS call waits for its result (public.MAX_WAIT_S).

@@ -5,8 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
+
+# Server defaults of columns added to tables with rows (migration 0009).
+_NEAR = {"server_default": "near"}
+_HTTPS = {"server_default": "https"}
 
 
 class JobStatus(enum.StrEnum):
@@ -71,6 +75,9 @@ class Project(SQLModel, table=True):
     name: str = Field(max_length=200)
     version: int = 1  # the current version: what a call without a version runs
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    # Mirrored from the contract by the indexer (else made by the operator's X-Admin-Token).
+    on_chain: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    deleted: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class ProjectVersion(SQLModel, table=True):
@@ -86,17 +93,25 @@ class ProjectVersion(SQLModel, table=True):
     version: int
     code_repo: str | None = Field(default=None, max_length=300)
     code_commit: str | None = Field(default=None, max_length=40)
+    code_branch: str | None = Field(default=None, max_length=255)  # chain versions may name
+    code_tag: str | None = Field(default=None, max_length=255)  # a branch or tag instead
     wasm_sha256: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
 
 
 class PaymentKey(SQLModel, table=True):
-    """Amounts are decimal strings of yoctoNEAR: exact at any size, in SQLite and PostgreSQL."""
+    """A key that pays for HTTPS calls. Amounts are decimal strings in the key's unit
+    (``token_id``: "near" is yoctoNEAR, a stablecoin its smallest unit), exact at any size.
+
+    A key made on chain (``nonce`` set) is mirrored by the indexer: ``balance`` is the
+    contract's, and what this coordinator charged but the chain has not settled yet is
+    ``unsettled``. An operator's key (no nonce) is charged in ``balance`` directly."""
 
     __tablename__ = "payment_keys"
     __table_args__ = (
         UniqueConstraint("key_id", name="uq_payment_keys_key_id"),
         UniqueConstraint("secret_sha256", name="uq_payment_keys_secret_sha256"),
+        UniqueConstraint("owner", "nonce", name="uq_payment_keys_owner_nonce"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -106,6 +121,19 @@ class PaymentKey(SQLModel, table=True):
     balance: str = Field(default="0", max_length=80)
     held: str = Field(default="0", max_length=80)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    token_id: str = Field(
+        default="near", max_length=100, sa_column_kwargs={"server_default": "near"}
+    )
+    nonce: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    max_per_call: str | None = Field(default=None, max_length=80)
+    allowed_projects: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    expires_at_ns: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    deleted: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    unsettled: str = Field(default="0", max_length=80, sa_column_kwargs={"server_default": "0"})
+
+    @property
+    def available(self) -> int:
+        return int(self.balance) - int(self.unsettled) - int(self.held)
 
 
 class Call(SQLModel, table=True):
@@ -127,9 +155,16 @@ class Call(SQLModel, table=True):
     charged: str | None = Field(default=None, max_length=80)
     nonce: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    token_id: str = Field(
+        default="near", max_length=100, sa_column_kwargs={"server_default": "near"}
+    )
 
 
 class EarningsEntry(SQLModel, table=True):
+    """One payment a project owner earned: an HTTPS call's attached deposit (``source``
+    "https", ``call_id``), or a request's attached USD paid on chain ("chain", ``request_id``,
+    recorded when its resolve is final)."""
+
     __tablename__ = "earnings_history"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -139,13 +174,69 @@ class EarningsEntry(SQLModel, table=True):
     amount: str = Field(max_length=80)
     payer_key_id: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    token_id: str = Field(
+        default="near", max_length=100, sa_column_kwargs={"server_default": "near"}
+    )
+    source: str = Field(
+        default="https", max_length=16, sa_column_kwargs={"server_default": "https"}
+    )
+    request_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class ChainEarnings(SQLModel, table=True):
+    """The contract's earnings of an account (``earn:ACCOUNT``), as the indexer last saw them:
+    what it may withdraw on chain now."""
+
+    __tablename__ = "chain_earnings"
+
+    owner: str = Field(primary_key=True, max_length=200)
+    token_id: str = Field(primary_key=True, max_length=100)
+    amount: str = Field(max_length=80)
 
 
 class OwnerEarnings(SQLModel, table=True):
-    __tablename__ = "project_owner_earnings"
+    """What a project owner earned over HTTPS, per unit."""
+
+    __tablename__ = "owner_earnings"
 
     owner: str = Field(primary_key=True, max_length=200)
+    token_id: str = Field(primary_key=True, max_length=100)
     total: str = Field(default="0", max_length=80)
+
+
+class ChargeState(enum.StrEnum):
+    UNSETTLED = "unsettled"  # charged here; not in a batch the chain applied yet
+    SETTLED = "settled"  # the contract applied it (and the mirror took it off ``unsettled``)
+    WRITTEN_OFF = "written_off"  # its key was deleted on chain before it could be settled
+
+
+class HttpsCharge(SQLModel, table=True):
+    """One charge of an on-chain payment key, to be settled on chain (settle_https_usage):
+    ``amount`` to the project's owner, ``fee`` (the compute) to the contract's owner. The
+    ledger id is given when the charge joins a batch, so ids rise in the order batches are
+    sent, whatever order charges committed in."""
+
+    __tablename__ = "https_charges"
+    __table_args__ = (
+        UniqueConstraint("call_id", name="uq_https_charges_call_id"),
+        UniqueConstraint("ledger_id", name="uq_https_charges_ledger_id"),
+        Index("ix_https_charges_state", "state", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(max_length=64)
+    key_id: str = Field(max_length=64)
+    key_owner: str = Field(max_length=200)
+    key_nonce: int = Field(sa_column=Column(BigInteger, nullable=False))
+    project_owner: str = Field(max_length=200)
+    project_name: str = Field(max_length=200)
+    token_id: str = Field(max_length=100)
+    amount: str = Field(max_length=80)
+    fee: str = Field(max_length=80)
+    ledger_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    state: str = Field(default=ChargeState.UNSETTLED, max_length=16)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    settled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
 
 
 class SystemHiddenLog(SQLModel, table=True):

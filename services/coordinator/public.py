@@ -8,7 +8,6 @@ answers ``not_found``, as one that does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import secrets
@@ -16,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import grpc
 from sqlalchemy import Engine, and_, or_
@@ -30,7 +28,8 @@ from outlayer.result import ExecutionResult
 from outlayer.v1 import coordinator_pb2 as pb_coordinator
 from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
-from services.coordinator.billing import Billing
+from services.coordinator import public_reads
+from services.coordinator.billing import NEAR, Billing, check_may_pay, unit_name
 from services.coordinator.lookups import Lookup
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
 from services.coordinator.queue import JobQueue, JobState, utcnow
@@ -43,12 +42,15 @@ DEFAULT_WAIT_S = 30.0
 WAIT_POLL_S = 2.0
 # yoctoNEAR amounts are u128 on chain: at most 39 digits (ASCII only: int() takes others too).
 _AMOUNT = re.compile(r"[0-9]{1,39}")
+_TOKEN = re.compile(r"near|[a-z0-9_\-]+(\.[a-z0-9_\-]+)*")
 EDGE_ONLY = frozenset({"edge"})
 # Everything here is reached through the edge only (the mesh interceptor checks it).
 PERMISSIONS = {
     name: EDGE_ONLY
     for name in ("Call", "GetCall", "CreateProject", "GetProject", "CreatePaymentKey",
-                 "GetPaymentKey", "GetEarnings", "ListExecutions")
+                 "GetPaymentKey", "GetEarnings", "ListExecutions", "GetPublicEarnings",
+                 "ListPublicEarnings", "GetPaymentKeyBalance", "ListPaymentKeyUsage",
+                 "GetPublicProject", "ListWorkers", "GetPricing", "GetStats")
 }  # fmt: skip
 # They wait for the job: on the server's pool for waits.
 SLOW_METHODS = frozenset({"Call", "GetCall"})
@@ -76,6 +78,10 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         self._settings = settings
         self._billing = Billing(engine, queue, settings.coordinator)
         self._current_version = Lookup(self._project)
+
+    def forget_remembered(self) -> None:
+        self._current_version.forget()
+        self._billing.forget_keys()
 
     def Call(self, request: pb.CallRequest, context: grpc.ServicerContext) -> pb.CallResponse:
         return self._call(request, _headers(context))
@@ -112,6 +118,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             project = session.exec(
                 select(Project).where(Project.owner == request.owner, Project.name == request.name)
             ).first()
+            if project is not None and project.on_chain and not project.deleted:
+                raise OutlayerError(
+                    ErrorCode.FAILED_PRECONDITION,
+                    f"{request.owner}/{request.name} lives on chain: its owner changes it with "
+                    "the contract's add_version",
+                )
             if project is None:
                 project = Project(owner=request.owner, name=request.name, version=1,
                                   created_at=utcnow())  # fmt: skip
@@ -138,15 +150,19 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         self, request: pb.CreatePaymentKeyRequest, context: grpc.ServicerContext
     ) -> pb.PaymentKey:
         self._admin(_headers(context))
-        if not request.owner or not _AMOUNT.fullmatch(request.balance_yocto):
+        token = request.token_id or NEAR
+        if not request.owner or not _AMOUNT.fullmatch(request.balance):
             raise invalid_argument(
-                "a payment key needs an owner and balance_yocto: yoctoNEAR in ASCII digits "
-                "(at most 39)"
+                f"a payment key needs an owner and a balance: {unit_name(token)} in ASCII "
+                "digits (at most 39)"
             )
-        key, secret = self._billing.create_key(request.owner, int(request.balance_yocto))
-        return pb.PaymentKey(
-            key_id=key.key_id, owner=key.owner, balance_yocto=key.balance, secret=secret
-        )
+        if not _TOKEN.fullmatch(token):
+            raise invalid_argument(
+                f'token_id is "near" or a stablecoin\'s NEAR account id, got {token!r}'
+            )
+        key, secret = self._billing.create_key(request.owner, int(request.balance), token)
+        return pb.PaymentKey(key_id=key.key_id, owner=key.owner, balance=key.balance,
+                             secret=secret, token_id=key.token_id)  # fmt: skip
 
     def GetPaymentKey(
         self, request: pb.GetPaymentKeyRequest, context: grpc.ServicerContext
@@ -164,24 +180,29 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 ).first()
         if key is None:  # another key's id answers as an unknown one
             raise OutlayerError(ErrorCode.NOT_FOUND, f"no payment key {request.key_id} for you")
-        available = int(key.balance) - int(key.held)
-        return pb.PaymentKey(key_id=key.key_id, owner=key.owner, balance_yocto=str(available))
+        with Session(self._engine) as session:  # the balance as it is now, not as remembered
+            fresh = session.exec(select(PaymentKey).where(PaymentKey.key_id == key.key_id)).one()
+        return pb.PaymentKey(key_id=fresh.key_id, owner=fresh.owner, balance=str(fresh.available),
+                             token_id=fresh.token_id, nonce=fresh.nonce or 0)  # fmt: skip
 
     def GetEarnings(
         self, request: pb.GetEarningsRequest, context: grpc.ServicerContext
     ) -> pb.Earnings:
         reader = self._reader(_headers(context))
-        total, history = self._billing.earnings(request.owner)
-        earnings = pb.Earnings(owner=request.owner, total_yocto=str(total))
+        totals, history = self._billing.earnings(request.owner)
+        earnings = pb.Earnings(owner=request.owner, totals=[
+            pb.TokenAmount(token_id=token, amount=str(amount)) for token, amount in totals.items()
+        ])  # fmt: skip
         owner = reader.admin or (reader.key is not None and reader.key.owner == request.owner)
         if owner:  # the history (call ids, payers) is the owner's; the total is public
             earnings.history.extend(
                 pb.EarningsEntry(
                     call_id=e.call_id,
                     project=e.project,
-                    amount_yocto=e.amount,
+                    amount=e.amount,
                     payer_key_id=e.payer_key_id,
                     created_at_unix=int(e.created_at.timestamp()),
+                    token_id=e.token_id,
                 )
                 for e in history
             )
@@ -201,7 +222,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             raise invalid_argument(f"status is pending or done, not {request.status!r}")
         if request.project and not request.owner:
             raise invalid_argument("project needs owner (projects are named owner/project)")
-        limit = min(request.limit or 50, 100)
+        limit = public_reads.page_size(request.limit)
         query = select(Call, PaymentKey.owner).join(
             PaymentKey, col(PaymentKey.key_id) == col(Call.key_id)
         )
@@ -221,7 +242,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             query = query.where(charged.is_(None) if request.status == "pending" else
                                 charged.is_not(None))  # fmt: skip
         if request.cursor:
-            created, call_id = _from_cursor(request.cursor)
+            created, call_id = public_reads.from_cursor(request.cursor)
             query = query.where(
                 or_(col(Call.created_at) < created,
                     and_(col(Call.created_at) == created, col(Call.call_id) < call_id))
@@ -234,15 +255,58 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             pb.Execution(
                 call_id=call.call_id, owner=call.owner, project=call.project, sender=sender,
                 key_id=call.key_id, status="pending" if call.charged is None else "done",
-                charged_yocto=call.charged or "", created_at_unix=int(
-                    call.created_at.replace(tzinfo=UTC).timestamp()),
+                charged=call.charged or "", created_at_unix=public_reads.unix(call.created_at),
+                token_id=call.token_id,
             )
             for call, sender in page
         ])  # fmt: skip
         if len(rows) > limit:
             last = page[-1][0]
-            answer.next_cursor = _to_cursor(last.created_at, last.call_id)
+            answer.next_cursor = public_reads.to_cursor(last.created_at, last.call_id)
         return answer
+
+    # --- public reads (services/coordinator/public_reads.py) ----------------------------------
+    def GetPublicEarnings(
+        self, request: pb.GetPublicEarningsRequest, context: grpc.ServicerContext
+    ) -> pb.PublicEarnings:
+        return public_reads.earnings(self._engine, request.owner)
+
+    def ListPublicEarnings(
+        self, request: pb.ListPublicEarningsRequest, context: grpc.ServicerContext
+    ) -> pb.PublicEarningsHistory:
+        return public_reads.earnings_history(
+            self._engine, request.owner, request.cursor, request.limit
+        )
+
+    def GetPaymentKeyBalance(
+        self, request: pb.PaymentKeyRef, context: grpc.ServicerContext
+    ) -> pb.PaymentKeyBalance:
+        return public_reads.key_balance(self._engine, request.owner, request.nonce)
+
+    def ListPaymentKeyUsage(
+        self, request: pb.ListPaymentKeyUsageRequest, context: grpc.ServicerContext
+    ) -> pb.PaymentKeyUsage:
+        return public_reads.key_usage(
+            self._engine, request.owner, request.nonce, request.cursor, request.limit
+        )
+
+    def GetPublicProject(
+        self, request: pb.GetProjectRequest, context: grpc.ServicerContext
+    ) -> pb.Project:
+        return self.GetProject(request, context)
+
+    def ListWorkers(
+        self, request: pb.ListWorkersRequest, context: grpc.ServicerContext
+    ) -> pb.Workers:
+        return public_reads.workers(self._engine)
+
+    def GetPricing(
+        self, request: pb.GetPricingRequest, context: grpc.ServicerContext
+    ) -> pb.Pricing:
+        return public_reads.pricing(self._settings.coordinator)
+
+    def GetStats(self, request: pb.GetStatsRequest, context: grpc.ServicerContext) -> pb.Stats:
+        return public_reads.stats(self._engine)
 
     # --- internals ------------------------------------------------------------------------------
     def _call(self, request: pb.CallRequest, headers: dict[str, str]) -> pb.CallResponse:
@@ -254,7 +318,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         project, version = self._current_version(request.owner, request.project, request.version)
         secrets_ref = _secrets_ref(request, project, version, key.owner)
         limits = resolve_limits(limits_from_proto(request.limits), self._settings.limits)
-        max_cost = self._billing.max_cost(limits, may_build=not version.wasm_sha256)
+        max_cost = self._billing.prices(key.token_id).max_cost(
+            limits, may_build=not version.wasm_sha256
+        )
+        _check_payment(key, deposit_text, max_cost, headers)
+        check_may_pay(key, f"{project.owner}/{project.name}", max_cost + int(deposit_text),
+                      time.time_ns())  # fmt: skip
         nonce = request.nonce or None
         if nonce is not None and len(nonce) > 100:
             raise invalid_argument("nonce is at most 100 characters")
@@ -275,6 +344,8 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             else:
                 spec.code_source.repo = version.code_repo or ""
                 spec.code_source.commit = version.code_commit or ""
+                spec.code_source.branch = version.code_branch or ""
+                spec.code_source.tag = version.code_tag or ""
             if secrets_ref is not None:
                 spec.secrets_ref.CopyFrom(secrets_ref)
             return spec
@@ -294,6 +365,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             attached_deposit=deposit_text,
             nonce=nonce,
             created_at=utcnow(),
+            token_id=key.token_id,
         )
         try:
             self._billing.hold(key.key_id, call)
@@ -344,8 +416,9 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             return _pending(call_id)
         result = ExecutionResult.from_json(settled.result).to_proto()
         return pb.CallResponse(
-            call_id=call_id, status="done", result=result, charged_yocto=str(settled.charged)
-        )
+            call_id=call_id, status="done", result=result, charged=str(settled.charged),
+            token_id=settled.token_id,
+        )  # fmt: skip
 
     def _project(self, owner: str, name: str, number: int = 0) -> tuple[Project, ProjectVersion]:
         """The project and one of its versions (0: the current one)."""
@@ -353,7 +426,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             project = session.exec(
                 select(Project).where(Project.owner == owner, Project.name == name)
             ).first()
-            if project is None:
+            if project is None or project.deleted:
                 raise OutlayerError(ErrorCode.NOT_FOUND, f"no project {owner}/{name}")
             wanted = number or project.version
             version = session.exec(
@@ -383,6 +456,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             wasm_sha256=current.wasm_sha256,
             code_source=current.code_source,
             versions=described,
+            on_chain=project.on_chain,
         )
 
     def _admin(self, headers: dict[str, str]) -> None:
@@ -412,18 +486,6 @@ def _headers(context: grpc.ServicerContext) -> dict[str, str]:
     return {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
 
 
-def _to_cursor(created_at: datetime, call_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{call_id}".encode()).decode()
-
-
-def _from_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, _, call_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), call_id
-    except ValueError:
-        raise invalid_argument("cursor is not one a page of /executions gave") from None
-
-
 def _pending(call_id: str) -> pb.CallResponse:
     return pb.CallResponse(call_id=call_id, status="pending", poll_url=f"/calls/{call_id}")
 
@@ -433,12 +495,37 @@ def _call_inputs(request: pb.CallRequest, headers: dict[str, str]) -> tuple[str,
     deposit = headers.get("x-attached-deposit", "0").strip() or "0"
     if not _AMOUNT.fullmatch(deposit):
         raise invalid_argument(
-            "X-Attached-Deposit must be a whole number of yoctoNEAR (ASCII digits, at most 39)"
+            "X-Attached-Deposit must be a whole number of the stablecoin's smallest unit "
+            "(10^-6 USD for USDC; ASCII digits, at most 39)"
         )
     if request.response_format not in execution_pb2.ResponseFormat.values():
         names = ", ".join(execution_pb2.ResponseFormat.keys())
         raise invalid_argument(f"unknown response_format {request.response_format}; one of {names}")
     return deposit, _wait_seconds(request.wait_seconds)
+
+
+def _check_payment(key: PaymentKey, deposit: str, max_cost: int, headers: dict[str, str]) -> None:
+    """X-Attached-Deposit is USD (the stablecoin's smallest unit, as attached_usd on chain),
+    so it needs a stablecoin key; X-Compute-Limit caps what the call's compute may cost."""
+    if deposit != "0" and key.token_id == NEAR:
+        raise invalid_argument(
+            "X-Attached-Deposit is a USD payment (the stablecoin's smallest unit) and this "
+            "payment key holds NEAR: pay it with a stablecoin payment key"
+        )
+    limit_text = headers.get("x-compute-limit", "").strip()
+    if not limit_text:
+        return
+    if not _AMOUNT.fullmatch(limit_text):
+        raise invalid_argument(
+            f"X-Compute-Limit must be a whole number of {unit_name(key.token_id)} (ASCII "
+            "digits, at most 39): the most this call's compute may cost"
+        )
+    if max_cost > int(limit_text):
+        raise invalid_argument(
+            f"with these limits the call may cost up to {max_cost} {unit_name(key.token_id)}, "
+            f"above X-Compute-Limit {limit_text}: lower limits.max_instructions or "
+            "limits.max_execution_seconds, or raise X-Compute-Limit (GET /public/pricing)"
+        )
 
 
 def _wait_seconds(requested: float) -> float:
@@ -483,9 +570,10 @@ def _version(version: ProjectVersion) -> pb.ProjectVersion:
         created_at_unix=int(version.created_at.timestamp()),
     )
     if version.code_repo:
-        described.code_source.CopyFrom(
-            pb.ProjectSource(repo=version.code_repo, commit=version.code_commit or "")
-        )
+        described.code_source.CopyFrom(pb.ProjectSource(
+            repo=version.code_repo, commit=version.code_commit or "",
+            branch=version.code_branch or "", tag=version.code_tag or "",
+        ))  # fmt: skip
     return described
 
 

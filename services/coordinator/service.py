@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import grpc
 from opentelemetry.metrics import Observation
@@ -20,11 +21,14 @@ from outlayer.tls import Identity, identity_for
 from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.admin import save_hidden_log
+from services.coordinator.chain_mirror import ChainMirror
 from services.coordinator.modules import CompileWaiter, ModuleResolver
 from services.coordinator.public import PERMISSIONS as PUBLIC_PERMISSIONS
 from services.coordinator.public import SLOW_METHODS as PUBLIC_SLOW_METHODS
 from services.coordinator.public import PublicService
 from services.coordinator.queue import JobQueue, JobState
+from services.coordinator.request_earnings import record_request_earnings
+from services.coordinator.settlement import Settlements
 from services.coordinator.submit import Submitter, spec_from_json
 from services.coordinator.workers import authenticate
 
@@ -38,6 +42,7 @@ _RUN_MS = _METER.create_histogram("outlayer.job.run_time", unit="ms")
 SUBMITTERS = frozenset({"edge", "indexer"})
 SETTLERS = frozenset({"edge", "indexer"})
 EXECUTORS = frozenset({"executor"})  # and each must also present its worker token
+CHAIN_FOLLOWERS = frozenset({"indexer"})
 # Who may call what (the mesh interceptor checks the caller's certificate against it).
 PERMISSIONS = {
     "SubmitJob": SUBMITTERS,
@@ -48,6 +53,8 @@ PERMISSIONS = {
     "FailJob": EXECUTORS,
     "ListUnsettledJobs": SETTLERS,
     "AcknowledgeJob": SETTLERS,
+    "ApplyChainChanges": CHAIN_FOLLOWERS,
+    "ClaimSettlementBatch": CHAIN_FOLLOWERS,
 }
 
 
@@ -61,6 +68,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         lease_seconds: float,
         save_hidden_logs: bool = False,
         grant_signer: Identity | None = None,
+        on_chain_change: Callable[[], None] | None = None,
     ) -> None:
         self._submitter = submitter
         self._grant_signer = grant_signer  # the coordinator's mesh identity signs secrets grants
@@ -68,6 +76,8 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self._engine = engine
         self._queue = queue
         self._lease_seconds = lease_seconds
+        self._mirror = ChainMirror(engine, on_chain_change)
+        self._settlements = Settlements(engine)
 
     def SubmitJob(
         self, request: pb.SubmitJobRequest, context: grpc.ServicerContext
@@ -161,11 +171,24 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.AcknowledgeJobRequest, context: grpc.ServicerContext
     ) -> pb.JobStatus:
         try:
-            return _status(self._queue.acknowledge(request.job_id))
+            state = self._queue.acknowledge(request.job_id)
         except KeyError:
             raise OutlayerError(ErrorCode.NOT_FOUND, f"no job {request.job_id}") from None
         except ValueError as exc:
             raise invalid_argument(str(exc)) from None
+        if request.resolved_on_chain:
+            record_request_earnings(self._engine, request.job_id)
+        return _status(state)
+
+    def ApplyChainChanges(
+        self, request: pb.ApplyChainChangesRequest, context: grpc.ServicerContext
+    ) -> pb.ApplyChainChangesResponse:
+        return pb.ApplyChainChangesResponse(applied=self._mirror.apply(list(request.changes)))
+
+    def ClaimSettlementBatch(
+        self, request: pb.ClaimSettlementBatchRequest, context: grpc.ServicerContext
+    ) -> pb.SettlementBatch:
+        return self._settlements.claim(request.chain_last_ledger_id, request.max_entries or 40)
 
     def _worker(self, context: grpc.ServicerContext) -> str:
         """The worker a call comes from, by its bearer token (the certificate is checked by
@@ -205,6 +228,7 @@ def build_server(
     threading.Thread(target=waiter.resume, name="compile-resume", daemon=True).start()
     submitter = Submitter(engine, queue, modules, waiter, settings.limits,
                           save_hidden_logs=keep_logs)  # fmt: skip
+    public_api = PublicService(engine, queue, settings, submitter)
     servicer = CoordinatorService(
         engine,
         queue,
@@ -212,6 +236,9 @@ def build_server(
         lease_seconds=coordinator.lease_seconds,
         save_hidden_logs=keep_logs,
         grant_signer=identity_for(settings.tls, "coordinator"),
+        # Keys and projects the chain changed are read afresh here at once (other replicas'
+        # remembered copies expire within lookups.FRESH_FOR_S).
+        on_chain_change=public_api.forget_remembered,
     )
     binding = ServiceBinding(
         SERVICE_NAME,
@@ -222,7 +249,7 @@ def build_server(
     public = ServiceBinding(
         PUBLIC_SERVICE_NAME,
         public_pb2_grpc.add_PublicServiceServicer_to_server,
-        PublicService(engine, queue, settings, submitter),
+        public_api,
         PUBLIC_PERMISSIONS,
         PUBLIC_SLOW_METHODS,  # waiting HTTPS calls never take the 32 threads executors use
     )

@@ -61,6 +61,8 @@ def serve(settings: Settings, listen: str | None, stop: threading.Event) -> None
         start_height=config.start_height,
         block_seconds=config.block_seconds,
         leading=(lambda: leader.leading) if leader is not None else (lambda: True),
+        settle_https_seconds=config.settle_https_seconds,
+        settle_https_batch=config.settle_https_batch,
     )
     identity = identity_for(settings.tls, "indexer")
     health, port = create_server(

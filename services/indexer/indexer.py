@@ -50,7 +50,12 @@ class Indexer:
         start_height: int | None = None,
         block_seconds: float = 1.0,
         leading: Callable[[], bool] = lambda: True,
+        settle_https_seconds: float = 0.0,
+        settle_https_batch: int = 40,
     ) -> None:
+        self._settle_every_s = settle_https_seconds
+        self._settle_batch = settle_https_batch
+        self._next_https_settlement = time.monotonic() + settle_https_seconds
         # Asked before each block and each resolve: a standby (or a leader that just lost its
         # lease) stops there (services/indexer/leader.py).
         self._leading = leading
@@ -76,9 +81,17 @@ class Indexer:
         for height in range(last + 1, head + 1):
             if not self._leading():
                 break
-            for event in self._feed.requests_at(height) or []:
-                self._submit(event, head)
-            self._cursor.save(height)  # only after the whole block is queued
+            block = self._feed.block_at(height)
+            if block is not None:
+                if block.state:  # projects, payment keys, settlements, earnings
+                    self._coordinator.ApplyChainChanges(pb.ApplyChainChangesRequest(
+                        contract_id=self._chain.contract_id, block_height=height,
+                        changes=[pb.ChainStateChange(key=c.key, value_json=c.value_json,
+                                                     deleted=c.deleted) for c in block.state],
+                    ))  # fmt: skip
+                for event in block.requests:
+                    self._submit(event, head)
+            self._cursor.save(height)  # only after the whole block is queued and mirrored
             read += 1
         return read
 
@@ -131,6 +144,8 @@ class Indexer:
             receipt_id=event.receipt_id,
             payment_yocto=str(data.get("payment", "0")),
             attached_usd=str(data.get("attached_usd", "0")),
+            usd_token_id=str(data.get("usd_token_id") or ""),
+            project_owner_id=str(data.get("project_owner_id") or ""),
         )
 
     # --- jobs → chain ---------------------------------------------------------------------------
@@ -155,10 +170,44 @@ class Indexer:
                 continue
             if failure is not None:
                 log.warning("request %s is already settled on chain: %s", request_id, failure)
-            self._coordinator.AcknowledgeJob(pb.AcknowledgeJobRequest(job_id=job.job_id))
+            self._coordinator.AcknowledgeJob(pb.AcknowledgeJobRequest(
+                job_id=job.job_id, resolved_on_chain=failure is None
+            ))  # fmt: skip
             self._unsettled.discard(request_id)
             settled += 1
         return settled
+
+    # --- HTTPS usage → chain -------------------------------------------------------------------
+    def settle_https_once(self) -> int:
+        """Sends the next batch of HTTPS charges to settle_https_usage; returns how many
+        entries the contract applied (0: nothing to settle, or refused: retried later)."""
+        state = self._rpc.view(self._chain.contract_id, "get_https_settlement")
+        batch = self._coordinator.ClaimSettlementBatch(pb.ClaimSettlementBatchRequest(
+            chain_last_ledger_id=int(state["last_ledger_id"]), max_entries=self._settle_batch,
+        ))  # fmt: skip
+        if not batch.entries or not self._leading():
+            return 0
+        entries = [
+            {"ledger_id": e.ledger_id, "key_owner": e.key_owner, "key_nonce": e.key_nonce,
+             "owner": e.owner, "project": e.project, "amount": e.amount, "fee": e.fee}
+            for e in batch.entries
+        ]  # fmt: skip
+        outcome = self._rpc.function_call(
+            self._operator, self._chain.contract_id, "settle_https_usage",
+            {"batch_id": batch.batch_id, "entries": entries},
+        )  # fmt: skip
+        if outcome.failure is not None:
+            log.warning("settling HTTPS usage %s failed (retried in %g s): %s",
+                        batch.batch_id, self._settle_every_s, outcome.failure)  # fmt: skip
+            return 0
+        log.info("settled HTTPS usage on chain: %s (%d entries)", batch.batch_id, len(entries))
+        return len(entries)
+
+    def _settle_https_when_due(self) -> int:
+        if not self._settle_every_s or time.monotonic() < self._next_https_settlement:
+            return 0
+        self._next_https_settlement = time.monotonic() + self._settle_every_s
+        return self.settle_https_once()
 
     def run_forever(self, stop: threading.Event, poll_s: float = 0.5) -> None:
         """Follows blocks every ``poll_s``; while requests it queued in the last few seconds
@@ -168,6 +217,7 @@ class Indexer:
             next_follow = time.monotonic() + poll_s
             self._guarded(self.follow_once)
             self._guarded(self.settle_once)
+            self._guarded(self._settle_https_when_due)
             while time.monotonic() < next_follow and not stop.is_set():
                 running = self._submitted_at > time.monotonic() - FAST_SETTLE_S
                 if not (running and self._unsettled):

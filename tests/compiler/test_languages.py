@@ -400,7 +400,7 @@ def platform(
     public = public_pb2_grpc.PublicServiceStub(channel)
     admin = (("x-admin-token", "admin-secret"),)
     key = public.CreatePaymentKey(
-        public_pb2.CreatePaymentKeyRequest(owner="alice.near", balance_yocto=str(10**25)),
+        public_pb2.CreatePaymentKeyRequest(owner="alice.near", balance=str(10**25)),
         metadata=admin,
     ).secret
     yield Platform(rpc, outlayer, alice, indexer, public, key)

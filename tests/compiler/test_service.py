@@ -229,7 +229,7 @@ def https_platform(
         try:
             base = f"http://127.0.0.1:{edge.server_address[1]}"
             with httpx.Client(base_url=base, timeout=60) as http:
-                owner = {"owner": "alice.near", "balance_yocto": str(10**24)}
+                owner = {"owner": "alice.near", "balance": str(10**24)}
                 key = http.post("/payment-keys", headers=admin, json=owner).json()
                 for name in ("hello", "broken"):
                     source = {"repo": f"https://github.com/alice/{name}",
@@ -262,15 +262,15 @@ def test_a_source_is_compiled_then_executed_through_https(
     with https_platform(settings, executor, tmp_path, git, engine) as calls:
         first = calls.call("hello")
         assert first["result"]["error"]["type"] == "compilation_in_progress"
-        assert first["charged_yocto"] == "0"
+        assert first["charged"] == "0"
         later = calls.until_built("hello")
         assert later["result"]["output"] == "hello from C\n"
-        assert int(later["charged_yocto"]) > 0
+        assert int(later["charged"]) > 0
         assert len(list((tmp_path / "executor-store").glob("*.wasm"))) == 1  # fetched
 
         failing = calls.until_built("broken")
         assert failing["result"]["error"]["type"] == "compilation_error"
-        assert failing["charged_yocto"] == "0"
+        assert failing["charged"] == "0"
         assert "SECRET_MARKER" not in json.dumps(failing)
         status = calls.http.get(f"/calls/{failing['call_id']}", headers=calls.paid).json()
         assert "SECRET_MARKER" not in json.dumps(status)

@@ -27,7 +27,7 @@ def _billing(engine: Engine) -> tuple[Billing, JobQueue]:
 def _held_call(billing: Billing, queue: JobQueue, *, age_s: float = 0.0) -> tuple[str, str, int]:
     key, _ = billing.create_key("alice.near", 10 * NEAR)
     call_id = uuid.uuid4().hex
-    max_cost = billing.cost(10**9, 60_000)
+    max_cost = billing.prices("near").cost(10**9, 60_000)
     call = Call(
         call_id=call_id,
         key_id=key.key_id,
@@ -79,5 +79,5 @@ def test_a_guest_failure_is_billed(engine: Engine) -> None:
     used = ResourcesUsed(instructions=5_000_000, time_ms=900, memory_bytes=0)
     _finish(queue, job_id, ExecutionResult.failure(ExecutionErrorType.RUNTIME_ERROR, "trap", used))
     settled = billing.settle(call_id)
-    assert settled is not None and settled.charged == billing.cost(5_000_000, 900)
+    assert settled is not None and settled.charged == billing.prices("near").cost(5_000_000, 900)
     assert int(_key(engine, key_id).balance) == 10 * NEAR - settled.charged

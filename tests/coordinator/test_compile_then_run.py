@@ -45,7 +45,7 @@ class Platform:
         self.public.CreateProject(request, metadata=ADMIN)
 
     def key(self) -> str:
-        request = public_pb2.CreatePaymentKeyRequest(owner="alice.near", balance_yocto=str(NEAR))
+        request = public_pb2.CreatePaymentKeyRequest(owner="alice.near", balance=str(NEAR))
         return self.public.CreatePaymentKey(request, metadata=ADMIN).secret
 
     def call(self, name: str, key: str, data: str, wait: float = 60.0) -> public_pb2.CallResponse:
@@ -103,8 +103,8 @@ def test_a_call_waits_for_its_build_then_runs_and_pays_for_the_build_once(
     run_cost = (pricing.base_fee_yocto + first.result.resources_used.instructions
                 * pricing.per_instruction_yocto
                 + first.result.resources_used.time_ms * pricing.per_ms_yocto)  # fmt: skip
-    assert int(first.charged_yocto) == run_cost + compile_ms * pricing.per_compile_ms_yocto
-    assert int(second.charged_yocto) == (pricing.base_fee_yocto + used.instructions
+    assert int(first.charged) == run_cost + compile_ms * pricing.per_compile_ms_yocto
+    assert int(second.charged) == (pricing.base_fee_yocto + used.instructions
                                          * pricing.per_instruction_yocto
                                          + used.time_ms * pricing.per_ms_yocto)  # fmt: skip
 
@@ -121,5 +121,5 @@ def test_a_build_that_does_not_fit_the_wait_answers_with_its_fields(platform: Pl
     assert error.type == execution_pb2.EXECUTION_ERROR_TYPE_COMPILATION_IN_PROGRESS
     assert error.compilation.estimated_seconds > 0 and error.compilation.retry_after_seconds > 0
     assert len(error.compilation.cache_key) == 32
-    assert int(answered.charged_yocto) == 0  # nothing ran, nothing is charged
+    assert int(answered.charged) == 0  # nothing ran, nothing is charged
     assert JobQueue(platform.engine).counts().get("compiling", 0) == 0

@@ -56,7 +56,7 @@ def run_trapping_call(
             json={"owner": "o", "name": "p", "wasm_sha256": digest},
         ).raise_for_status()
         key = httpx.post(
-            f"{base}/payment-keys", headers=ADMIN, json={"owner": "o", "balance_yocto": str(10**30)}
+            f"{base}/payment-keys", headers=ADMIN, json={"owner": "o", "balance": str(10**30)}
         ).json()["secret"]
         called = httpx.post(
             f"{base}/call/o/p", json={"input": ""}, headers={"X-Payment-Key": key}, timeout=60

@@ -29,6 +29,8 @@ ADMIN = {"X-Admin-Token": "admin-secret"}
 SOURCE_REPO = "https://github.com/dev/echo"
 SOURCE_COMMIT = "4" * 40
 NEAR = 10**24
+USDC = "usdc.near"  # a stablecoin's account
+USD_BALANCE = 10**9  # 1,000 USDC
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Https:
     def balance(self, key_id: str) -> int:
         response = self.http.get(f"/payment-keys/{key_id}", headers=ADMIN)  # the operator
         assert response.status_code == 200, response.text
-        return int(response.json()["balance_yocto"])
+        return int(response.json()["balance"])
 
 
 @pytest.fixture
@@ -76,17 +78,19 @@ def https(
     stack.close()
 
 
-def setup_project(h: Https, balance: int = 10 * NEAR) -> tuple[str, str]:
+def setup_project(h: Https, balance: int = 10 * NEAR, token_id: str = "near") -> tuple[str, str]:
     import hashlib
 
     digest = hashlib.sha256(built_guest("echo_json_rust")).hexdigest()
     h.admin("/projects", {"owner": "dev.near", "name": "echo", "wasm_sha256": digest})
-    key = h.admin("/payment-keys", {"owner": "alice.near", "balance_yocto": str(balance)})
+    key = h.admin(
+        "/payment-keys", {"owner": "alice.near", "balance": str(balance), "token_id": token_id}
+    )
     return key["key_id"], key["secret"]
 
 
 def test_a_paid_call_returns_the_result_and_pays_the_owner(https: Https) -> None:
-    key_id, secret = setup_project(https)
+    key_id, secret = setup_project(https, USD_BALANCE, USDC)
     response = https.http.post(
         "/call/dev.near/echo",
         json={"input": "hi there", "response_format": "RESPONSE_FORMAT_JSON"},
@@ -98,16 +102,17 @@ def test_a_paid_call_returns_the_result_and_pays_the_owner(https: Https) -> None
     result = body["result"]
     assert result["status"] == "success" and result["output"]["input"] == "hi there"
     assert "OUTLAYER_CALL_ID" in result["output"]["env_names"]
-    charged = int(body["charged_yocto"])
+    charged = int(body["charged"])
     assert charged > 5000
-    assert https.balance(key_id) == 10 * NEAR - charged
+    assert body["token_id"] == USDC
+    assert https.balance(key_id) == USD_BALANCE - charged
     earnings = https.http.get("/earnings/dev.near", headers=ADMIN).json()
-    assert earnings["total_yocto"] == "5000"
+    assert earnings["totals"] == [{"token_id": USDC, "amount": "5000"}]
     assert earnings["history"][0]["call_id"] == body["call_id"]
     paid = {"X-Payment-Key": secret}
     again = https.http.get(f"/calls/{body['call_id']}", headers=paid).json()
-    assert again["charged_yocto"] == body["charged_yocto"]  # settled once
-    assert https.balance(key_id) == 10 * NEAR - charged
+    assert again["charged"] == body["charged"]  # settled once
+    assert https.balance(key_id) == USD_BALANCE - charged
 
 
 @pytest.mark.parametrize(
@@ -165,7 +170,7 @@ def test_an_exhausted_balance_is_refused_with_the_amount_needed(https: Https) ->
 
 
 def test_management_needs_the_admin_token_and_openapi_is_served(https: Https) -> None:
-    refused = https.http.post("/payment-keys", json={"owner": "x", "balance_yocto": "1"})
+    refused = https.http.post("/payment-keys", json={"owner": "x", "balance": "1"})
     assert refused.status_code == 401
     spec = https.http.get("/openapi.json").json()
     assert "post" in spec["paths"]["/call/{owner}/{project}"]
@@ -180,7 +185,7 @@ def test_a_retried_request_with_the_same_nonce_runs_and_pays_once(https: Https) 
     retry = https.http.post("/call/dev.near/echo", json=body, headers={"X-Payment-Key": secret})
     assert first.status_code == retry.status_code == 200
     assert retry.json()["call_id"] == first.json()["call_id"]
-    assert https.balance(key_id) == 10 * NEAR - int(first.json()["charged_yocto"])
+    assert https.balance(key_id) == 10 * NEAR - int(first.json()["charged"])
     other = https.http.post(
         "/call/dev.near/echo",
         json={"input": "x", "nonce": "order-18"},
@@ -223,8 +228,8 @@ def test_a_retry_of_a_call_that_was_never_queued_queues_it_once(
     assert answer["call_id"] == orphan and answer["status"] == "done"
     assert answer["result"]["output"]["input"] == "late"
     again = https.http.post("/call/dev.near/echo", json=body, headers={"X-Payment-Key": secret})
-    assert again.json()["charged_yocto"] == answer["charged_yocto"]  # ran and paid once
-    assert https.balance(key_id) == 10 * NEAR - int(answer["charged_yocto"])
+    assert again.json()["charged"] == answer["charged"]  # ran and paid once
+    assert https.balance(key_id) == 10 * NEAR - int(answer["charged"])
 
 
 def test_a_retry_of_a_call_whose_hold_was_given_back_is_refused_clearly(
@@ -262,7 +267,9 @@ def test_a_guest_refund_comes_out_of_the_attached_deposit(https: Https, tmp_path
             "wasm_sha256": hashlib.sha256(refunder).hexdigest(),
         },
     )
-    key = https.admin("/payment-keys", {"owner": "alice.near", "balance_yocto": str(10 * NEAR)})
+    key = https.admin(
+        "/payment-keys", {"owner": "alice.near", "balance": str(USD_BALANCE), "token_id": USDC}
+    )
     response = https.http.post(
         "/call/dev.near/refunder",
         json={"input": ""},
@@ -272,9 +279,10 @@ def test_a_guest_refund_comes_out_of_the_attached_deposit(https: Https, tmp_path
     body = response.json()
     assert body["result"]["refund_usd"] == "3000000"
     earnings = https.http.get("/earnings/dev.near").json()  # the total is public
-    assert earnings["total_yocto"] == "2000000"  # the owner keeps what was not refunded
-    compute = int(body["charged_yocto"]) - 2_000_000
-    assert compute > 0 and https.balance(key["key_id"]) == 10 * NEAR - compute - 2_000_000
+    # The owner keeps what was not refunded.
+    assert earnings["totals"] == [{"token_id": USDC, "amount": "2000000"}]
+    compute = int(body["charged"]) - 2_000_000
+    assert compute > 0 and https.balance(key["key_id"]) == USD_BALANCE - compute - 2_000_000
 
 
 def test_projects_keep_every_version_and_calls_can_pin_one(https: Https) -> None:
@@ -295,7 +303,7 @@ def test_projects_keep_every_version_and_calls_can_pin_one(https: Https) -> None
     pinned = https.http.post("/call/dev.near/echo", json={"input": "v1", "version": 1},
                              headers=paid).json()  # fmt: skip
     assert pinned["result"]["status"] == "success"
-    spent = int(current["charged_yocto"]) + int(pinned["charged_yocto"])
+    spent = int(current["charged"]) + int(pinned["charged"])
     missing = https.http.post("/call/dev.near/echo", json={"input": "x", "version": 7},
                               headers=paid)  # fmt: skip
     assert missing.status_code == 404 and "versions 1 to 2" in missing.json()["message"]
@@ -303,7 +311,7 @@ def test_projects_keep_every_version_and_calls_can_pin_one(https: Https) -> None
 
 
 def test_a_call_to_an_unbuilt_source_answers_compiling_and_costs_nothing(https: Https) -> None:
-    key = https.admin("/payment-keys", {"owner": "alice.near", "balance_yocto": str(NEAR)})
+    key = https.admin("/payment-keys", {"owner": "alice.near", "balance": str(NEAR)})
     unbuilt = {"repo": SOURCE_REPO, "commit": "5" * 40}
     https.admin("/projects", {"owner": "dev.near", "name": "new", "code_source": unbuilt})
     answer = https.http.post("/call/dev.near/new", json={"input": "x"},
@@ -313,7 +321,7 @@ def test_a_call_to_an_unbuilt_source_answers_compiling_and_costs_nothing(https: 
     assert "5" * 12 in error["message"] and "again in" in error["message"]
     progress = error["compilation"]
     assert progress["retry_after_seconds"] > 0 and len(progress["cache_key"]) == 32
-    assert answer["charged_yocto"] == "0"
+    assert answer["charged"] == "0"
     assert https.balance(key["key_id"]) == NEAR
 
 

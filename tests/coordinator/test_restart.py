@@ -91,7 +91,7 @@ def _world(tmp_path: Path, executor: Executor, stop: threading.Event) -> World:
         metadata=admin,
     )
     key = public.CreatePaymentKey(
-        public_pb2.CreatePaymentKeyRequest(owner="alice.near", balance_yocto=str(10 * NEAR)),
+        public_pb2.CreatePaymentKeyRequest(owner="alice.near", balance=str(10 * NEAR)),
         metadata=admin,
     )
     return World(supervisor, said, engine, public, key.secret)
@@ -149,7 +149,7 @@ def test_a_call_whose_coordinator_died_is_settled_once(tmp_path: Path, executor:
         # Reading the call later gives the same answer and charges nothing more.
         call_id = session_call_id(engine)
         again = public.GetCall(public_pb2.GetCallRequest(call_id=call_id), metadata=paying)
-        assert again.status == "done" and int(again.charged_yocto) == amount
+        assert again.status == "done" and int(again.charged) == amount
         with Session(engine) as session:
             assert int(session.exec(select(PaymentKey)).one().balance) == 10 * NEAR - amount
     finally:

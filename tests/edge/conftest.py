@@ -37,6 +37,8 @@ FAST = {  # deadlines short enough for tests to see them pass
     "keep_alive_seconds": 5.0,
 }
 
+USDC = "usdc.near"  # a stablecoin's account: keys in it pay in its smallest unit
+
 
 @dataclass
 class Stack:
@@ -50,8 +52,13 @@ class Stack:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def key(self, owner: str = "alice.near", balance: int = 10**25) -> tuple[str, str]:
-        made = self.admin("/payment-keys", {"owner": owner, "balance_yocto": str(balance)})
+    def key(
+        self, owner: str = "alice.near", balance: int = 10**25, token_id: str = USDC
+    ) -> tuple[str, str]:
+        """An operator's key; in a stablecoin by default, so calls may attach a deposit."""
+        made = self.admin(
+            "/payment-keys", {"owner": owner, "balance": str(balance), "token_id": token_id}
+        )
         return made["key_id"], made["secret"]
 
     def call(self, secret: str, body: dict[str, Any], project: str = "echo") -> httpx.Response:

@@ -8,7 +8,7 @@ from tests.edge.conftest import ADMIN, Stack
 
 def test_an_async_call_answers_202_and_its_result_is_read_later(stack: Stack) -> None:
     key_id, secret = stack.key()
-    before = int(stack.http.get(f"/payment-keys/{key_id}", headers=ADMIN).json()["balance_yocto"])
+    before = int(stack.http.get(f"/payment-keys/{key_id}", headers=ADMIN).json()["balance"])
     body = {"input": "later", "async": True, "response_format": "RESPONSE_FORMAT_JSON"}
     accepted = stack.call(secret, body)
     assert accepted.status_code == 202, accepted.text
@@ -22,9 +22,9 @@ def test_an_async_call_answers_202_and_its_result_is_read_later(stack: Stack) ->
     result = done.json()
     assert result["status"] == "done" and result["result"]["output"]["input"] == "later"
     again = stack.http.get(answer["poll_url"], headers=paid).json()
-    assert again["charged_yocto"] == result["charged_yocto"]  # settled once
-    after = int(stack.http.get(f"/payment-keys/{key_id}", headers=ADMIN).json()["balance_yocto"])
-    assert before - after == int(result["charged_yocto"]) > 0
+    assert again["charged"] == result["charged"]  # settled once
+    after = int(stack.http.get(f"/payment-keys/{key_id}", headers=ADMIN).json()["balance"])
+    assert before - after == int(result["charged"]) > 0
     _, stranger = stack.key("mallory.near")  # someone else's key cannot read it
     hidden = stack.http.get(answer["poll_url"], headers={"X-Payment-Key": stranger})
     assert hidden.status_code == 404

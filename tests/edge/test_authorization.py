@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.edge.conftest import ADMIN, Stack
+from tests.edge.conftest import ADMIN, USDC, Stack
 
 
 def paid(secret: str) -> dict[str, str]:
@@ -54,7 +54,8 @@ def test_a_payment_key_is_read_only_with_itself_or_by_the_operator(stack: Stack)
     mallory_id, mallory = stack.key("mallory.near")
     own = stack.http.get(f"/payment-keys/{alice_id}", headers=paid(alice))
     assert own.status_code == 200
-    assert own.json() == {"key_id": alice_id, "owner": "alice.near", "balance_yocto": "1000"}
+    assert own.json() == {"key_id": alice_id, "owner": "alice.near", "balance": "1000",
+                          "token_id": USDC}  # fmt: skip
     assert stack.http.get(f"/payment-keys/{alice_id}", headers=ADMIN).status_code == 200
     anonymous = stack.http.get(f"/payment-keys/{alice_id}")
     assert anonymous.status_code == 401
@@ -70,7 +71,9 @@ def test_earnings_show_the_total_to_anyone_and_the_history_to_the_owner(stack: S
     for headers in ({}, paid(alice)):  # no key, or someone else's: the aggregate only
         public = stack.http.get("/earnings/dev.near", headers=headers)
         assert public.status_code == 200
-        assert public.json() == {"owner": "dev.near", "total_yocto": "7"}
+        assert public.json() == {
+            "owner": "dev.near", "totals": [{"token_id": USDC, "amount": "7"}]
+        }  # fmt: skip
         assert call_id not in public.text
     for headers in (paid(owner), ADMIN):
         history = stack.http.get("/earnings/dev.near", headers=headers).json()

@@ -13,7 +13,7 @@ NEAR = 10**24
 def balance(stack: Stack, key_id: str) -> int:
     answer = stack.http.get(f"/payment-keys/{key_id}", headers=ADMIN)
     assert answer.status_code == 200, answer.text
-    return int(answer.json()["balance_yocto"])
+    return int(answer.json()["balance"])
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_a_bad_attached_deposit_is_400(stack: Stack, deposit: str) -> None:
     response = stack.http.post("/call/dev.near/echo", json={"input": "x"}, headers=headers)
     assert response.status_code == 400, response.text
     message = response.json()["message"]
-    assert "X-Attached-Deposit must be a whole number of yoctoNEAR" in message or (
+    assert "X-Attached-Deposit must be a whole number of the stablecoin" in message or (
         len(deposit) > 1024 and "X-Attached-Deposit is over 1024 bytes" in message
     )
     assert balance(stack, key_id) == NEAR
@@ -87,7 +87,7 @@ def test_an_oversized_forwarded_header_is_400(stack: Stack) -> None:
 
 @pytest.mark.parametrize("balance_text", ["²", "٣", "1" * 5000, "", "-1", "1e3"])
 def test_a_balance_must_be_ascii_digits(stack: Stack, balance_text: str) -> None:
-    response = stack.http.post("/payment-keys", json={"owner": "a", "balance_yocto": balance_text},
+    response = stack.http.post("/payment-keys", json={"owner": "a", "balance": balance_text},
                                headers=ADMIN)  # fmt: skip
     assert response.status_code == 400, response.text
     assert "ASCII digits" in response.json()["message"]

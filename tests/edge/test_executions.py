@@ -24,7 +24,7 @@ def test_each_key_sees_its_calls_and_its_owner_s_projects(stack: Stack) -> None:
     seen = listed(stack, {"X-Payment-Key": alice})["executions"]
     assert [e["call_id"] for e in seen] == mine[::-1]  # newest first, bob's call not among them
     assert all(e["sender"] == "alice.near" and e["status"] == "done" for e in seen)
-    assert all(int(e["charged_yocto"]) > 0 and "input" not in e for e in seen)
+    assert all(int(e["charged"]) > 0 and "input" not in e for e in seen)
 
     everything = listed(stack, {"X-Payment-Key": owner})["executions"]
     assert {e["call_id"] for e in everything} == {*mine, theirs}

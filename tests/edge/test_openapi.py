@@ -58,13 +58,13 @@ RESULTS = [
 
 @pytest.mark.parametrize("result", RESULTS)
 def test_a_call_response_declares_the_one_result_shape(result: ExecutionResult) -> None:
-    answer = {"call_id": "c", "status": "done", "result": result.to_json(), "charged_yocto": "1"}
+    answer = {"call_id": "c", "status": "done", "result": result.to_json(), "charged": "1"}
     jsonschema.validate(answer, schema_of("CallResponse"))
 
 
 def test_the_protobuf_shape_of_a_result_is_refused() -> None:
     """What the document used to declare (the ExecutionResult message) is not what is sent."""
-    as_proto = {"call_id": "c", "status": "done", "charged_yocto": "1",
+    as_proto = {"call_id": "c", "status": "done", "charged": "1",
                 "result": {"status": "EXECUTION_STATUS_SUCCESS", "output_json": "1"}}  # fmt: skip
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(as_proto, schema_of("CallResponse"))

@@ -14,11 +14,14 @@ from cli import (
     compiler_cmd,
     coordinator_cmd,
     dev_cmd,
+    earnings_cmd,
     edge_cmd,
     executor_cmd,
     indexer_cmd,
+    key_cmd,
     keystore_cmd,
     localnet_cmd,
+    project_cmd,
     run_cmd,
     secrets_cmd,
 )
@@ -44,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.register(commands)
     attestation_cmd.register(commands)
     secrets_cmd.register(commands)
+    project_cmd.register(commands)
+    key_cmd.register(commands)
+    earnings_cmd.register(commands)
     return parser
 
 

@@ -12,9 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.chain_call import (
+    Chain,
+    chain_arguments,
+    near_text,
+    near_units,
+    output,
+    refused_exits_1,
+    storage_argument,
+)
 from outlayer.errors import invalid_argument
-
-NEAR = 10**24
 
 
 def register(commands: Any) -> None:
@@ -42,18 +49,14 @@ def register(commands: Any) -> None:
     encrypt.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
     encrypt.set_defaults(handler=encrypt_command)
     store = actions.add_parser("store", help="store an encrypted blob in the contract")
-    store.add_argument("--rpc", default="http://127.0.0.1:3030", metavar="URL")
-    store.add_argument("--contract", default="outlayer.localnet")
-    store.add_argument("--key-file", type=Path, required=True, metavar="FILE",
-                       help="the owner's NEAR key (near-cli JSON)")  # fmt: skip
     store.add_argument("--repo", required=True)
     store.add_argument("--branch")
     store.add_argument("--profile", required=True)
     store.add_argument("--blob", required=True, help="from `secrets encrypt`")
     store.add_argument("--access", metavar="JSON",
                        help='who may use them; only you by default')  # fmt: skip
-    store.add_argument("--deposit-near", type=float, default=0.1,
-                       help="for storage; the excess is refunded")  # fmt: skip
+    chain_arguments(store)
+    storage_argument(store)
     store.set_defaults(handler=store_command)
 
 
@@ -125,10 +128,8 @@ def encrypt_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@refused_exits_1
 def store_command(args: argparse.Namespace) -> int:
-    from outlayer.near.keys import Signer
-    from outlayer.near.rpc import NearRpc
-
     body: dict[str, Any] = {"repo": args.repo, "branch": args.branch, "profile": args.profile,
                             "encrypted_secrets_base64": args.blob}  # fmt: skip
     if args.access is not None:  # without it the contract lets only the owner use them
@@ -136,13 +137,10 @@ def store_command(args: argparse.Namespace) -> int:
             body["access"] = json.loads(args.access)
         except ValueError:
             raise invalid_argument("--access must be JSON, e.g. '{\"AllowAll\": {}}'") from None
-    outcome = NearRpc(args.rpc).function_call(
-        Signer.load(args.key_file), args.contract, "store_secrets", body,
-        deposit=int(args.deposit_near * NEAR),
-    )  # fmt: skip
-    if outcome.failure:
-        print(f"outlayer secrets store: the contract refused: {outcome.failure}", file=sys.stderr)
-        return 1
-    json.dump(outcome.value, sys.stdout)
-    sys.stdout.write("\n")
+    chain = Chain.from_args(args)
+    result = chain.call("store_secrets", body, deposit=near_units(args.deposit_near)).value
+    output(args, result, f"stored secrets {args.profile} for {args.repo}: they hold "
+                         f"{near_text(result['storage_deposit'])} of storage; "
+                         f"{near_text(result['charged'])} charged now, "
+                         f"{near_text(result['refunded'])} refunded")  # fmt: skip
     return 0

@@ -1,7 +1,8 @@
 """A minimal NEP-141 fungible token (a local stand-in for a stablecoin such as USDC).
 
-ft_transfer, ft_transfer_call with ft_resolve_transfer, ft_balance_of, ft_total_supply; and, for
-failure-path tests, an owner-only freeze that makes transfers to an account fail.
+ft_transfer, ft_transfer_call with ft_resolve_transfer, ft_balance_of, ft_total_supply,
+ft_metadata (6 decimals, as USDC); and, for failure-path tests, an owner-only freeze that makes
+transfers to an account fail.
 """
 
 import json
@@ -113,6 +114,13 @@ def ft_balance_of():
 @near.export
 def ft_total_supply():
     near.value_return(json.dumps(near.storage_read("supply").decode()))
+
+
+@near.export
+def ft_metadata():
+    near.value_return(
+        json.dumps({"spec": "ft-1.0.0", "name": "Test USD", "symbol": "TUSD", "decimals": 6})
+    )
 
 
 @near.export

@@ -33,6 +33,7 @@ DEFAULT_STORAGE_DEPOSIT = "0.1"  # NEAR; the contract keeps what the storage tak
 EXIT_REFUSED = 1
 # nearcore writes "Smart contract panicked: <message>" (localnet adds "FunctionCallError: ").
 _PANIC = re.compile(r"^(?:FunctionCallError: )?Smart contract panicked: ")
+_TOO_LITTLE = re.compile(r"attach at least (\d+) yoctoNEAR")
 
 
 class Refused(Exception):
@@ -142,21 +143,30 @@ class Chain:
                 signer, receiver_id, method, args, deposit=deposit, gas=gas
             )
         except NearRpcError as exc:
-            raise self._rpc_error(exc, receiver_id) from None
+            raise self._rpc_error(exc, receiver_id, signing=True) from None
         status = outcome.raw.get("status")
         if isinstance(status, dict) and "Failure" in status:
-            raise Refused(f"{receiver_id} refused {method}: {failure_text(status['Failure'])}")
+            why = failure_text(status["Failure"])
+            short = _TOO_LITTLE.search(why)
+            if short:  # say it in the unit --deposit-near takes
+                why += f" ({near_text(short.group(1))}: raise --deposit-near)"
+            raise Refused(f"{receiver_id} refused {method}: {why}")
         return outcome
 
-    def _rpc_error(self, exc: NearRpcError, receiver_id: str) -> OutlayerError:
+    def _rpc_error(
+        self, exc: NearRpcError, receiver_id: str, *, signing: bool = False
+    ) -> OutlayerError:
         where = f"on {self.rpc.url}"
         if exc.cause == "UNKNOWN_ACCESS_KEY" and self._signer is not None:
             key = public_key_text(self._signer.public_key)
             return invalid_argument(f"{key} (from {self.key_file}) is not an access key of "
                                     f"{self._signer.account_id} {where}")  # fmt: skip
         if exc.cause == "UNKNOWN_ACCOUNT":
-            return OutlayerError(ErrorCode.NOT_FOUND, f"an account does not exist {where} "
-                                 f"(the signer or {receiver_id}): {exc.message}")  # fmt: skip
+            if signing and self._signer is not None:  # sending reads the signer's key first
+                return invalid_argument(f"account {self._signer.account_id} (from "
+                                        f"{self.key_file}) does not exist {where}")  # fmt: skip
+            return OutlayerError(ErrorCode.NOT_FOUND, f"{receiver_id} does not exist {where} "
+                                 "(is --contract right?)")  # fmt: skip
         if exc.cause == "CONTRACT_EXECUTION_ERROR":  # a view that panicked
             return invalid_argument(f"{receiver_id}: {_PANIC.sub('', exc.message)}")
         return exc

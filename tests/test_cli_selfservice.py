@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nacl.signing
 import pytest
 
 from cli.main import main
@@ -78,7 +80,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         rpc = NearRpc(url)
         contract, operator = provision(rpc, root, keys, lambda _: None)
         users = {name: account(rpc, root, name, keys, lambda _: None)
-                 for name in ("alice", "bob", "dev", "carol")}  # fmt: skip
+                 for name in ("alice", "bob", "dev", "carol", "erin")}  # fmt: skip
         token = account(rpc, root, "usdc", keys, lambda _: None)
         rpc.send(token, token.account_id, [DeployContractAction(built_contract("test_token"))])
         supply = {"owner_id": users["alice"].account_id, "total_supply": str(1000 * MILLION)}
@@ -99,7 +101,9 @@ class Cli:
     capsys: pytest.CaptureFixture[str]
 
     def run(self, *argv: str, who: str | None = "alice") -> tuple[int, str, str]:
-        chain = ["--rpc", self.world.url, "--contract", self.world.contract.account_id]
+        chain = [] if "--rpc" in argv else ["--rpc", self.world.url]
+        if "--contract" not in argv:
+            chain += ["--contract", self.world.contract.account_id]
         if who is not None:
             chain += ["--key-file", self.world.key_file(who)]
         self.capsys.readouterr()
@@ -326,7 +330,10 @@ def test_key_refusals_are_one_line_and_move_nothing(cli: Cli, world: World, tmp_
                        code=2)  # fmt: skip
     assert line.endswith(f"--secret-file {secret_file} exists; name a new file")
     assert secret_file.read_text() == "an older key's secret\n"
-    # Neither made a key: the next nonce is the one after ours.
+    line = cli.refused("key", "create", "--token", "near", "--deposit-near", "0")
+    assert re.search(r"OutLayer: attach at least \d+ yoctoNEAR for the storage this takes "
+                     r"\(0\.\d+ NEAR: raise --deposit-near\)$", line)  # fmt: skip
+    # None made a key: the next nonce is the one after ours.
     assert cli.ok("key", "create", "--token", "near")["nonce"] == nonce + 1
 
 
@@ -377,3 +384,58 @@ def test_earnings_shown_and_withdrawn_and_balances(cli: Cli, world: World) -> No
     assert world.view("get_user_balance", {"account_id": alice, "token_id": world.token}) == (
         str(2 * MILLION)
     )
+
+
+def test_a_refund_the_token_refuses_waits_in_the_user_balance(cli: Cli, world: World) -> None:
+    erin = world.id("erin")
+    alice = world.users["alice"]
+    world.send(alice, world.token, "ft_transfer", {"receiver_id": erin,
+               "amount": str(10 * MILLION)}, deposit=1)  # fmt: skip
+    nonce = cli.ok("key", "create", "--token", world.token, who="erin")["nonce"]
+    cli.ok("key", "top-up", str(nonce), "--amount", "2.0", who="erin")
+    world.send(alice, world.token, "freeze", {"account_id": erin})  # transfers to Erin fail now
+
+    code, out, err = cli.run("key", "delete", str(nonce), who="erin")
+    assert code == 0, err
+    assert out.strip().endswith(f"but {world.token} refused the transfer, so the balance is in "
+                                f"your OutLayer user balance: outlayer balance withdraw --token "
+                                f"{world.token}")  # fmt: skip
+    assert world.view("get_payment_key", {"owner": erin, "nonce": nonce}) is None
+    parked = {"account_id": erin, "token_id": world.token}
+    assert world.view("get_user_balance", parked) == str(2 * MILLION)
+    line = cli.refused("balance", "withdraw", "--token", world.token, who="erin")
+    assert line == (f"outlayer balance withdraw: {world.token} refused the transfer; your "
+                    "balance was restored")  # fmt: skip
+    assert world.view("get_user_balance", parked) == str(2 * MILLION)
+    assert world.ft_balance("erin") == 8 * MILLION
+
+
+def test_key_files_accounts_and_nodes_that_are_wrong_say_so(
+    cli: Cli, world: World, tmp_path: Path
+) -> None:
+    ghost = Signer("ghost.localnet", nacl.signing.SigningKey.generate())
+    ghost.save(tmp_path / "ghost.json")
+    stranger = Signer(world.id("alice"), nacl.signing.SigningKey.generate())
+    stranger.save(tmp_path / "stranger.json")
+    (tmp_path / "broken.json").write_text("{not json")
+    create = ("project", "create", "p", "--wasm-sha256", "ab" * 32)
+    line = cli.refused(*create, "--key-file", str(tmp_path / "ghost.json"), who=None, code=2)
+    assert line.endswith(f"account ghost.localnet (from {tmp_path / 'ghost.json'}) does not "
+                         f"exist on {world.url}")  # fmt: skip
+    line = cli.refused(*create, "--key-file", str(tmp_path / "stranger.json"), who=None, code=2)
+    assert line.endswith(f"(from {tmp_path / 'stranger.json'}) is not an access key of "
+                         f"{world.id('alice')} on {world.url}")  # fmt: skip
+    line = cli.refused(*create, "--key-file", str(tmp_path / "broken.json"), who=None, code=2)
+    assert f"cannot read key file {tmp_path / 'broken.json'}" in line
+    line = cli.refused("project", "list", "--account", "x.localnet", "--contract",
+                       "nowhere.localnet", who=None, code=2)  # fmt: skip
+    assert line.endswith(f"nowhere.localnet does not exist on {world.url} (is --contract right?)")
+    line = cli.refused("project", "create", "p", "--wasm-sha256", "ab" * 32, "--contract",
+                       world.id("bob"), who="carol")  # fmt: skip
+    assert line.endswith(f"{world.id('bob')} refused create_project: CodeDoesNotExist: "
+                         f"{world.id('bob')} has no contract")  # fmt: skip
+    down = main(["project", "list", "--account", "x.localnet", "--rpc", "http://127.0.0.1:9"])
+    assert down == 2
+    assert "NEAR RPC at http://127.0.0.1:9 did not answer" in cli.capsys.readouterr().err
+    for owner in ("carol", "alice"):
+        assert world.view("get_project", {"project_id": f"{world.id(owner)}/p"}) is None

@@ -30,7 +30,7 @@ _SCALARS: dict[int, dict[str, Any]] = {
     descriptor.FieldDescriptor.TYPE_UINT64: {"type": "string", "format": "uint64",
                                              "pattern": "^[0-9]{1,20}$"},
 }  # fmt: skip
-HEADERS = ("X-Payment-Key", "X-Attached-Deposit", "X-Admin-Token")
+HEADERS = ("X-Payment-Key", "X-Attached-Deposit", "X-Compute-Limit", "X-Admin-Token")
 RESULT_SCHEMA = "ExecutionResultJson"
 # Messages whose ``result`` field the edge renders as the one result shape.
 RESULT_FIELDS = {"CallResponse": "result"}

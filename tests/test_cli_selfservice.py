@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from outlayer.near.rpc import NearRpc
 from tests.conftest import built_contract
 from tests.localnet_server import running_localnet
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 NEAR = 10**24
 MILLION = 10**6  # the test token has 6 decimals, as USDC
 SOURCE_REPO = "https://github.com/alice/hello"
@@ -439,3 +441,40 @@ def test_key_files_accounts_and_nodes_that_are_wrong_say_so(
     assert "NEAR RPC at http://127.0.0.1:9 did not answer" in cli.capsys.readouterr().err
     for owner in ("carol", "alice"):
         assert world.view("get_project", {"project_id": f"{world.id(owner)}/p"}) is None
+
+
+def readme_steps() -> list[str]:
+    """The shell commands of the README's self-service block, comments dropped."""
+    text = (REPO_ROOT / "README.md").read_text()
+    block = text.split("### Self-service from the command line", 1)[1].split("```sh\n", 1)[1]
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in block.split("```", 1)[0].splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_readme_self_service_steps_run_in_order(tmp_path: Path) -> None:
+    """On a fresh chain (the README's key nonces are a new account's), as the dev stack's
+    alice.localnet; only the key file's folder and the node's port differ."""
+    built_contract("outlayer")
+    with running_localnet(tmp_path) as (url, root):
+        rpc = NearRpc(url)
+        provision(rpc, root, tmp_path / "keys", lambda _: None)
+        alice = account(rpc, root, "alice", tmp_path / "keys", lambda _: None)
+        rpc.close()
+        steps = readme_steps()
+        assert steps[0] == "KEY=~/.outlayer/dev/keys/alice.localnet.json"
+        env = {**os.environ, "KEY": str(tmp_path / "keys" / f"{alice.account_id}.json")}
+        outlayer = str(Path(sys.executable).parent / "outlayer")
+        outputs = []
+        for step in steps[1:]:
+            assert step.startswith(".venv/bin/outlayer "), step
+            command = (step.replace(".venv/bin/outlayer", outlayer)
+                       .replace("build/guests/", f"{REPO_ROOT}/build/guests/")
+                       + f" --rpc {url}")  # fmt: skip
+            done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                                  timeout=120, check=False, env=env, cwd=tmp_path)  # fmt: skip
+            assert done.returncode == 0, f"{command}\n{done.stderr}"
+            outputs.append(done.stdout)
+        assert (tmp_path / "alice.key").stat().st_mode & 0o777 == 0o600
+        assert outputs[3].startswith("alice.localnet/hello  version 1 of 2 active")
+        assert "balance 0.5 NEAR; at most 0.01 NEAR a call" in outputs[6]
+        assert outputs[-1].strip() == "alice.localnet has no earnings"

@@ -287,6 +287,14 @@ def test_a_near_key_prints_its_secret_once_and_takes_near(cli: Cli, world: World
     code, out, err = cli.run("key", "balance", str(nonce), who="dev")
     assert code == 0, err
     assert out.startswith(f"payment key {dev}/{nonce}: balance 0.5 NEAR; no limit a call")
+    bob_before = world.near_balance("bob")
+    line = cli.refused("key", "top-up", str(nonce), "--owner", dev, "--amount", "1.0", who="bob")
+    assert line.endswith("refused top_up_payment_key: OutLayer: only the owner of a payment key "
+                         "may top up it")  # fmt: skip
+    assert 0 <= bob_before - world.near_balance("bob") < GAS_AT_MOST  # his NEAR came back
+    assert world.view("get_payment_key", {"owner": dev, "nonce": nonce})["balance"] == str(
+        NEAR // 2
+    )
     before = world.near_balance("dev")
     deleted = cli.ok("key", "delete", str(nonce), who="dev")
     assert deleted["refunded_balance"] == str(NEAR // 2)

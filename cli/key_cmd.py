@@ -128,9 +128,9 @@ def _reserve(path: Path) -> int:
 @refused_exits_1
 def create_command(args: argparse.Namespace) -> int:
     chain = Chain.from_args(args)
-    unit = unit_of(chain, args.token)
     body: dict[str, Any] = {"token_id": args.token}
     if args.max_per_call is not None:
+        unit = unit_of(chain, args.token)
         body["max_per_call"] = str(unit.parse(args.max_per_call, "--max-per-call"))
     if args.allow_project:
         body["allowed_projects"] = args.allow_project

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlmodel import Session, col, select
 from outlayer.errors import invalid_argument
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.models import (
+    ChainClock,
     ChainEarnings,
     ChargeState,
     HttpsCharge,
@@ -54,7 +56,14 @@ class ChainMirror:
         # Called after a commit that changed projects or keys (the hot path's caches).
         self._on_change = on_change
 
-    def apply(self, changes: list[pb.ChainStateChange]) -> int:
+    def apply(
+        self,
+        changes: list[pb.ChainStateChange],
+        *,
+        contract_id: str = "",
+        height: int = 0,
+        timestamp_ns: int = 0,
+    ) -> int:
         """Applies one block's records; returns how many changed something."""
         ordered = sorted(
             enumerate(changes), key=lambda pair: (_rank(pair[1].key), pair[0])
@@ -74,6 +83,8 @@ class ChainMirror:
                     applied += _settlement(session, value)
                 elif key.startswith("earn:"):
                     applied += _earnings(session, key[5:], value)
+            if timestamp_ns:
+                _clock(session, contract_id, height, timestamp_ns)
         if applied and self._on_change is not None:
             self._on_change()
         return applied
@@ -246,6 +257,30 @@ def _earnings(session: Session, account: str, record: dict[str, Any] | None) -> 
         if int(amount) > 0:
             session.add(ChainEarnings(owner=account, token_id=str(token), amount=str(int(amount))))
     return 1
+
+
+def _clock(session: Session, contract_id: str, height: int, timestamp_ns: int) -> None:
+    clock = session.get(ChainClock, contract_id, with_for_update=True)
+    if clock is None:
+        clock = ChainClock(contract_id=contract_id, block_height=0, block_timestamp_ns=0,
+                           seen_at=utcnow())  # fmt: skip
+    if height >= clock.block_height:
+        clock.block_height, clock.block_timestamp_ns = height, timestamp_ns
+        clock.seen_at = utcnow()
+        session.add(clock)
+
+
+def chain_now_ns(engine: Engine) -> int:
+    """The chain's time now, as well as this coordinator knows it: the last mirrored block's
+    timestamp plus the time since it was seen (the wall clock when nothing was mirrored)."""
+    with Session(engine) as session:
+        clock = session.exec(
+            select(ChainClock).order_by(col(ChainClock.block_timestamp_ns).desc())
+        ).first()
+    if clock is None:
+        return time.time_ns()
+    since = (utcnow() - clock.seen_at).total_seconds()
+    return clock.block_timestamp_ns + int(max(since, 0) * 1e9)
 
 
 def _time(nanoseconds: Any) -> datetime:

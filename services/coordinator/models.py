@@ -183,6 +183,18 @@ class EarningsEntry(SQLModel, table=True):
     request_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
+class ChainClock(SQLModel, table=True):
+    """The chain's time as the last mirrored block gave it, and when that was seen here:
+    payment keys expire by the chain's clock (localnet's runs apart from the wall clock)."""
+
+    __tablename__ = "chain_clock"
+
+    contract_id: str = Field(primary_key=True, max_length=200)
+    block_height: int = Field(sa_column=Column(BigInteger, nullable=False))
+    block_timestamp_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
+    seen_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
 class ChainEarnings(SQLModel, table=True):
     """The contract's earnings of an account (``earn:ACCOUNT``), as the indexer last saw them:
     what it may withdraw on chain now."""

@@ -30,6 +30,7 @@ from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
 from services.coordinator import public_reads
 from services.coordinator.billing import NEAR, Billing, check_may_pay, unit_name
+from services.coordinator.chain_mirror import chain_now_ns
 from services.coordinator.lookups import Lookup
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
 from services.coordinator.queue import JobQueue, JobState, utcnow
@@ -78,6 +79,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         self._settings = settings
         self._billing = Billing(engine, queue, settings.coordinator)
         self._current_version = Lookup(self._project)
+        # The chain's clock, read at most once a second (it advances with the wall clock).
+        self._chain_clock = Lookup(lambda: (chain_now_ns(engine), time.monotonic()), ttl_s=1.0)
+
+    def _chain_now(self) -> int:
+        read_ns, read_at = self._chain_clock()
+        return read_ns + int((time.monotonic() - read_at) * 1e9)
 
     def forget_remembered(self) -> None:
         self._current_version.forget()
@@ -323,7 +330,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         )
         _check_payment(key, deposit_text, max_cost, headers)
         check_may_pay(key, f"{project.owner}/{project.name}", max_cost + int(deposit_text),
-                      time.time_ns())  # fmt: skip
+                      self._chain_now() if key.expires_at_ns is not None else 0)  # fmt: skip
         nonce = request.nonce or None
         if nonce is not None and len(nonce) > 100:
             raise invalid_argument("nonce is at most 100 characters")

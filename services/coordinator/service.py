@@ -183,7 +183,13 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
     def ApplyChainChanges(
         self, request: pb.ApplyChainChangesRequest, context: grpc.ServicerContext
     ) -> pb.ApplyChainChangesResponse:
-        return pb.ApplyChainChangesResponse(applied=self._mirror.apply(list(request.changes)))
+        applied = self._mirror.apply(
+            list(request.changes),
+            contract_id=request.contract_id,
+            height=request.block_height,
+            timestamp_ns=request.block_timestamp_ns,
+        )
+        return pb.ApplyChainChangesResponse(applied=applied)
 
     def ClaimSettlementBatch(
         self, request: pb.ClaimSettlementBatchRequest, context: grpc.ServicerContext

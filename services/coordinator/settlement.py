@@ -41,9 +41,15 @@ class Settlements:
                 .order_by(col(HttpsCharge.id))
                 .with_for_update()
             ).all()
+            # Ids rise above every id ever given, so a batch given anew never reuses one.
+            top = max(session.exec(select(func.max(HttpsCharge.ledger_id))).one() or 0,
+                      chain_last_ledger_id)  # fmt: skip
+            # Those the chain applied already (the mirror marks them settled when it reaches that
+            # block) are not ours to send again or to write off.
+            last = chain_last_ledger_id
+            open_charges = [c for c in open_charges if c.ledger_id is None or c.ledger_id > last]
             deleted = _deleted_keys(session, {c.key_id for c in open_charges})
-            sent = [c for c in open_charges if c.ledger_id is not None
-                    and c.ledger_id > chain_last_ledger_id]  # fmt: skip
+            sent = [c for c in open_charges if c.ledger_id is not None]
             lost = [c for c in open_charges if c.key_id in deleted]
             if lost:
                 self._write_off(session, lost)
@@ -60,8 +66,7 @@ class Settlements:
             if sent:
                 batch = sorted(sent, key=lambda c: c.ledger_id or 0)[:size]
             else:
-                top = session.exec(select(func.max(HttpsCharge.ledger_id))).one() or 0
-                next_id = max(int(top), chain_last_ledger_id) + 1
+                next_id = int(top) + 1
                 batch = [c for c in open_charges if c.ledger_id is None][:size]
                 for offset, charge in enumerate(batch):
                     charge.ledger_id = next_id + offset

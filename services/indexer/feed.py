@@ -36,6 +36,7 @@ class StateChange:
 @dataclass(frozen=True)
 class BlockChanges:
     height: int
+    timestamp_ns: int
     requests: list[RequestEvent]
     state: list[StateChange]  # mirrored records, in the order the block wrote them
 
@@ -88,7 +89,7 @@ class RequestFeed:
                     )
             elif key.startswith(MIRRORED_PREFIXES):
                 state.append(_state_change(key, change))
-        return BlockChanges(int(header["height"]), found, state)
+        return BlockChanges(int(header["height"]), int(header["timestamp_nanosec"]), found, state)
 
 
 def _state_change(key: bytes, change: dict[str, Any]) -> StateChange:

@@ -83,9 +83,12 @@ class Indexer:
                 break
             block = self._feed.block_at(height)
             if block is not None:
-                if block.state:  # projects, payment keys, settlements, earnings
+                # Projects, payment keys, settlements, earnings; and at the head, the chain's
+                # clock (payment keys expire by it), so one call per pass at least.
+                if block.state or height == head:
                     self._coordinator.ApplyChainChanges(pb.ApplyChainChangesRequest(
                         contract_id=self._chain.contract_id, block_height=height,
+                        block_timestamp_ns=block.timestamp_ns,
                         changes=[pb.ChainStateChange(key=c.key, value_json=c.value_json,
                                                      deleted=c.deleted) for c in block.state],
                     ))  # fmt: skip

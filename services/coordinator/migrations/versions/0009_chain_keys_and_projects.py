@@ -46,6 +46,14 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("request_id", sa.BigInteger(), nullable=True))
     op.create_table(
+        "chain_clock",
+        sa.Column("contract_id", AutoString(length=200), nullable=False),
+        sa.Column("block_height", sa.BigInteger(), nullable=False),
+        sa.Column("block_timestamp_ns", sa.BigInteger(), nullable=False),
+        sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("contract_id"),
+    )
+    op.create_table(
         "chain_earnings",
         sa.Column("owner", AutoString(length=200), nullable=False),
         sa.Column("token_id", AutoString(length=100), nullable=False),
@@ -119,6 +127,7 @@ def downgrade() -> None:
         batch.drop_column("code_tag")
         batch.drop_column("code_branch")
     op.drop_table("chain_earnings")
+    op.drop_table("chain_clock")
     with op.batch_alter_table("earnings_history") as batch:
         batch.drop_column("request_id")
         batch.drop_column("source")

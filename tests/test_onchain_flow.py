@@ -3,6 +3,7 @@ the caller's transaction returns the output. Restarting the indexer loses and do
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc, TxOutcome
 from outlayer.result import ExecutionResult
 from outlayer.v1 import coordinator_pb2 as pb
-from outlayer.v1 import coordinator_pb2_grpc
+from outlayer.v1 import coordinator_pb2_grpc, public_pb2, public_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.coordinator.database import make_engine, migrate
 from services.coordinator.service import build_server
@@ -55,6 +56,7 @@ class World:
     block_time_s: float
     root: Signer
     worker: Signer  # the NEAR account registered as the contract's worker
+    public: public_pb2_grpc.PublicServiceStub  # the coordinator's public API (no edge here)
 
     def indexer(self, block_seconds: float = 1.0) -> Indexer:
         return self.make_indexer(block_seconds)  # type: ignore[operator, no-any-return]
@@ -122,6 +124,7 @@ def world(
         block_time_s,
         root,
         worker,
+        public_pb2_grpc.PublicServiceStub(channel),
     )
     channel.close()
     server.stop(grace=None)
@@ -285,6 +288,18 @@ def test_attached_usd_reaches_the_guest_as_attached(world: World, tmp_path: Path
     balance = world.rpc.view(world.outlayer.account_id, "get_user_balance", {
         "account_id": world.alice.account_id, "token_id": token.account_id})  # fmt: skip
     assert str(balance) == str(3 * million)
+    # What the request paid its project's owner is in the owner's earnings history, once its
+    # resolve was applied on chain.
+    history = world.public.ListPublicEarnings(
+        public_pb2.ListPublicEarningsRequest(owner=world.outlayer.account_id)
+    )
+    assert [(e.source, e.token_id, e.amount, e.project) for e in history.entries] == [
+        ("chain", token.account_id, str(2 * million), "https://github.com/outlayer/usd-report")
+    ]
+    events = [json.loads(line.removeprefix("EVENT_JSON:")) for line in sent.logs
+              if line.startswith("EVENT_JSON:")]  # fmt: skip
+    requested = next(e["data"][0] for e in events if e["event"] == "execution_requested")
+    assert history.entries[0].request_id == requested["request_id"]
 
 
 def test_restarting_the_indexer_neither_loses_nor_doubles_requests(world: World) -> None:

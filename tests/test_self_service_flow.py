@@ -40,6 +40,7 @@ from services.indexer.feed import RequestFeed
 from services.indexer.indexer import Chain, Indexer
 from tests.conftest import built_contract, built_guest
 from tests.localnet_server import running_localnet
+from tests.test_secrets_flow import fnv1a
 
 NEAR = 10**24
 USD = 10**6  # the test stablecoin has 6 decimals, as USDC
@@ -56,6 +57,7 @@ class Platform:
     token: str
     http: httpx.Client
     indexer: Indexer
+    store: WasmStore
 
     def call(self, signer: Signer, method: str, args: Any, deposit: int = 0) -> TxOutcome:
         return self.rpc.function_call(signer, self.outlayer.account_id, method, args,
@@ -167,7 +169,7 @@ def platform(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator
     http = stack.enter_context(
         httpx.Client(base_url=f"http://127.0.0.1:{edge.server_address[1]}", timeout=60)
     )
-    yield Platform(rpc, outlayer, worker, dev, alice, token, http, indexer)
+    yield Platform(rpc, outlayer, worker, dev, alice, token, http, indexer, store)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
@@ -357,3 +359,41 @@ def test_what_a_careless_or_hostile_user_sends_is_refused_and_moves_nothing(
     assert too_much.failure is not None and "cannot withdraw 1001" in too_much.failure
     assert p.view("get_developer_earnings", {"account_id": dev}) == {p.token: "1000"}
     assert p.ft_balance(dev) == USD
+
+
+def test_the_guest_sees_the_attached_usd_and_who_called_over_https(platform: Platform) -> None:
+    p = platform
+    alice, dev = p.alice.account_id, p.dev.account_id
+    reporter = built_guest("env_report")  # reports each variable's FNV-1a, never the value
+    p.store.put(reporter)
+    p.ok(p.dev, "create_project", {"name": "env", "wasm_sha256": hashlib.sha256(reporter)
+                                   .hexdigest()}, deposit=NEAR // 10)  # fmt: skip
+    eventually(lambda: p.http.get(f"/public/projects/{dev}/env").status_code == 200,
+               "the project mirrored")  # fmt: skip
+    nonce, secret = p.new_key(p.alice)
+    assert p.top_up(p.alice, alice, nonce, 3 * USD).failure is None
+    _mirrored_balance(p, alice, nonce, 3 * USD)
+    answer = p.http.post(
+        f"/call/{dev}/env",
+        json={"response_format": "RESPONSE_FORMAT_JSON"},
+        headers={"X-Payment-Key": secret, "X-Attached-Deposit": str(2 * USD)},
+    )
+    assert answer.status_code == 200, answer.text
+    seen = answer.json()["result"]["output"]["variables"]
+    # The same unit as attached_usd on chain: the stablecoin's smallest unit, as sent.
+    assert seen["ATTACHED_USD"] == seen["USD_PAYMENT"] == fnv1a(str(2 * USD))
+    assert seen["NEAR_SENDER_ID"] == fnv1a(alice)
+    assert seen["OUTLAYER_EXECUTION_TYPE"] == fnv1a("HTTPS")
+    # A NEAR payment key cannot attach USD: refused before anything is held.
+    near_secret = "olk_" + secrets.token_urlsafe(32)
+    p.ok(p.alice, "create_payment_key", {
+        "key_hash": hashlib.sha256(near_secret.encode()).hexdigest(), "token_id": "near",
+    }, deposit=NEAR // 10)  # fmt: skip
+    eventually(lambda: p.http.get(f"/public/payment-keys/{alice}/{nonce + 1}/balance")
+               .status_code == 200, "the NEAR key mirrored")  # fmt: skip
+    refused = p.http.post(
+        f"/call/{dev}/env",
+        json={},
+        headers={"X-Payment-Key": near_secret, "X-Attached-Deposit": "5"},
+    )
+    assert refused.status_code == 400 and "holds NEAR" in refused.json()["message"]

@@ -143,6 +143,56 @@ def _deploy(rpc: NearRpc, outlayer: Signer, worker: Signer, log: Callable[[str],
     log(f"deployed the OutLayer contract ({len(code)} bytes) to {outlayer.account_id}")
 
 
+USD = 10**6  # the development stablecoin has 6 decimals, as USDC
+
+
+def provision_stablecoin(
+    rpc: NearRpc, root: Signer, keys: Path, *, outlayer: Signer, holder: Signer,
+    log: Callable[[str], None] = print,
+) -> str:  # fmt: skip
+    """``usdc.<root>``: the test NEP-141 token (6 decimals), whitelisted by the contract, its
+    supply (1,000,000 USD) held by ``holder``. Returns its account id."""
+    token = account(rpc, root, "usdc", keys, log)
+    if rpc.view_account(token.account_id)["code_hash"] == "11111111111111111111111111111111":
+        code = (CONTRACTS_OUT_DIR / "test_token.wasm").read_bytes()
+        rpc.send(token, token.account_id, [DeployContractAction(code)])
+        supply = {"owner_id": holder.account_id, "total_supply": str(1_000_000 * USD)}
+        _ok(rpc.function_call(token, token.account_id, "new", supply), "the token")
+        listed = {"token_id": token.account_id}
+        _ok(rpc.function_call(outlayer, outlayer.account_id, "add_token", listed), "add_token")
+        log(f"deployed the development stablecoin {token.account_id} (6 decimals); "
+            f"{holder.account_id} holds its supply")  # fmt: skip
+    return token.account_id
+
+
+def create_funded_key(
+    rpc: NearRpc, owner: Signer, contract_id: str, token_id: str, amount: int
+) -> tuple[int, str]:
+    """A payment key made on chain by ``owner`` (the secret never leaves this machine: the
+    contract gets its SHA-256) and topped up with ``amount`` of the token. (nonce, secret)."""
+    import hashlib
+    import secrets
+
+    secret = "olk_" + secrets.token_urlsafe(32)
+    made = _ok(rpc.function_call(owner, contract_id, "create_payment_key", {
+        "key_hash": hashlib.sha256(secret.encode()).hexdigest(), "token_id": token_id,
+    }, deposit=NEAR // 10), "create_payment_key")  # fmt: skip
+    nonce = int(made["nonce"])
+    msg = json.dumps({"action": "top_up_payment_key", "owner": owner.account_id, "nonce": nonce})
+    transfer = {"receiver_id": contract_id, "amount": str(amount), "msg": msg}
+    _ok(rpc.function_call(owner, token_id, "ft_transfer_call", transfer, deposit=1), "the top-up")
+    key = rpc.view(contract_id, "get_payment_key", {"owner": owner.account_id, "nonce": nonce})
+    if int(key["balance"]) != amount:  # the token gave it back: the contract logged why
+        raise OutlayerError(ErrorCode.INTERNAL, f"the top-up of payment key {nonce} came back")
+    return nonce, secret
+
+
+def _ok(outcome: TxOutcome, what: str) -> Any:
+    if outcome.failure is not None:
+        raise OutlayerError(ErrorCode.INTERNAL, f"{what} failed: {outcome.failure}")
+    return outcome.value
+
+
 def _wait_for_event(rpc: NearRpc, tx_hash: str, sender: str, timeout_s: float = 30) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

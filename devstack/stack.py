@@ -127,6 +127,7 @@ class DevStack:
             "OUTLAYER_INDEXER__START_HEIGHT": "0",
             "OUTLAYER_INDEXER__POLL_SECONDS": "0.2",
             "OUTLAYER_INDEXER__BLOCK_SECONDS": "0.2",  # localnet's --block-time below
+            "OUTLAYER_INDEXER__SETTLE_HTTPS_SECONDS": "5",  # HTTPS earnings on chain soon
             "OUTLAYER_INDEXER__LISTEN": "127.0.0.1:0",
             "OUTLAYER_EDGE__LISTEN": f"127.0.0.1:{self.ports.edge}",
             "OUTLAYER_EDGE__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
@@ -232,39 +233,49 @@ class DevStack:
         return {EXAMPLES_OWNER: f"{self.git.url}/outlayer-examples"}
 
     def _https_project(self, commit: str) -> None:
-        """A project and a payment key for HTTPS calls, through the edge's own API."""
+        """Projects and a payment key for HTTPS calls, made on chain as their owners would
+        (dev.localnet's projects, alice's key in the development stablecoin), then waited for
+        until the indexer has mirrored them."""
         import httpx
 
-        client = httpx.Client(
-            base_url=self.edge_url,
-            verify=str(self.dir / "pki" / "ca.pem"),
-            headers={"X-Admin-Token": self._admin_token()},
-            timeout=30,
-        )
-        source = {"repo": DEMO_REPO, "commit": commit}
-        project = {"owner": HTTPS_OWNER, "name": "echo", "code_source": source}
-        # The edge answers 503 until the coordinator behind it is up.
-        self._wait(
-            lambda: client.post("/projects", json=project).status_code == 200,
-            "the edge and the coordinator",
-            ("coordinator", "edge"),
-        )
+        from devstack.demo import USD, account, create_funded_key, provision_stablecoin
+
+        rpc = NearRpc(self.rpc_url)
+        keys = self.dir / "keys"
+        root = Signer.load(self.dir / "root.json")
+        outlayer = Signer.load(keys / f"outlayer.{root.account_id}.json")
+        dev = account(rpc, root, HTTPS_OWNER.split(".", maxsplit=1)[0], keys, self.log)
+        alice = Signer.load(keys / f"alice.{root.account_id}.json")
+        token = provision_stablecoin(rpc, root, keys, outlayer=outlayer, holder=alice, log=self.log)
+        sources = {"echo": {"repo": DEMO_REPO, "commit": commit}}
         # Every example is a project too (dev.localnet/serde-echo, /word-count-cpp, ...): each
         # is compiled on its first call (compile, then run) and cached after.
         for name, example_commit in self.example_commits.items():
             if name != "echo-json":
-                example = {"repo": f"{EXAMPLES_OWNER}/{name}", "commit": example_commit}
-                client.post("/projects", json={"owner": HTTPS_OWNER, "name": name,
-                                               "code_source": example})  # fmt: skip
-        key = client.post(
-            "/payment-keys", json={"owner": "alice.localnet", "balance": str(10 * 10**24)}
+                sources[name] = {"repo": f"{EXAMPLES_OWNER}/{name}", "commit": example_commit}
+        for name, source in sources.items():
+            project = {"name": name, "code_source": source}
+            made = rpc.function_call(dev, outlayer.account_id, "create_project", project,
+                                     deposit=10**23)  # fmt: skip
+            if made.failure is not None:
+                raise OutlayerError(ErrorCode.INTERNAL, f"create_project {name}: {made.failure}")
+        nonce, secret = create_funded_key(rpc, alice, outlayer.account_id, token, 100 * USD)
+        client = httpx.Client(base_url=self.edge_url, verify=str(self.dir / "pki" / "ca.pem"),
+                              timeout=30)  # fmt: skip
+        balance = f"/public/payment-keys/{alice.account_id}/{nonce}/balance"
+        # The edge answers 503 until the coordinator behind it is up; then the indexer mirrors.
+        self._wait(
+            lambda: (
+                client.get(balance).status_code == 200
+                and client.get(f"/public/projects/{HTTPS_OWNER}/echo").status_code == 200
+            ),
+            "the edge, the coordinator and the indexer's mirror of the chain",
+            ("coordinator", "edge", "indexer"),
         )
-        if key.status_code != 200:
-            raise OutlayerError(ErrorCode.INTERNAL, f"creating the dev payment key: {key.text}")
-        write_private(self.dir / "payment.key", key.json()["secret"])
+        write_private(self.dir / "payment.key", secret)
         others = ", ".join(n for n in self.example_commits if n != "echo-json")
-        self.log(f"projects {HTTPS_OWNER}/echo (and {others}) and a payment key with 10 NEAR "
-                 "are ready")  # fmt: skip
+        self.log(f"projects {HTTPS_OWNER}/echo (and {others}) made on chain by their owner, and "
+                 f"{alice.account_id}'s payment key {nonce} with 100 USD of {token}")  # fmt: skip
 
     def _admin_token(self) -> str:
         path = self.dir / "admin.token"

@@ -20,7 +20,7 @@ import nacl.signing
 import pytest
 
 from cli.main import main
-from devstack.demo import account, provision
+from devstack.demo import account, create_funded_key, provision, provision_stablecoin
 from outlayer.near.actions import DeployContractAction
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
@@ -460,13 +460,17 @@ def readme_steps() -> list[str]:
 
 
 def test_the_readme_self_service_steps_run_in_order(tmp_path: Path) -> None:
-    """On a fresh chain (the README's key nonces are a new account's), as the dev stack's
-    alice.localnet; only the key file's folder and the node's port differ."""
+    """On a chain as `make run` leaves it (alice.localnet holds the development stablecoin and
+    payment key 1 in it, so the README's keys are 2 and on); only the key file's folder and
+    the node's port differ."""
     built_contract("outlayer")
     with running_localnet(tmp_path) as (url, root):
         rpc = NearRpc(url)
-        provision(rpc, root, tmp_path / "keys", lambda _: None)
+        outlayer, _ = provision(rpc, root, tmp_path / "keys", lambda _: None)
         alice = account(rpc, root, "alice", tmp_path / "keys", lambda _: None)
+        token = provision_stablecoin(rpc, root, tmp_path / "keys", outlayer=outlayer,
+                                     holder=alice, log=lambda _: None)  # fmt: skip
+        assert create_funded_key(rpc, alice, outlayer.account_id, token, 10**8)[0] == 1
         rpc.close()
         steps = readme_steps()
         assert steps[0] == "KEY=~/.outlayer/dev/keys/alice.localnet.json"

@@ -172,6 +172,9 @@ class EdgeSettings(BaseModel):
     rate_per_ip: float = Field(200.0, ge=0)
     rate_per_key: float = Field(100.0, ge=0)
     rate_burst_seconds: float = Field(2.0, gt=0)
+    # A folder of static files (the built dashboard, build/dashboard) served at /dashboard/;
+    # empty: not served.
+    dashboard_dir: str = ""
 
 
 class RegistrySettings(BaseModel):

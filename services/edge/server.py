@@ -34,8 +34,10 @@ from google.protobuf.message import Message
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as StarletteRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -368,8 +370,12 @@ def create_app(edge: Edge) -> ASGIApp:
         yield
         await edge.close()
 
+    routes: list[BaseRoute] = []
+    if settings.dashboard_dir:  # the dashboard's built files (no API route starts /dashboard)
+        routes.append(StarletteRoute("/dashboard", lambda _: RedirectResponse("/dashboard/")))
+        routes.append(Mount("/dashboard", StaticFiles(directory=settings.dashboard_dir, html=True)))
     app = Starlette(
-        routes=[StarletteRoute("/{path:path}", endpoint, methods=methods)],
+        routes=[*routes, StarletteRoute("/{path:path}", endpoint, methods=methods)],
         exception_handlers={HTTPException: refused, Exception: failed},
         lifespan=lifespan,
     )

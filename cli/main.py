@@ -24,6 +24,7 @@ from cli import (
     project_cmd,
     run_cmd,
     secrets_cmd,
+    vrf_cmd,
 )
 from outlayer.errors import OutlayerError
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     project_cmd.register(commands)
     key_cmd.register(commands)
     earnings_cmd.register(commands)
+    vrf_cmd.register(commands)
     return parser
 
 

@@ -68,6 +68,22 @@ class KeystoreOverHttps:
             ) from None
         return bytes.fromhex(key.public_key)
 
+    def vrf_public_key(self, identity: bytes) -> bytes:
+        """The key guests' randomness is proven with, after checking the attested identity
+        signed it."""
+        body = self._get("/vrf/public-key", {})
+        key = json_format.ParseDict(body, keystore_pb2.VrfPublicKey())
+        statement = json.dumps({"public_key": key.public_key, "suite": key.suite},
+                               sort_keys=True).encode()  # fmt: skip
+        try:
+            nacl.signing.VerifyKey(identity).verify(statement, bytes.fromhex(key.signature))
+        except (ValueError, nacl.exceptions.BadSignatureError) as exc:
+            raise OutlayerError(
+                ErrorCode.PERMISSION_DENIED,
+                f"the VRF key is not signed by the attested keystore ({exc}); do not trust it",
+            ) from None
+        return bytes.fromhex(key.public_key)
+
     def _get(self, path: str, params: dict[str, str]) -> Any:
         try:
             response = self._http.get(self._base + path, params=params)

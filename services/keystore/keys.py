@@ -22,6 +22,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.signing
 
+from outlayer import vrf
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.platform_env import RESERVED
 from outlayer.repos import normalize_repo
@@ -40,6 +41,24 @@ def repo_private_key(master: bytes, repo: str, branch: str | None = None) -> nac
     its normalised name."""
     name = normalize_repo(repo)
     return nacl.public.PrivateKey(_derive(master, b"outlayer/secrets/v1", name, branch or ""))
+
+
+def vrf_secret_key(master: bytes) -> bytes:
+    """The secret key guests' randomness is proven with (outlayer/vrf.py)."""
+    return _derive(master, b"outlayer/vrf/v1")
+
+
+def signed_vrf_key(master: bytes) -> dict[str, str]:
+    """The VRF public key, signed by the keystore's identity (as repositories' keys are)."""
+    public = vrf.public_key(vrf_secret_key(master)).hex()
+    statement = json.dumps({"public_key": public, "suite": vrf.SUITE_NAME}, sort_keys=True)
+    identity = identity_key(master)
+    return {
+        "suite": vrf.SUITE_NAME,
+        "public_key": public,
+        "signature": bytes(identity.sign(statement.encode()).signature).hex(),
+        "identity": bytes(identity.verify_key).hex(),
+    }
 
 
 def identity_key(master: bytes) -> nacl.signing.SigningKey:

@@ -16,10 +16,12 @@ from typing import Any
 
 import grpc
 
+from outlayer import vrf
 from outlayer.attested import binding, public_key_der
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import GrantClaims, verify_grant
 from outlayer.near.rpc import NearRpc
+from outlayer.origin import near_request_id
 from outlayer.repos import normalize_repo
 from outlayer.v1 import keystore_pb2, keystore_pb2_grpc
 from services.keystore.access import ChainView, evaluate
@@ -28,6 +30,8 @@ from services.keystore.keys import (
     identity_key,
     repo_private_key,
     signed_public_key,
+    signed_vrf_key,
+    vrf_secret_key,
 )
 from services.keystore.tee import Tee
 from services.keystore.tlskey import TlsKey
@@ -41,15 +45,26 @@ PERMISSIONS = {
     "GetAttestation": frozenset({"executor", "edge", "operator"}),
     "GetRepoPublicKey": frozenset({"edge", "operator"}),
     "GetJobSecrets": frozenset({"executor"}),
+    "GetVrfPublicKey": frozenset({"executor", "edge", "operator"}),
+    "ProveRandomness": frozenset({"executor"}),
 }
 
 
 class StoredSecrets:
-    """Encrypted secrets and their access condition, as the contract keeps them."""
+    """What the keystore reads in the contract: encrypted secrets and their access condition,
+    and whether a request is pending (randomness is proven only for one that is)."""
 
     def __init__(self, rpc: NearRpc, contract_id: str) -> None:
         self._rpc = rpc
         self._contract_id = contract_id
+
+    @property
+    def contract_id(self) -> str:
+        return self._contract_id
+
+    def request_pending(self, request_id: int) -> bool:
+        record = self._rpc.view(self._contract_id, "get_request", {"request_id": request_id})
+        return isinstance(record, dict) and record.get("status") == "pending"
 
     def find(self, claims: GrantClaims) -> tuple[dict[str, Any], str | None] | None:
         """The record and the branch it is stored (and encrypted) for: a request on a branch
@@ -144,6 +159,38 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
             tls_certificate_pem=certificate.decode(),
             identity=self._identity.hex(),
             report_data=report_data.hex(),
+        )
+
+    def GetVrfPublicKey(
+        self, request: keystore_pb2.GetVrfPublicKeyRequest, context: grpc.ServicerContext
+    ) -> keystore_pb2.VrfPublicKey:
+        return keystore_pb2.VrfPublicKey(**signed_vrf_key(self._master))
+
+    def ProveRandomness(
+        self, request: keystore_pb2.ProveRandomnessRequest, context: grpc.ServicerContext
+    ) -> keystore_pb2.Randomness:
+        if len(request.seed_material) > vrf.MAX_SEED_BYTES:
+            raise invalid_argument(f"seed_material is at most {vrf.MAX_SEED_BYTES} bytes")
+        key = request.origin_key
+        if key.startswith("near:"):
+            request_id = near_request_id(key, self._stored.contract_id)
+            if request_id is None:
+                raise invalid_argument(
+                    f"origin_key {key[:80]!r} is not a request of {self._stored.contract_id}"
+                )
+            # Randomness for a request that does not exist yet would let whoever asks know it
+            # before the request is made.
+            if not self._stored.request_pending(request_id):
+                raise OutlayerError(
+                    ErrorCode.FAILED_PRECONDITION,
+                    f"request {request_id} is not pending on {self._stored.contract_id}",
+                )
+        elif not key.startswith("https:") or len(key) <= len("https:") or len(key) > 300:
+            raise invalid_argument("origin_key is near:CONTRACT:REQUEST_ID or https:CALL_ID")
+        secret = vrf_secret_key(self._master)
+        proof = vrf.prove(secret, vrf.alpha_for(key, request.seed_material))
+        return keystore_pb2.Randomness(
+            output=vrf.proof_to_hash(proof), proof=proof, public_key=vrf.public_key(secret).hex()
         )
 
     def GetJobSecrets(

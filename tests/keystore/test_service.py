@@ -16,7 +16,9 @@ import nacl.public
 import nacl.signing
 import pytest
 
-from devstack.demo import account, provision
+from cli.main import main as cli_main
+from devstack.demo import account, provision, send_request
+from outlayer import vrf
 from outlayer.attestation import verify_quote
 from outlayer.attested import (
     attested_keystore,
@@ -376,3 +378,77 @@ def test_the_edge_gets_repository_keys_but_executors_do_not(mesh: Mesh) -> None:
     ):
         keystore.stub.GetRepoPublicKey(request)
     assert error_from_rpc(refused.value).code is ErrorCode.PERMISSION_DENIED
+
+
+# --- randomness ---------------------------------------------------------------------------------
+def _pending_request(mesh: Mesh) -> int:
+    source = {"repo": REPO, "commit": "1" * 40}
+    sent = send_request(mesh.rpc, mesh.alice, mesh.contract, code_source=source, input_data="",
+                        limits={"max_instructions": 10**6})  # fmt: skip
+    assert sent.failure is None, sent.failure
+    for line in sent.logs:
+        if line.startswith("EVENT_JSON:") and "execution_requested" in line:
+            return int(json.loads(line.removeprefix("EVENT_JSON:"))["data"][0]["request_id"])
+    raise AssertionError("no execution_requested event")
+
+
+def test_randomness_is_proven_for_a_pending_request_and_verifiable_by_anyone(mesh: Mesh) -> None:
+    request_id = _pending_request(mesh)
+    origin = f"near:{mesh.contract}:{request_id}"
+    with attested_keystore(mesh.target, mesh.settings.tls, "edge", ACCEPT_DEV) as keystore:
+        published = keystore.stub.GetVrfPublicKey(keystore_pb2.GetVrfPublicKeyRequest())
+        statement = json.dumps({"public_key": published.public_key, "suite": published.suite},
+                               sort_keys=True).encode()  # fmt: skip
+        nacl.signing.VerifyKey(keystore.identity).verify(
+            statement, bytes.fromhex(published.signature)
+        )
+    assert published.suite == "ECVRF-EDWARDS25519-SHA512-TAI"
+    with attested_keystore(mesh.target, mesh.settings.tls, "executor", ACCEPT_DEV) as keystore:
+        ask = keystore_pb2.ProveRandomnessRequest(origin_key=origin, seed_material=b"dice")
+        first = keystore.stub.ProveRandomness(ask)
+        again = keystore.stub.ProveRandomness(ask)  # a re-run of the job: the same roll
+        other = keystore.stub.ProveRandomness(
+            keystore_pb2.ProveRandomnessRequest(origin_key=origin, seed_material=b"cards")
+        )
+        https = keystore.stub.ProveRandomness(
+            keystore_pb2.ProveRandomnessRequest(origin_key="https:abc123", seed_material=b"")
+        )
+    assert (first.output, first.proof) == (again.output, again.proof)
+    assert len(first.output) == 64 and first.output != other.output != https.output
+    public = bytes.fromhex(published.public_key)
+    assert vrf.verify(public, vrf.alpha_for(origin, b"dice"), first.proof) == first.output
+    with pytest.raises(vrf.InvalidProof):  # the proof is for that request only
+        vrf.verify(public, vrf.alpha_for(f"near:{mesh.contract}:{request_id + 1}", b"dice"),
+                   first.proof)  # fmt: skip
+    # Anyone checks it with the command line, from the published key.
+    checked = cli_main(["vrf", "verify", "--public-key", published.public_key, "--request-id",
+                        str(request_id), "--contract", mesh.contract, "--seed-text", "dice",
+                        "--proof", first.proof.hex(), "--output", first.output.hex()])  # fmt: skip
+    assert checked == 0
+    forged = cli_main(["vrf", "verify", "--public-key", published.public_key, "--origin", origin,
+                       "--seed-text", "dice", "--proof", other.proof.hex()])  # fmt: skip
+    assert forged == 1
+
+
+def test_randomness_is_refused_before_a_request_exists_and_for_bad_inputs(mesh: Mesh) -> None:
+    future = f"near:{mesh.contract}:{10**9}"
+    cases = [
+        (future, b"", ErrorCode.FAILED_PRECONDITION, "is not pending"),
+        ("near:other.contract:1", b"", ErrorCode.INVALID_ARGUMENT, "is not a request of"),
+        ("job:7", b"", ErrorCode.INVALID_ARGUMENT, "near:CONTRACT:REQUEST_ID or https:CALL_ID"),
+        ("https:x", b"s" * 1025, ErrorCode.INVALID_ARGUMENT, "at most 1024 bytes"),
+    ]
+    with attested_keystore(mesh.target, mesh.settings.tls, "executor", ACCEPT_DEV) as keystore:
+        for origin, seed, code, message in cases:
+            with pytest.raises(grpc.RpcError) as refused:
+                keystore.stub.ProveRandomness(
+                    keystore_pb2.ProveRandomnessRequest(origin_key=origin, seed_material=seed)
+                )
+            error = error_from_rpc(refused.value)
+            assert error.code is code and message in error.message
+    with (
+        attested_keystore(mesh.target, mesh.settings.tls, "edge", ACCEPT_DEV) as keystore,
+        pytest.raises(grpc.RpcError) as edge,
+    ):
+        keystore.stub.ProveRandomness(keystore_pb2.ProveRandomnessRequest(origin_key="https:x"))
+    assert error_from_rpc(edge.value).code is ErrorCode.PERMISSION_DENIED

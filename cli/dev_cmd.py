@@ -68,6 +68,11 @@ def up_command(args: argparse.Namespace) -> int:
             extra += f" --edge-port {args.edge_port}"
         _say("an HTTPS call, paid from the dev payment key:")
         _say(f"  {stack.curl_line()}")
+        if stack.has_dashboard:
+            _say(f"the dashboard (sign in with a key file from {args.dir / 'keys'}):")
+            _say(f"  {stack.dashboard_url()}")
+        else:
+            _say("no dashboard: build it with scripts/setup.sh (npm run build in dashboard/)")
         _say(f"one on-chain request and one HTTPS call:  outlayer dev{extra} demo")
         _say("ready")
         return stack.watch(stop.is_set)

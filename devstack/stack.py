@@ -49,6 +49,7 @@ EXAMPLES = {
     "echo-json-as": "examples/guests/assemblyscript/echo-json",
 }
 HTTPS_OWNER = "dev.localnet"
+DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "build" / "dashboard"
 COMPILING = "compilation_in_progress"
 # A first start on a fresh machine (cold caches, migrations) can be slow: waits are long, and
 # say every few seconds what is still starting; a service that exits fails them at once.
@@ -142,6 +143,8 @@ class DevStack:
             # No TDX on a development machine: its clients accept the labelled development
             # attestation, which production clients refuse.
             "OUTLAYER_ATTESTATION__ACCEPT_DEVELOPMENT": "true",
+            # The dashboard, as set-up built it (build/dashboard), at the edge's /dashboard/.
+            "OUTLAYER_EDGE__DASHBOARD_DIR": str(DASHBOARD_DIR) if self.has_dashboard else "",
         }
 
     def up(self) -> None:
@@ -193,6 +196,15 @@ class DevStack:
     @property
     def edge_url(self) -> str:
         return f"https://127.0.0.1:{self.ports.edge}"
+
+    @property
+    def has_dashboard(self) -> bool:
+        return (DASHBOARD_DIR / "index.html").is_file()
+
+    def dashboard_url(self) -> str:
+        """The dashboard, told where this stack's chain is when it is not on localnet's port."""
+        query = "" if self.ports.localnet == 3030 else f"?rpc={self.rpc_url}"
+        return f"{self.edge_url}/dashboard/{query}"
 
     def curl_line(self) -> str:
         secret = (self.dir / "payment.key").read_text().strip()

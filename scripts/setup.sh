@@ -13,7 +13,8 @@ say() { printf '    %s\n' "$*"; }
 # NEAR contracts: nearc compiles Python with Debian's emscripten. The compiler service's
 # sandboxes: the Docker Engine and bubblewrap; git and make for fetching and building sources;
 # CMake, llvm-ar and libc++ for C/C++ guests; Debian's packaged crates, which the development
-# crate registry serves (devtools/crate_mirror.py; crates.io is not reachable here).
+# crate registry serves (devtools/crate_mirror.py; crates.io is not reachable here). Chromium
+# (headless) for the dashboard's browser tests (tests/dashboard/).
 APT_PACKAGES=(
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
   rustc-web cargo-web rust-web-src lld-22
@@ -23,6 +24,7 @@ APT_PACKAGES=(
   librust-serde-json-dev librust-serde-derive-dev librust-sha2-dev librust-sha3-dev librust-hex-dev
   librust-base64-dev librust-bs58-dev librust-rand-dev librust-getrandom-dev librust-chrono-dev
   librust-regex-dev librust-anyhow-dev librust-thiserror-dev librust-once-cell-dev
+  chromium fonts-liberation
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -90,5 +92,32 @@ step "Patching nearc's yield bindings (see devtools/nearc_patch.py)"
 
 step "Building example guests (C, Rust → wasm32-wasip1) and NEAR contracts (nearc; ~1 min each the first time)"
 .venv/bin/python -m devtools.guestbuild
+
+# --- The dashboard (dashboard/: TypeScript, Vite) -----------------------------------------------
+# npm ci from package-lock.json, then the build into build/dashboard/ (served by the edge at
+# /dashboard/); skipped when the sources have not changed since the last build.
+if ! command -v npm >/dev/null; then
+  step "Installing Node.js and npm (Debian) for the dashboard"
+  apt-get install -y -q --no-install-recommends nodejs npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "error: the dashboard's build (Vite 8) needs Node.js 20 or newer; this is $(node --version)" >&2
+  exit 1
+fi
+dash_stamp=build/dashboard/.sources
+dash_want=$(cd dashboard && find package.json package-lock.json index.html vite.config.ts tsconfig.json src \
+  -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+if [ ! -d dashboard/node_modules ] || [ dashboard/package-lock.json -nt dashboard/node_modules/.package-lock.json ]; then
+  step "Installing the dashboard's npm packages (npm ci, from package-lock.json)"
+  (cd dashboard && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ "$(cat "$dash_stamp" 2>/dev/null)" != "$dash_want" ]; then
+  step "Building the dashboard (type-check, then Vite) into build/dashboard/"
+  (cd dashboard && npm run --silent build)
+  echo "$dash_want" >"$dash_stamp"
+else
+  step "Dashboard: built (sources unchanged)"
+fi
 
 step "Set-up complete"

@@ -124,6 +124,18 @@ def test_dev_stack_serves_an_on_chain_request_end_to_end(tmp_path: Path) -> None
         assert "API_KEY" in json.loads(with_secrets.stdout)["output"]["env_names"]
         assert "dev-secret" not in with_secrets.stdout
 
+        # The VRF key guests' randomness is proven with, through the edge, signed by the
+        # attested keystore; a proof that is not its own is refused.
+        vrf_key = json.loads(run([*cli, "vrf", "public-key", "--keystore", edge, "--cacert", ca],
+                                 client_env).stdout)  # fmt: skip
+        assert vrf_key["suite"] == "ECVRF-EDWARDS25519-SHA512-TAI"
+        assert len(bytes.fromhex(vrf_key["public_key"])) == 32
+        bogus = subprocess.run([*cli, "vrf", "verify", "--keystore", edge, "--cacert", ca,
+                                "--request-id", "1", "--seed-text", "x", "--proof", "00" * 80],
+                               capture_output=True, text=True, timeout=60, check=False,
+                               env=client_env)  # fmt: skip
+        assert bogus.returncode == 1 and json.loads(bogus.stdout)["valid"] is False
+
         refused = subprocess.run([*cli, "secrets", "encrypt", "--repo", DEMO_REPO, "--keystore",
                                   edge, "--cacert", ca, "API_KEY=x"], capture_output=True,
                                  text=True, timeout=60, check=False)  # fmt: skip

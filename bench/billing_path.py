@@ -17,27 +17,27 @@ import statistics
 import time
 import uuid
 
+from sqlalchemy import Engine
+
+from bench.queue_throughput import database
 from outlayer.config import CoordinatorSettings
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.billing import Billing, call_job_key
-from services.coordinator.chain_mirror import ChainMirror
+from services.coordinator.chain_mirror import ChainMirror, chain_key_id
 from services.coordinator.database import make_engine, migrate
 from services.coordinator.models import Call
 from services.coordinator.queue import JobQueue, JobSpec, utcnow
-from bench.queue_throughput import database
 
 RESULT = {"status": "success", "resources_used": {"instructions": 20000, "time_ms": 1}}
 
 
-def _keys(billing: Billing, engine: object) -> dict[str, str]:
+def _keys(billing: Billing, engine: Engine) -> dict[str, str]:
     operator, _ = billing.create_key("bench.near", 10**30, "usdc.bench")
-    mirror = ChainMirror(engine)  # type: ignore[arg-type]
+    mirror = ChainMirror(engine)
     record = {"owner": "chain.bench", "nonce": 1, "key_hash": "ab" * 32, "token_id": "usdc.bench",
               "balance": str(10**30), "max_per_call": None, "allowed_projects": None,
               "expires_at": None, "created_at": 1}  # fmt: skip
     mirror.apply([pb.ChainStateChange(key="pk:chain.bench:1", value_json=json.dumps(record))])
-    from services.coordinator.chain_mirror import chain_key_id
-
     return {"operator": operator.key_id, "on_chain": chain_key_id("chain.bench", 1)}
 
 

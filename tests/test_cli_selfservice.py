@@ -466,11 +466,11 @@ def test_the_readme_self_service_steps_run_in_order(tmp_path: Path) -> None:
     built_contract("outlayer")
     with running_localnet(tmp_path) as (url, root):
         rpc = NearRpc(url)
-        outlayer, _ = provision(rpc, root, tmp_path / "keys", lambda _: None)
+        contract, _ = provision(rpc, root, tmp_path / "keys", lambda _: None)
         alice = account(rpc, root, "alice", tmp_path / "keys", lambda _: None)
-        token = provision_stablecoin(rpc, root, tmp_path / "keys", outlayer=outlayer,
+        token = provision_stablecoin(rpc, root, tmp_path / "keys", outlayer=contract,
                                      holder=alice, log=lambda _: None)  # fmt: skip
-        assert create_funded_key(rpc, alice, outlayer.account_id, token, 10**8)[0] == 1
+        assert create_funded_key(rpc, alice, contract.account_id, token, 10**8)[0] == 1
         rpc.close()
         steps = readme_steps()
         assert steps[0] == "KEY=~/.outlayer/dev/keys/alice.localnet.json"

@@ -107,6 +107,11 @@ class CoordinatorSettings(BaseModel):
     usd_per_million_instructions: int = Field(1, ge=0)
     usd_per_second: int = Field(100, ge=0)
     usd_per_compile_second: int = Field(100, ge=0)
+    # Guests' storage (issue #15), per project: what one store may hold in all (every caller's
+    # space counted), and the largest key and value.
+    storage_max_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    storage_max_keys: int = Field(10_000, ge=0)
+    storage_max_value_bytes: int = Field(64 * 1024, ge=1)
     # The operators' API (system_hidden_logs); it listens on loopback only.
     admin_listen: str = "127.0.0.1:50068"
     # Projects and payment keys are made on chain by their owners (mirrored by the indexer);

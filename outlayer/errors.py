@@ -87,6 +87,9 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"
     # The requester fails the access condition of the secrets a request names.
     ACCESS_CONDITION = "access_condition_failed"
+    # The state changed since the caller read it (a compare-and-swap that lost, a record that
+    # belongs elsewhere): read again, then decide.
+    CONFLICT = "conflict"
 
 
 _GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
@@ -100,6 +103,7 @@ _GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
     ErrorCode.ACCESS_CONDITION: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
 }
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint, false
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 # Server defaults of columns added to tables with rows (migration 0009).
@@ -262,3 +271,28 @@ class SystemHiddenLog(SQLModel, table=True):
     source: str = Field(max_length=200)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class StorageEntry(SQLModel, table=True):
+    """One key of a guest store: ``namespace`` is the project's (``project:OWNER/NAME``, or for
+    a request on chain ``repo:URL``), ``caller`` "" for its shared space or the account whose
+    own space it is; ``value`` is as the executor sent it (encrypted with the project's key)."""
+
+    __tablename__ = "storage_entries"
+
+    namespace: str = Field(primary_key=True, max_length=400)
+    caller: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=512)
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class StorageUsage(SQLModel, table=True):
+    """What a store holds, counted against its quotas (every caller's space included)."""
+
+    __tablename__ = "storage_usage"
+
+    namespace: str = Field(primary_key=True, max_length=400)
+    keys: int = Field(sa_column=Column(BigInteger, nullable=False))
+    bytes: int = Field(sa_column=Column(BigInteger, nullable=False))

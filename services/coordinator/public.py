@@ -127,7 +127,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             ).first()
             if project is not None and project.on_chain and not project.deleted:
                 raise OutlayerError(
-                    ErrorCode.FAILED_PRECONDITION,
+                    ErrorCode.CONFLICT,
                     f"{request.owner}/{request.name} lives on chain: its owner changes it with "
                     "the contract's add_version",
                 )

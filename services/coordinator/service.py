@@ -18,7 +18,7 @@ from outlayer.grpcserver import ServiceBinding, create_server
 from outlayer.result import ExecutionResult
 from outlayer.telemetry import meter
 from outlayer.tls import Identity, identity_for
-from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
+from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc, storage_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.admin import save_hidden_log
 from services.coordinator.chain_mirror import ChainMirror
@@ -29,12 +29,15 @@ from services.coordinator.public import PublicService
 from services.coordinator.queue import JobQueue, JobState
 from services.coordinator.request_earnings import record_request_earnings
 from services.coordinator.settlement import Settlements
+from services.coordinator.storage import PERMISSIONS as STORAGE_PERMISSIONS
+from services.coordinator.storage import StorageService
 from services.coordinator.submit import Submitter, spec_from_json
 from services.coordinator.workers import authenticate
 
 SERVICE_NAME = "outlayer.v1.CoordinatorService"
 MAX_LEASE_WAIT_S = 10.0
 PUBLIC_SERVICE_NAME = "outlayer.v1.PublicService"
+STORAGE_SERVICE_NAME = "outlayer.v1.StorageService"
 _METER = meter("outlayer.coordinator")
 _FINISHED = _METER.create_counter("outlayer.jobs.finished", description="jobs completed, by status")
 _INSTRUCTIONS = _METER.create_histogram("outlayer.job.instructions", unit="{instruction}")
@@ -259,9 +262,15 @@ def build_server(
         PUBLIC_PERMISSIONS,
         PUBLIC_SLOW_METHODS,  # waiting HTTPS calls never take the 32 threads executors use
     )
+    storage = ServiceBinding(
+        STORAGE_SERVICE_NAME,
+        storage_pb2_grpc.add_StorageServiceServicer_to_server,
+        StorageService(engine, coordinator),
+        STORAGE_PERMISSIONS,
+    )
     identity = identity_for(settings.tls, "coordinator")
     credentials = identity.server_credentials() if identity else None
-    return create_server(listen or coordinator.listen, [binding, public], 32, credentials)
+    return create_server(listen or coordinator.listen, [binding, public, storage], 32, credentials)
 
 
 _OBSERVED: list[JobQueue] = []

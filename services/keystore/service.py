@@ -182,7 +182,7 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
             # before the request is made.
             if not self._stored.request_pending(request_id):
                 raise OutlayerError(
-                    ErrorCode.FAILED_PRECONDITION,
+                    ErrorCode.NOT_FOUND,
                     f"request {request_id} is not pending on {self._stored.contract_id}",
                 )
         elif not key.startswith("https:") or len(key) <= len("https:") or len(key) > 300:

@@ -3,6 +3,7 @@ owner; bad keys, exhausted balances, unknown projects and malformed JSON cost no
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -358,3 +359,24 @@ def test_secrets_need_a_version_built_from_a_repository(https: Https) -> None:
     assert response.status_code == 400
     assert "secrets belong to a repository" in response.json()["message"]
     assert https.balance(key_id) == 10 * NEAR
+
+
+def test_the_operator_cannot_change_a_project_that_lives_on_chain(
+    https: Https, engine: Engine
+) -> None:
+    from outlayer.v1 import coordinator_pb2 as pb_coordinator
+    from services.coordinator.chain_mirror import ChainMirror
+
+    version = {"version": "0000000001", "created_at": 1, "wasm_sha256": "ab" * 32}
+    project = {"owner": "dev.near", "name": "onchain", "active_version": "0000000001",
+               "versions": "0000000001", "created_at": 1}  # fmt: skip
+    ChainMirror(engine).apply([
+        pb_coordinator.ChainStateChange(key=key, value_json=json.dumps(value))
+        for key, value in (("prj:dev.near/onchain", project), ("pv:dev.near/onchain/1", version))
+    ])  # fmt: skip
+    answer = https.http.post("/projects", headers=ADMIN, json={
+        "owner": "dev.near", "name": "onchain", "wasm_sha256": "cd" * 32})  # fmt: skip
+    assert answer.status_code == 409 and answer.json()["code"] == "conflict"
+    assert "lives on chain" in answer.json()["message"]
+    described = https.http.get("/projects/dev.near/onchain").json()
+    assert described["on_chain"] is True and described["wasm_sha256"] == "ab" * 32

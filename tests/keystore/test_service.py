@@ -433,7 +433,7 @@ def test_randomness_is_proven_for_a_pending_request_and_verifiable_by_anyone(mes
 def test_randomness_is_refused_before_a_request_exists_and_for_bad_inputs(mesh: Mesh) -> None:
     future = f"near:{mesh.contract}:{10**9}"
     cases = [
-        (future, b"", ErrorCode.FAILED_PRECONDITION, "is not pending"),
+        (future, b"", ErrorCode.NOT_FOUND, "is not pending"),
         ("near:other.contract:1", b"", ErrorCode.INVALID_ARGUMENT, "is not a request of"),
         ("job:7", b"", ErrorCode.INVALID_ARGUMENT, "near:CONTRACT:REQUEST_ID or https:CALL_ID"),
         ("https:x", b"s" * 1025, ErrorCode.INVALID_ARGUMENT, "at most 1024 bytes"),

@@ -33,6 +33,7 @@ bench: setup
 	@.venv/bin/python -m bench.queue_throughput
 	@.venv/bin/python -m bench.compiler_builds
 	@.venv/bin/python -m bench.real_repositories
+	@.venv/bin/python -m bench.dashboard_tti
 
 # The contract's stateful property test, searched longer than in CI (500 cases; CI runs 60, about
 # 3.5 minutes, so expect well over half an hour).

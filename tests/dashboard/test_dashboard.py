@@ -273,6 +273,7 @@ def every_page_labelled_and_narrow(
     phone = new_context(browser, 390, 844).new_page()
     phone.goto(f"{stack.dashboard}#/keys")
     sign_in(phone, stack, ALICE)
+    expect(phone.get_by_test_id(f"key-{nonce}-available")).to_be_visible()
     expect(phone.locator("#nav")).to_be_hidden()
     phone.get_by_role("button", name="Menu").click()
     expect(phone.get_by_role("link", name="Earnings")).to_be_visible()

@@ -108,6 +108,7 @@ def test_a_user_does_everything_in_the_browser(
     request_sent_on_chain(page, shots)
     earnings_withdrawn(page, stack)
     every_page_labelled_and_narrow(page, stack, browser, shots, nonce)
+    versions_keys_and_secrets_managed(page, stack)
     assert errors == []
 
 
@@ -296,3 +297,65 @@ def test_the_keyboard_reaches_everything(stack: RunningStack, browser: Browser) 
     page.get_by_role("button", name="Sign in", exact=True).focus()
     page.keyboard.press("Enter")
     expect(page.get_by_label("Key file (near-cli JSON)")).to_be_visible()
+
+
+def versions_keys_and_secrets_managed(page: Page, stack: RunningStack) -> None:
+    """The rest of what an owner does on chain from the browser: a version added and activated,
+    a NEAR key topped up and deleted (its NEAR back), the secrets and the project deleted."""
+    rpc = NearRpc(stack.rpc_url)
+    project = f"{ALICE}/hello"
+    visit(page, stack, "projects")
+    card = page.get_by_role("article", name=f"project {project}")
+    card.get_by_text("Add a version").click()
+    card.get_by_label("Code").select_option("commit")
+    card.get_by_label("Commit (40 hex)").fill("not-a-commit")
+    card.get_by_role("button", name="Add version").click()
+    expect(card.get_by_role("alert")).to_contain_text("40 lowercase hex")
+    first = rpc.view("outlayer.localnet", "list_versions", {"project_id": project})[0]
+    echo = rpc.view("outlayer.localnet", "get_project", {"project_id": "dev.localnet/echo"})
+    card.get_by_label("Commit (40 hex)").fill(echo["active"]["code_source"]["commit"])
+    card.get_by_label("make it the active version").uncheck()
+    card.get_by_role("button", name="Add version").click()
+    expect(card.get_by_text("added version 2; active: 1")).to_be_visible(timeout=30_000)
+    expect(card.get_by_role("button", name="Activate")).to_be_visible()
+    card.get_by_role("button", name="Activate").click()
+    expect(card.get_by_text("active version 2")).to_be_visible(timeout=30_000)
+    found = rpc.view("outlayer.localnet", "get_project", {"project_id": project})
+    assert found["active_version"] == 2 and first["code_source"]["branch"] == "main"
+
+    visit(page, stack, "keys")
+    page.get_by_label("Pays in").select_option("near")
+    page.get_by_role("button", name=re.compile("Create key")).click()
+    created = page.get_by_text(re.compile(r"created payment key \d+"))
+    expect(created).to_be_visible(timeout=30_000)
+    nonce = int(re.search(r"payment key (\d+)", created.inner_text()).group(1))  # type: ignore[union-attr]
+    key = page.locator(f"[data-nonce='{nonce}']")
+    key.get_by_label("Top up (NEAR)").fill("0.5")
+    key.get_by_role("button", name="Top up").click()
+    expect(page.get_by_test_id(f"key-{nonce}-balance")).to_have_text("0.5 NEAR", timeout=30_000)
+    near_before = int(rpc.call("query", {"request_type": "view_account", "finality": "final",
+                                         "account_id": ALICE})["amount"])  # fmt: skip
+    key.get_by_role("button", name="Delete key").click()
+    key.get_by_role("button", name="Yes, delete key").click()
+    expect(page.get_by_text(re.compile(r"deleted key \d+; 0.5 NEAR came back"))).to_be_visible(
+        timeout=30_000
+    )
+    assert (
+        rpc.view("outlayer.localnet", "get_payment_key", {"owner": ALICE, "nonce": nonce}) is None
+    )
+    near_after = int(rpc.call("query", {"request_type": "view_account", "finality": "final",
+                                        "account_id": ALICE})["amount"])  # fmt: skip
+    assert near_after > near_before + 4 * 10**23  # the balance (and the storage) came back
+
+    visit(page, stack, "secrets")
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_text("deleted profile dash")).to_be_visible(timeout=30_000)
+    assert rpc.view("outlayer.localnet", "list_user_secrets", {"account_id": ALICE}) == []
+
+    visit(page, stack, "projects")
+    card = page.get_by_role("article", name=f"project {project}")
+    card.get_by_role("button", name="Delete project").click()
+    card.get_by_role("button", name="Yes, delete project").click()
+    expect(page.get_by_text(f"deleted {project}")).to_be_visible(timeout=30_000)
+    assert rpc.view("outlayer.localnet", "get_project", {"project_id": project}) is None

@@ -25,13 +25,19 @@ function KeysOfAccount() {
   const { wallet, rpc, config } = useApp();
   const account = wallet!.accountId;
   const keys = useLoad(() => listKeys(rpc, config, account), [account]);
+  const [notice, setNotice] = useState("");
+  const changed = (message?: string) => {
+    setNotice(message ?? "");
+    keys.reload();
+  };
   return (
     <>
       <CreateKey onCreated={keys.reload} />
       <Card title="Your keys">
+        <Status done={notice} />
         <Loading {...keys} />
         {keys.data && !keys.data.length && <p class="note">No payment keys yet.</p>}
-        {keys.data?.map((k) => <KeyCard key={k.nonce} paymentKey={k} onChange={keys.reload} />)}
+        {keys.data?.map((k) => <KeyCard key={k.nonce} paymentKey={k} onChange={changed} />)}
       </Card>
     </>
   );
@@ -105,7 +111,7 @@ function CreateKey({ onCreated }: { onCreated: () => void }) {
   );
 }
 
-function KeyCard({ paymentKey: k, onChange }: { paymentKey: PaymentKey; onChange: () => void }) {
+function KeyCard({ paymentKey: k, onChange }: { paymentKey: PaymentKey; onChange: (message?: string) => void }) {
   const { wallet, rpc, config } = useApp();
   const account = wallet!.accountId;
   const [amount, setAmount] = useState("");
@@ -149,9 +155,10 @@ function KeyCard({ paymentKey: k, onChange }: { paymentKey: PaymentKey; onChange
   const remove = useAction(async () => {
     const outcome = await wallet!.signAndSend(config.contractId, [functionCall("delete_payment_key", { nonce: k.nonce })]);
     forgetKey(account, k.nonce);
-    onChange();
     const v = outcome.value as any;
-    return `deleted; ${await money(rpc, v.refunded_balance, v.token_id)} came back`;
+    const message = `deleted key ${k.nonce}; ${await money(rpc, v.refunded_balance, v.token_id)} came back, and its storage`;
+    onChange(message); // this card goes: the list says it
+    return message;
   });
   const usage = useLoad(
     () => (usageOpen ? api(`/public/payment-keys/${enc(k.owner)}/${k.nonce}/usage?limit=20`) : Promise.resolve(null)),

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { functionCall, NEAR } from "../near";
+import { formatUnits, functionCall, NEAR } from "../near";
 import { money } from "../store";
 import { Card, ConfirmButton, Field, Loading, NeedsSignIn, Status, Table, useAction, useApp, useLoad, whenNs } from "../ui";
 
@@ -79,6 +79,7 @@ function MyProjects() {
     setName("");
     return `created ${v.project_id}; storage held ${await money(rpc, v.storage_deposit, "near")}, ${await money(rpc, v.refunded, "near")} came back`;
   });
+  const [notice, setNotice] = useState("");
   return (
     <>
       <Card title="Create a project">
@@ -94,13 +95,16 @@ function MyProjects() {
       <Card title="Your projects">
         <Loading {...projects} />
         {projects.data && !projects.data.length && <p class="note">No projects yet.</p>}
-        {projects.data?.map((p) => <ProjectCard project={p} onChange={projects.reload} />)}
+        <Status done={notice} />
+        {projects.data?.map((p) => (
+          <ProjectCard key={p.project_id} project={p} onChange={(message?: string) => { setNotice(message ?? ""); projects.reload(); }} />
+        ))}
       </Card>
     </>
   );
 }
 
-function ProjectCard({ project: p, onChange }: { project: any; onChange: () => void }) {
+function ProjectCard({ project: p, onChange }: { project: any; onChange: (message?: string) => void }) {
   const { wallet, config } = useApp();
   const [source, setSource] = useState<Source>({ kind: "branch", repo: p.versionList?.[0]?.code_source?.repo ?? "", ref: "main" });
   const [activate, setActivate] = useState(true);
@@ -116,9 +120,10 @@ function ProjectCard({ project: p, onChange }: { project: any; onChange: () => v
     return `version ${version} is active`;
   });
   const remove = useAction(async () => {
-    await send("delete_project", { name: p.name });
-    onChange();
-    return `deleted ${p.project_id}`;
+    const v = (await send("delete_project", { name: p.name })).value as any;
+    const message = `deleted ${p.project_id}; ${formatUnits(v?.refunded ?? "0", 24)} NEAR of storage came back`;
+    onChange(message); // this card goes: the list says it
+    return message;
   });
   return (
     <article class="item" aria-label={`project ${p.project_id}`}>

@@ -23,6 +23,7 @@ from services.executor._sandbox import (
     ModuleCache,
     RawOutcome,
     SandboxJob,
+    Watchdog,
     compile_module,
     make_engine,
 )
@@ -282,3 +283,31 @@ def test_a_guest_run_runs_once(settings: Settings) -> None:
     assert run.run(module, job).stdout == b"hello\n"
     with pytest.raises(RuntimeError):
         run.run(module, job)
+
+
+def test_the_zygote_stays_single_threaded() -> None:
+    # A fork copies only the calling thread: a zygote with another thread (wasmtime's runtime,
+    # started by a WASI call) would fork workers with its locks held by a thread that is gone.
+    zygote = Zygote()
+    try:
+        worker = WorkerProcess(zygote)  # the zygote has rehearsed a run and forked
+        assert worker.wait_ready()
+        assert os.listdir(f"/proc/{zygote._process.pid}/task") == [str(zygote._process.pid)]
+        worker.kill()
+    finally:
+        zygote.close()
+
+
+def test_a_watchdog_serves_its_runs_one_after_the_other() -> None:
+    # A worker's warm-up and its job share one watchdog: a run disarmed in time never fires
+    # it, the next run's own deadline does, and its thread ends after its last run.
+    watchdog = Watchdog(runs=2)
+    first, second = threading.Event(), threading.Event()
+    watchdog.arm(0.05, first.set)
+    watchdog.disarm()
+    watchdog.arm(0.3, second.set)  # fires after the first run's deadline would have
+    assert second.wait(10)
+    watchdog.disarm()
+    watchdog._thread.join(10)
+    assert not watchdog._thread.is_alive()
+    assert not first.is_set()

@@ -210,31 +210,46 @@ def _check_imports(module: wasmtime.Module) -> None:
 
 class Watchdog:
     """Calls ``on_deadline`` once ``seconds`` have passed since :meth:`arm`, unless
-    :meth:`disarm` comes first. One shot. Its thread is started when it is made, which a worker
-    does before its job arrives: a thread start per run (``threading.Timer``) would sit on the
-    critical path."""
+    :meth:`disarm` comes first; serves ``runs`` runs (an arm and a disarm each), one after the
+    other, then its thread ends. Its thread is started when it is made, which a worker does
+    before its job arrives: a thread start per run (``threading.Timer``) would sit on the
+    critical path, and a worker's warm-up run and its job share this one thread."""
 
-    def __init__(self) -> None:
-        self._armed = threading.Event()
-        self._disarmed = threading.Event()
-        self._due = 0.0
+    def __init__(self, runs: int = 1) -> None:
+        self._changed = threading.Condition()
+        self._due: float | None = None
         self._on_deadline: Callable[[], None] = _nothing
+        self._runs_left = runs
         self._thread = threading.Thread(target=self._watch, name="outlayer-watchdog", daemon=True)
         self._thread.start()
 
     def arm(self, seconds: float, on_deadline: Callable[[], None]) -> None:
-        self._due = time.monotonic() + seconds
-        self._on_deadline = on_deadline
-        self._armed.set()
+        with self._changed:
+            self._due = time.monotonic() + seconds
+            self._on_deadline = on_deadline
+            self._changed.notify()
 
     def disarm(self) -> None:
-        self._disarmed.set()
-        self._armed.set()  # an unarmed watchdog's thread ends too
+        with self._changed:
+            self._due = None
+            self._runs_left -= 1
+            self._changed.notify()
 
     def _watch(self) -> None:
-        self._armed.wait()
-        if not self._disarmed.wait(max(0.0, self._due - time.monotonic())):
-            self._on_deadline()
+        while True:
+            with self._changed:
+                while True:
+                    if self._due is None:
+                        if self._runs_left <= 0:
+                            return
+                        self._changed.wait()
+                        continue
+                    remaining = self._due - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+                on_deadline, self._due = self._on_deadline, None
+            on_deadline()
 
 
 def _nothing() -> None:
@@ -252,9 +267,12 @@ class GuestRun:
     the watchdog's thread) is made in the constructor, so a worker makes it before its job
     arrives; :meth:`run` then runs one module once."""
 
-    def __init__(self, engine: wasmtime.Engine, *, retain: bool = False) -> None:
+    def __init__(
+        self, engine: wasmtime.Engine, *, retain: bool = False, watchdog: Watchdog | None = None
+    ) -> None:
         """``retain``: keep the store and the linker once the run is over instead of freeing
-        them as it returns (a single-use worker leaves without freeing anything)."""
+        them as it returns (a single-use worker leaves without freeing anything).
+        ``watchdog``: one made for more than one run (by default, one of its own)."""
         self._engine = engine
         self._retain = retain
         self.spent: tuple[wasmtime.Store, wasmtime.Linker] | None = None
@@ -287,7 +305,7 @@ class GuestRun:
         )
         self._linker = linker
         self._wasi = self._prepare_wasi()
-        self._watchdog = Watchdog()
+        self._watchdog = watchdog or Watchdog()
 
     # --- captured streams (called by wasmtime on the guest's thread) ---------------------------
     def _on_stdout(self, data: bytes) -> int:
@@ -523,6 +541,19 @@ _WARM_UP_WAT = """
 
 
 WARM_UP_WASM = bytes(wasmtime.wat2wasm(_WARM_UP_WAT))
+# What the zygote runs once itself (``rehearse``): no WASI call, which would start wasmtime's
+# runtime threads in a process that must stay single-threaded.
+_REHEARSAL_WAT = """
+(module
+  (import "outlayer" "refund_usd" (func $refund (param i64)))
+  (memory (export "memory") 1)
+  (global $g (export "g") (mut i32) (i32.const 0))
+  (func (export "_start")
+    (drop (memory.grow (i32.const 0)))
+    (global.set $g (i32.const 1))
+    (call $refund (i64.const 0))))
+"""
+REHEARSAL_WASM = bytes(wasmtime.wat2wasm(_REHEARSAL_WAT))
 WARM_UP_JOB = SandboxJob(
     b"",
     {},
@@ -530,6 +561,44 @@ WARM_UP_JOB = SandboxJob(
     max_output_bytes=1,
     max_log_bytes=1,
 )
+
+
+def rehearse(engine: wasmtime.Engine, module: wasmtime.Module) -> None:
+    """Takes ``REHEARSAL_WASM`` (``module``) once down the path of a run, in the zygote, but
+    for what starts threads (the watchdog, WASI calls): the first-time work of wasmtime and of
+    its Python binding (type registrations, lazily built wrappers, caches) is then done once,
+    before the forks, instead of in every worker. Nothing of it is kept: the store, its
+    instance and its memory are freed as this returns, and no guest of a job runs here."""
+    store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    linker.allow_shadowing = True
+    linker.define_func(WASI_MODULE, "poll_oneoff", poll_oneoff_type(), _no_poll,
+                       access_caller=True)  # fmt: skip
+    linker.define_func(PLATFORM_MODULE, "refund_usd",
+                       wasmtime.FuncType([wasmtime.ValType.i64()], []), _nothing_with)  # fmt: skip
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = ["main"]
+    wasi.stdout_custom = len
+    wasi.stderr_custom = len
+    wasi.env = [("OUTLAYER", "1")]
+    store.set_wasi(wasi)
+    store.set_limits(memory_size=WASM_PAGE * 2, table_elements=MAX_TABLE_ELEMENTS, instances=1,
+                     tables=MAX_TABLES, memories=1)  # fmt: skip
+    store.set_fuel(10_000)
+    store.set_epoch_deadline(1)
+    instance = linker.instantiate(store, module)
+    exports = instance.exports(store)
+    start = exports["_start"]
+    assert isinstance(start, wasmtime.Func)
+    start(store)
+    store.get_fuel()
+    _memory_size(store, exports.get("memory"))
+    _refused_grow_pages(store, exports.get("g"))
+
+
+def _nothing_with(*_args: object) -> None:
+    return None
 
 
 def run_job(engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> RawOutcome:

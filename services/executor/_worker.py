@@ -34,10 +34,10 @@ from services.executor._sandbox import (
     GuestRun,
     InvalidModule,
     ModuleCache,
+    Watchdog,
     compile_module,
     failed_outcome,
     make_engine,
-    run_job,
 )
 
 
@@ -62,8 +62,9 @@ def main(
 
     if engine is None:
         engine = make_engine()
-    warm_up(engine, warm_up_module)
-    run = GuestRun(engine, retain=True)  # freeing the store would delay the result
+    watchdog = Watchdog(runs=2)  # one thread for the warm-up's run and the job's
+    _warmed = warm_up(engine, warm_up_module, watchdog)  # kept: this process frees nothing
+    run = GuestRun(engine, retain=True, watchdog=watchdog)  # freeing it would delay the result
     # What exists now is never garbage: a collection during the run need not walk it (nor
     # copy the pages it shares with the zygote).
     gc.freeze()
@@ -86,7 +87,11 @@ def main(
     os._exit(0)
 
 
-def warm_up(engine: wasmtime.Engine, module: wasmtime.Module | None = None) -> None:
+def warm_up(
+    engine: wasmtime.Engine,
+    module: wasmtime.Module | None = None,
+    watchdog: Watchdog | None = None,
+) -> GuestRun:
     """Takes a job of our own down the path a real one takes (read, find its module, run,
     encode the result), so that a fresh process pays its first-time costs before it reports
     ready: wasmtime's first store and host calls, and the copying of the pages this process
@@ -98,7 +103,10 @@ def warm_up(engine: wasmtime.Engine, module: wasmtime.Module | None = None) -> N
     job, wasm, _ = read_job(io.BytesIO(encode_job(WARM_UP_JOB, WARM_UP_WASM, os.devnull)))
     loaded = cache.load(engine, wasm, preloaded)
     encode_event(STARTED, at=time.monotonic())
-    encode_event(RESULT, run_job(engine, loaded.module, job), path=loaded.path)
+    # Its store is kept, not freed: a single-use process leaves without freeing anything.
+    run = GuestRun(engine, retain=True, watchdog=watchdog)
+    encode_event(RESULT, run.run(loaded.module, job), path=loaded.path)
+    return run
 
 
 if __name__ == "__main__":

@@ -30,7 +30,14 @@ from collections import OrderedDict
 import wasmtime
 
 from services.executor import _worker
-from services.executor._sandbox import WARM_UP_WASM, compile_module, make_engine, preload
+from services.executor._sandbox import (
+    REHEARSAL_WASM,
+    WARM_UP_WASM,
+    compile_module,
+    make_engine,
+    preload,
+    rehearse,
+)
 
 SPAWN = b"S"
 PRELOAD = b"L"  # followed by the path of a compiled module in the cache
@@ -47,6 +54,10 @@ def main() -> None:
 def _serve(channel: socket.socket) -> None:
     engine = make_engine()
     warm_up_module = _compiled_elsewhere(engine, WARM_UP_WASM)
+    rehearsal = _compiled_elsewhere(engine, REHEARSAL_WASM)
+    if rehearsal is not None:
+        rehearse(engine, rehearsal)  # what every worker would do first, done once here
+        del rehearsal
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes the loop below

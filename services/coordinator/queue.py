@@ -184,18 +184,43 @@ class JobQueue:
         job_id, kind, spec_json, attempts = rows[0]
         return LeasedJob(job_id, kind, json.loads(spec_json), attempts, expires)
 
-    def lease_waiting(self, worker: str, timeout_s: float, poll_s: float = 0.5) -> LeasedJob | None:
+    def lease_waiting(
+        self,
+        worker: str,
+        timeout_s: float,
+        poll_s: float = 0.5,
+        wanted: Callable[[], bool] | None = None,
+    ) -> LeasedJob | None:
         """Like :meth:`lease`, but waits up to ``timeout_s`` for a job to be queued (woken as
         one is, here or on another replica; the database is looked at every ``poll_s`` too,
-        for expired leases and lost notifications)."""
+        for expired leases and lost notifications). ``wanted``: asked before each look; once
+        it says False (the worker that asked has gone away), no job is leased for it."""
         deadline = time.monotonic() + timeout_s
         while True:
             mark = self.events.queued_mark()  # before looking: nothing queued after is missed
+            if wanted is not None and not wanted():
+                return None
             leased = self.lease(worker)
             remaining = deadline - time.monotonic()
             if leased is not None or remaining <= 0:
                 return leased
             self.events.wait_queued(mark, min(remaining, poll_s))
+
+    def release(self, job_id: int, worker: str) -> bool:
+        """Gives back a lease no work was done under (its worker went away before it heard of
+        it): the job is queued again, and the attempt does not count. False if ``worker`` no
+        longer held it."""
+        with Session(self._engine) as session, session.begin():
+            row = self._locked(session, job_id)
+            if row is None or row.status != JobStatus.LEASED or row.lease_owner != worker:
+                return False
+            row.status = JobStatus.QUEUED
+            row.lease_owner = None
+            row.lease_expires_at = None
+            row.attempts = max(row.attempts - 1, 0)
+            session.add(row)
+        self.events.notify_queued()
+        return True
 
     def heartbeat(self, job_id: int, worker: str) -> bool:
         """Extends the lease; False when ``worker`` no longer holds it (stop working on it)."""

@@ -102,8 +102,16 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             # NaN would make every comparison false: a wait that never ends, spinning
             raise invalid_argument(f"wait_seconds must be from 0 to {MAX_LEASE_WAIT_S:g}")
         wait = min(request.wait_seconds, MAX_LEASE_WAIT_S)
-        leased = self._queue.lease_waiting(worker, wait) if wait else self._queue.lease(worker)
+        if wait:
+            # A worker that died while it waited must not be leased a job it will never hear of
+            # (the job would wait out a whole lease, and lose an attempt, before it ran).
+            leased = self._queue.lease_waiting(worker, wait, wanted=context.is_active)
+        else:
+            leased = self._queue.lease(worker)
         if leased is None:
+            return pb.LeaseJobResponse(has_job=False)
+        if not context.is_active():  # it went away as the job was leased: give the job back
+            self._queue.release(leased.id, worker)
             return pb.LeaseJobResponse(has_job=False)
         spec = spec_from_json(leased.spec)
         reply = pb.LeaseJobResponse(

@@ -23,25 +23,28 @@ def serve(settings: Settings, listen: str | None, stop: threading.Event) -> None
     with Executor(settings) as executor:
         server, port = build_server(settings, executor, listen)
         server.start()
-        runner_thread = start_runner(settings, executor, stop)
+        runner_threads = start_runner(settings, executor, stop)
         host = (listen or settings.executor.listen).rsplit(":", 1)[0]
         print(f"outlayer executor: serving outlayer.v1.ExecutorService on {host}:{port}",
               file=sys.stderr, flush=True)  # fmt: skip
         stop.wait()
-        if runner_thread is not None:
-            runner_thread.join(timeout=settings.limits.max_execution_seconds + 5)
+        for thread in runner_threads:
+            thread.join(timeout=settings.limits.max_execution_seconds + 5)
         server.stop(grace=5).wait()
 
 
 def start_runner(
     settings: Settings, executor: Executor, stop: threading.Event
-) -> threading.Thread | None:
-    """Leases jobs from the coordinator when executor.coordinator is set."""
+) -> list[threading.Thread]:
+    """Leases jobs from the coordinator when executor.coordinator is set: one thread per
+    execution slot (``executor.max_concurrent``), each leasing and running one job at a time,
+    so that one job's lease and completion (round trips to the coordinator) overlap another's
+    run."""
     target = settings.executor.coordinator
     if not target:
         print("outlayer executor: no executor.coordinator set; serving Execute only",
               file=sys.stderr)  # fmt: skip
-        return None
+        return []
     token_file = settings.executor.worker_token_file
     if token_file is None or not token_file.is_file():
         raise OutlayerError(
@@ -61,7 +64,12 @@ def start_runner(
     runner = JobRunner(
         executor, channel, token_file.read_text().strip(), ModuleSource(store, compiler), secrets
     )
-    thread = threading.Thread(target=runner.run_forever, args=(stop,), name="job-runner")
-    thread.start()
-    print(f"outlayer executor: leasing jobs from {target}", file=sys.stderr, flush=True)
-    return thread
+    threads = [
+        threading.Thread(target=runner.run_forever, args=(stop,), name=f"job-runner-{n}")
+        for n in range(settings.executor.max_concurrent)
+    ]
+    for thread in threads:
+        thread.start()
+    print(f"outlayer executor: leasing jobs from {target} ({len(threads)} at a time)",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return threads

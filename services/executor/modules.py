@@ -7,6 +7,7 @@ job's checksum (the compiler is trusted for availability, not for integrity) and
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import grpc
 
@@ -22,11 +23,18 @@ class ModuleSource:
     ) -> None:
         self._store = store
         self._compiler = compiler
+        # The runner's threads may want the same missing module at once: one fetch, one write.
+        self._fetching = threading.Lock()
 
     def get(self, checksum: str) -> bytes | None:
         wasm = self._store.get(checksum)
         if wasm is not None or self._compiler is None:
             return wasm
+        with self._fetching:
+            return self._store.get(checksum) or self._fetch(checksum)
+
+    def _fetch(self, checksum: str) -> bytes | None:
+        assert self._compiler is not None
         try:
             chunks = self._compiler.GetModule(
                 compiler_pb2.GetModuleRequest(checksum=checksum), timeout=FETCH_TIMEOUT_S

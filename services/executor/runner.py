@@ -1,14 +1,20 @@
 """The executor's worker loop: lease a job from the coordinator, run it, heartbeat, complete.
 
-One runner per executor process; it runs up to ``max_concurrent`` jobs at once (one lease per
-slot). A job whose module is missing from the WASM store fails with ``invalid_wasm`` (not
-retried); anything unexpected gives the job back to be retried elsewhere.
+One runner per executor process; it runs up to ``max_concurrent`` jobs at once (one thread per
+slot, each leasing one job at a time; see ``app.start_runner``). The leases held are kept by
+one heartbeat thread for the whole runner, so no thread is started per job. A job whose module
+is missing from the WASM store fails with ``invalid_wasm`` (not retried); anything unexpected
+gives the job back to be retried elsewhere.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -43,6 +49,61 @@ class RunOutcome:
     first: bool
 
 
+class Heartbeats:
+    """Keeps the leases of the jobs being run: every ``lease_seconds / 3`` each one's holder
+    tells the coordinator it is still working on it. One thread for all of them, started when
+    the first job is tracked; it only sends: ``send(job_id, timeout, done)`` starts one
+    heartbeat and calls ``done(still_ours)`` when it is answered, so a slow answer for one job
+    delays no other's. A lease found lost is no longer beaten."""
+
+    def __init__(self, send: Callable[[int, float, Callable[[bool], None]], None]) -> None:
+        self._send = send
+        self._changed = threading.Condition()
+        self._due: list[tuple[float, int]] = []  # (when, job id), a heap
+        self._lease_s: dict[int, float] = {}  # the jobs tracked, and their lease times
+        self._thread: threading.Thread | None = None
+
+    def track(self, job_id: int, lease_seconds: float) -> None:
+        with self._changed:
+            self._lease_s[job_id] = lease_seconds
+            heapq.heappush(self._due, (time.monotonic() + _interval(lease_seconds), job_id))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="job-heartbeats", daemon=True
+                )
+                self._thread.start()
+            elif self._due[0][1] == job_id:
+                self._changed.notify()  # due before what the thread waits for (else: no wake-up)
+
+    def untrack(self, job_id: int) -> None:
+        with self._changed:
+            self._lease_s.pop(job_id, None)  # its entry in the heap is dropped when due
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                # Entries of jobs no longer tracked are dropped as they come up.
+                while self._due and self._due[0][1] not in self._lease_s:
+                    heapq.heappop(self._due)
+                wait = self._due[0][0] - time.monotonic() if self._due else None
+                if wait is None or wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                _, job_id = heapq.heappop(self._due)
+                lease_s = self._lease_s[job_id]
+                heapq.heappush(self._due, (time.monotonic() + _interval(lease_s), job_id))
+            # A late answer is still worth having: it may come up to a lease's time later.
+            self._send(job_id, lease_s, functools.partial(self._answered, job_id))
+
+    def _answered(self, job_id: int, still_ours: bool) -> None:
+        if not still_ours:
+            self.untrack(job_id)
+
+
+def _interval(lease_seconds: float) -> float:
+    return max(lease_seconds / 3, 0.05)
+
+
 class JobRunner:
     def __init__(
         self,
@@ -57,12 +118,17 @@ class JobRunner:
         self._stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._store = store
+        self._heartbeats = Heartbeats(self._heartbeat)
+        # The runner's threads take turns to wait for a job: one long poll at a time (as one
+        # thread made), and the one that gets a job runs it while the next one waits.
+        self._leasing = threading.Lock()
 
     def run_once(self, wait_s: float = 0.0) -> RunOutcome | None:
         """Leases and runs one job (waiting up to ``wait_s`` for one); None when there is none."""
-        lease = self._stub.LeaseJob(
-            pb.LeaseJobRequest(wait_seconds=wait_s), metadata=self._metadata
-        )
+        with self._leasing:
+            lease = self._stub.LeaseJob(
+                pb.LeaseJobRequest(wait_seconds=wait_s), metadata=self._metadata
+            )
         if not lease.has_job:
             return None
         parent = extract_context(dict(lease.spec.trace_context))
@@ -75,16 +141,12 @@ class JobRunner:
             return outcome
 
     def _run_leased(self, lease: pb.LeaseJobResponse) -> RunOutcome:
-        stop = threading.Event()
-        beats = threading.Thread(
-            target=self._heartbeat, args=(lease.job_id, lease.lease_seconds, stop), daemon=True
-        )
-        beats.start()
+        self._heartbeats.track(lease.job_id, lease.lease_seconds)
         try:
             result, hidden_log = self._execute(lease)
         except GiveBack as exc:  # another attempt may succeed (keystore down, grant expired)
             log.warning("giving job %s back: %s", lease.job_id, exc)
-            stop.set()
+            self._heartbeats.untrack(lease.job_id)
             status = self._stub.FailJob(
                 pb.FailJobRequest(job_id=lease.job_id, message=str(exc), retryable=True),
                 metadata=self._metadata,
@@ -97,15 +159,14 @@ class JobRunner:
             return RunOutcome(lease.job_id, result, False)
         except Exception as exc:  # an executor bug: give the job back to be retried
             log.exception("job %s failed inside the executor", lease.job_id)
-            stop.set()
+            self._heartbeats.untrack(lease.job_id)
             self._stub.FailJob(
                 pb.FailJobRequest(job_id=lease.job_id, message=str(exc), retryable=True),
                 metadata=self._metadata,
             )
             raise
         finally:
-            stop.set()
-            beats.join()
+            self._heartbeats.untrack(lease.job_id)
         done = self._complete(
             pb.CompleteJobRequest(
                 job_id=lease.job_id, result=result.to_proto(), hidden_log=hidden_log
@@ -186,15 +247,18 @@ class JobRunner:
             raise GiveBack("this executor has no keystore configured (executor.keystore)")
         return self._secrets.fetch(lease.secrets_grant)
 
-    def _heartbeat(self, job_id: int, lease_seconds: float, stop: threading.Event) -> None:
-        interval = max(lease_seconds / 3, 0.05)
-        while not stop.wait(interval):
+    def _heartbeat(self, job_id: int, timeout: float, answered: Callable[[bool], None]) -> None:
+        """Sends one heartbeat for ``job_id``; ``answered(False)`` once the lease is not ours."""
+
+        def done(future: grpc.Future[pb.HeartbeatResponse]) -> None:
             try:
-                reply = self._stub.Heartbeat(
-                    pb.HeartbeatRequest(job_id=job_id), metadata=self._metadata
-                )
+                still_yours = bool(future.result().still_yours)
             except grpc.RpcError:
-                continue  # transient: the lease has slack for a missed beat
-            if not reply.still_yours:
+                return  # transient: the lease has slack for a missed beat
+            if not still_yours:
                 log.warning("lost the lease on job %s; its result will not count twice", job_id)
-                return
+            answered(still_yours)
+
+        self._stub.Heartbeat.future(
+            pb.HeartbeatRequest(job_id=job_id), metadata=self._metadata, timeout=timeout
+        ).add_done_callback(done)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from outlayer.wasmstore import WasmStore
 from services.coordinator.service import build_server
 from services.coordinator.workers import register_worker, revoke_worker
 from services.executor import Executor
-from services.executor.runner import JobRunner
+from services.executor.app import start_runner
+from services.executor.runner import JobRunner, RunOutcome
 from tests.conftest import built_guest, wat_guest
 from tests.origins import https_call, near_request
 
@@ -32,6 +34,7 @@ class Mesh:
     engine: Engine
     store: WasmStore
     token: str
+    target: str
 
     def runner(self, executor: Executor) -> JobRunner:
         return JobRunner(executor, self.channel, self.token, self.store)
@@ -55,7 +58,7 @@ def mesh(engine: Engine, settings: Settings, tmp_path: Path) -> Iterator[Mesh]:
     token = register_worker(engine, "executor-1")
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
-        yield Mesh(channel, stub, engine, WasmStore(tmp_path / "wasm"), token)
+        yield Mesh(channel, stub, engine, WasmStore(tmp_path / "wasm"), token, f"127.0.0.1:{port}")
     server.stop(grace=None)
 
 
@@ -102,6 +105,92 @@ def test_a_dead_worker_s_job_is_retried_and_resolved_once(mesh: Mesh, executor: 
         pb.CompleteJobRequest(job_id=submitted.job_id, result=late), metadata=mesh.auth()
     )
     assert not reply.first and ExecutionResult.from_proto(reply.result).output == "hello\n"
+
+
+def test_jobs_run_at_once_keep_their_leases_past_the_lease_time(
+    mesh: Mesh, executor: Executor
+) -> None:
+    # Two jobs of 2.5 s each on one runner (two of its threads), with leases of 1 s: its one
+    # heartbeat thread keeps both leases, so neither is taken back and run again elsewhere.
+    sleepy = [
+        mesh.submit(https_call(f"sleepy-{n}"), wat_guest("sleep_in_host_call"), input=bytes([25]))
+        for n in range(2)
+    ]
+    runner = mesh.runner(executor)
+    outcomes: list[RunOutcome | None] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(runner.run_once())) for _ in sleepy]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.8)  # both leases would have expired by now without heartbeats
+    thief = mesh.stub.LeaseJob(pb.LeaseJobRequest(), metadata=mesh.auth())
+    assert not thief.has_job
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(o.job_id for o in outcomes if o is not None and o.first) == sorted(
+        s.job_id for s in sleepy
+    )
+    for submitted in sleepy:
+        status = mesh.stub.GetJob(pb.GetJobRequest(job_id=submitted.job_id))
+        assert status.status == "done" and status.attempts == 1
+
+
+def test_an_executor_runs_as_many_jobs_at_once_as_it_has_slots(
+    mesh: Mesh, executor: Executor, settings: Settings, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "worker.token"
+    token_file.write_text(mesh.token)
+    served = settings.model_copy(update={
+        "executor": settings.executor.model_copy(update={
+            "coordinator": mesh.target, "worker_token_file": token_file, "max_concurrent": 2,
+        }),
+        "coordinator": settings.coordinator.model_copy(
+            update={"wasm_store_dir": mesh.store.directory}
+        ),
+    })  # fmt: skip
+    sleepy = [
+        mesh.submit(https_call(f"slot-{n}"), wat_guest("sleep_in_host_call"), input=bytes([25]))
+        for n in range(2)
+    ]
+    stop = threading.Event()
+    threads = start_runner(served, executor, stop)
+    try:
+        assert len(threads) == 2
+        both_leased = False
+        for _ in range(200):  # each job runs 2.5 s: both are leased at once, or one waits
+            states = [mesh.stub.GetJob(pb.GetJobRequest(job_id=s.job_id)).status for s in sleepy]
+            if states == ["leased", "leased"]:
+                both_leased = True
+                break
+            time.sleep(0.01)
+        assert both_leased, states
+        for submitted in sleepy:
+            for _ in range(1500):
+                status = mesh.stub.GetJob(pb.GetJobRequest(job_id=submitted.job_id))
+                if status.status == "done":
+                    break
+                time.sleep(0.01)
+            assert status.status == "done" and status.attempts == 1
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+def test_a_worker_gone_while_it_waited_is_leased_no_job(mesh: Mesh) -> None:
+    # An executor that dies during its long poll: the coordinator must not lease it the next
+    # job (which would wait out a lease, and lose an attempt, before anyone ran it).
+    gone = grpc.insecure_channel(mesh.target)
+    waiting = coordinator_pb2_grpc.CoordinatorServiceStub(gone).LeaseJob.future(
+        pb.LeaseJobRequest(wait_seconds=8), metadata=mesh.auth()
+    )
+    time.sleep(0.3)  # its wait has begun in the coordinator
+    gone.close()  # the worker goes away: its call is cancelled
+    assert waiting.cancelled() or waiting.done()
+    time.sleep(0.3)
+    submitted = mesh.submit(https_call("orphaned"), wat_guest("hello"))
+    lease = mesh.stub.LeaseJob(pb.LeaseJobRequest(wait_seconds=5), metadata=mesh.auth())
+    assert lease.has_job and lease.job_id == submitted.job_id
+    assert lease.attempt == 1  # the first lease, not one taken back from the gone worker
 
 
 def test_a_missing_module_fails_the_job_without_retries(mesh: Mesh, executor: Executor) -> None:

@@ -7,7 +7,13 @@ sandboxed single-use worker processes, a trivial guest (hello.wat). Each level s
 from that many concurrent clients; a call that comes back ``pending`` (its wait ran out), or
 with an error, is counted apart, so "all answered" means every call came back ``done``.
 
+With ``--cpu``, each level also says how much CPU each part used per call (from the
+processes' own accounting in /proc: the edge, the coordinator, the executor's runner, its
+zygote, the single-use workers the zygote reaped, the PostgreSQL backends of the bench's
+database, and the benchmark's clients).
+
     python -m bench.https_calls [--levels 1,8,64] [--calls N] [--database postgresql|sqlite]
+                                [--cpu]
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ EXECUTOR_SLOTS = 4  # the executor's pool and concurrent jobs
 HELLO = Path(__file__).resolve().parent.parent / "tests" / "guests" / "hello.wat"
 
 
+PARTS = ("edge", "coordinator", "executor", "zygote", "workers", "postgresql", "clients")
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class Level:
     concurrency: int
@@ -46,6 +56,32 @@ class Level:
     p99_ms: float
     pending: int
     errors: int
+    cpu_ms: dict[str, float]  # CPU per call, by part (see PARTS); empty without --cpu
+
+
+def _times(pid: int) -> tuple[float, float]:
+    """(CPU seconds of the process itself, of its children it has reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return (utime + stime) * _TICK_S, (cutime + cstime) * _TICK_S
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                found.append(int(entry))
+    return found
 
 
 class Stack:
@@ -73,6 +109,7 @@ class Stack:
             "OUTLAYER_EDGE__COORDINATOR": f"127.0.0.1:{coordinator}",
         }
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.database_url = database_url
 
     def outlayer(self, *args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "cli.main", *args], env=self.env,
@@ -101,6 +138,45 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
 
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each part (PARTS); workers count once reaped."""
+        coordinator, executor, edge = (process.pid for process in self.processes)
+        zygotes = [pid for pid in _children(executor) if b"_zygote" in _cmdline(pid)]
+        zygote = _times(zygotes[0]) if zygotes else (0.0, 0.0)
+        clients = os.times()
+        return {
+            "edge": _times(edge)[0],
+            "coordinator": _times(coordinator)[0],
+            "executor": _times(executor)[0],
+            "zygote": zygote[0],
+            "workers": zygote[1],
+            "postgresql": sum(_times(pid)[0] for pid in self._backends()),
+            "clients": clients.user + clients.system,
+        }
+
+    def _backends(self) -> list[int]:
+        if not self.database_url.startswith("postgresql"):
+            return []
+        import psycopg  # only for PostgreSQL
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as connection:
+            rows = connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (url.database,),
+            ).fetchall()
+        return [int(pid) for (pid,) in rows]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read()
+    except OSError:
+        return b""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -109,18 +185,20 @@ def free_port() -> int:
         return port
 
 
-def run(levels: dict[int, int] = LEVELS, database: str = "postgresql") -> list[Level]:
+def run(
+    levels: dict[int, int] = LEVELS, database: str = "postgresql", cpu: bool = False
+) -> list[Level]:
     with tempfile.TemporaryDirectory(prefix="outlayer-bench-https-") as folder, \
             bench_database(database) as url:  # fmt: skip
         stack = Stack(Path(folder), url)
         stack.start()
         try:
-            return measure(stack, levels)
+            return measure(stack, levels, cpu)
         finally:
             stack.stop()
 
 
-def measure(stack: Stack, levels: dict[int, int]) -> list[Level]:
+def measure(stack: Stack, levels: dict[int, int], cpu: bool = False) -> list[Level]:
     wasm = bytes(wasmtime.wat2wasm(HELLO.read_text()))
     WasmStore(stack.root / "wasm").put(wasm)
     base = f"http://127.0.0.1:{stack.edge_port}"
@@ -153,16 +231,24 @@ def measure(stack: Stack, levels: dict[int, int]) -> list[Level]:
         one(0)  # warm the pool and the module cache
     measured = []
     for concurrency, calls in levels.items():
+        used_before = stack.cpu() if cpu else {}
         began = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as clients:
             answers = list(clients.map(one, range(calls)))
         elapsed = time.perf_counter() - began
+        if cpu:
+            time.sleep(0.3)  # the last workers are reaped
+            used_after = stack.cpu()
+            cpu_ms = {part: (used_after[part] - used_before[part]) * 1000 / calls
+                      for part in PARTS}  # fmt: skip
+        else:
+            cpu_ms = {}
         latencies = sorted(seconds for seconds, _ in answers)
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
         measured.append(Level(
             concurrency, calls, calls / elapsed, statistics.median(latencies) * 1000, p99 * 1000,
             sum(status == "pending" for _, status in answers),
-            sum(status not in ("done", "pending") for _, status in answers),
+            sum(status not in ("done", "pending") for _, status in answers), cpu_ms,
         ))  # fmt: skip
     client.close()
     return measured
@@ -175,15 +261,26 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=0, help="calls per level (default: each "
                         "level's own)")  # fmt: skip
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--cpu", action="store_true", help="also the CPU each part used per "
+                        "call")  # fmt: skip
     args = parser.parse_args()
     chosen = {int(c): args.calls or LEVELS.get(int(c), 100) for c in args.levels.split(",")}
     print(f"HTTPS calls through the edge: hello guest, 1 executor ({EXECUTOR_SLOTS} slots), "
           f"{args.database}; each service its own process")  # fmt: skip
     print("| concurrency | calls | calls/s | p50 ms | p99 ms | pending | errors |")
     print("|---|---|---|---|---|---|---|")
-    for level in run(chosen, args.database):
+    levels = run(chosen, args.database, args.cpu)
+    for level in levels:
         print(f"| {level.concurrency} | {level.calls} | {level.rate:.1f} | {level.p50_ms:.0f} | "
               f"{level.p99_ms:.0f} | {level.pending} | {level.errors} |")  # fmt: skip
+    if args.cpu:
+        print("\nCPU per call, ms (10 ms ticks summed over the level):")
+        print("| concurrency | " + " | ".join(PARTS) + " | total |")
+        print("|---|" + "---|" * (len(PARTS) + 1))
+        for level in levels:
+            parts = [level.cpu_ms[part] for part in PARTS]
+            print(f"| {level.concurrency} | " + " | ".join(f"{ms:.1f}" for ms in parts)
+                  + f" | {sum(parts):.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ interface Limits {
 }
 
 const COMPILING = "compilation_in_progress";
-const COMPILE_WAIT_MS = 300_000;
+const COMPILE_WAIT_MS = 15 * 60_000; // sent again while the compiler says it is building
 
 export function Playground() {
   const { wallet, rpc, config } = useApp();

@@ -1,6 +1,7 @@
-import { api } from "../api";
+import { useState } from "preact/hooks";
+import { api, enc, query } from "../api";
 import { formatUnits } from "../near";
-import { Card, Loading, Table, useApp, useLoad, when } from "../ui";
+import { Card, Field, Loading, Status, Table, useAction, useApp, useLoad, when } from "../ui";
 
 export function StatusPage() {
   const { rpc, config } = useApp();
@@ -63,7 +64,51 @@ export function StatusPage() {
           />
         )}
       </Card>
-      <p class="note">Operators: hidden logs and the queue's jobs are read with the operator's certificate (<code>outlayer</code> CLI), not through this page.</p>
+      <Operator />
     </>
+  );
+}
+
+/** The operator's view of every HTTPS call (X-Admin-Token: kept in this page's memory only). */
+function Operator() {
+  const [token, setToken] = useState("");
+  const [status, setStatus] = useState("pending");
+  const [rows, setRows] = useState<any[] | null>(null);
+  const load = useAction(async () => {
+    if (!token.trim()) throw new Error("give the operator's token (coordinator.admin_token; the dev stack's is in its folder, admin.token)");
+    const answer = await api(`/executions${query({ status, limit: 50 })}`, { headers: { "X-Admin-Token": token.trim() } });
+    const calls = answer.executions ?? [];
+    setRows(calls);
+    return `${calls.length} call${calls.length === 1 ? "" : "s"}${answer.next_cursor ? " (first 50)" : ""}`;
+  });
+  return (
+    <Card title="Operators">
+      <p class="note">
+        Every HTTPS call, with the operator's token. The jobs' hidden logs (<code>system_hidden_logs</code>) are read with the
+        operator's certificate (<code>outlayer</code> CLI, over mTLS), never through the public edge.
+      </p>
+      <form class="inline" onSubmit={(e) => { e.preventDefault(); load.go(); }}>
+        <Field id="op-token" label="Operator token (X-Admin-Token)">
+          <input id="op-token" type="password" autoComplete="off" value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} />
+        </Field>
+        <Field id="op-status" label="Calls">
+          <select id="op-status" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
+            <option value="pending">in the queue or running</option>
+            <option value="done">done</option>
+            <option value="">all</option>
+          </select>
+        </Field>
+        <button type="submit" disabled={load.busy}>Show</button>
+      </form>
+      <Status {...load} busyText="reading…" />
+      {rows && (
+        <Table
+          caption="every key's calls, newest first"
+          head={["call", "project", "paid by", "key", "status", "when"]}
+          rows={rows.map((e) => [<a href={`#/executions/${enc(e.call_id)}`}>{e.call_id.slice(0, 12)}…</a>, `${e.owner}/${e.project}`, e.sender, e.key_id, e.status, when(e.created_at_unix)])}
+          empty="none"
+        />
+      )}
+    </Card>
   );
 }

@@ -877,6 +877,67 @@ def check_condition(condition, depth):
             check_condition(inner, depth + 1)
 
 
+# --- keystores: the register contract says which are genuine -----------------------------------
+def usable_keystore(key):
+    """With a register contract set, secrets must name the registered keystore key (its
+    identity key, which signs the repository keys) they were encrypted to."""
+    register = get("register_contract")
+    if key is not None:
+        key = text(key, "keystore_key", 64).lower()
+    if register is None:
+        return key
+    if key is None:
+        fail("keystore_key is required: encrypt the secrets to a keystore registered in "
+             + register + " and name its identity key")  # fmt: skip
+    status = get("ks:" + key)
+    if status is None:
+        fail("keystore " + key + " is not registered in " + register)
+    if not status["active"]:
+        fail("keystore " + key + " was revoked in " + register
+             + ": encrypt the secrets again to a registered keystore")  # fmt: skip
+    if near.block_timestamp() >= status["expires_at"]:
+        fail("keystore " + key + "'s registration in " + register
+             + " has expired: it must register again with fresh collateral")  # fmt: skip
+    return key
+
+
+@near.export
+def set_register_contract():
+    """The register contract (contract/register/) whose keystores secrets are encrypted to."""
+    only_owner()
+    put("register_contract", text(args().get("account_id"), "account_id", 64))
+    ret(True)
+
+
+@near.export
+def on_keystore_update():
+    """The register contract reports a keystore: registered until expires_at, or revoked."""
+    register = get("register_contract")
+    if register is None or near.predecessor_account_id() != register:
+        fail("only the register contract (" + str(register) + ") reports keystores")
+    a = args()
+    identity = text(a.get("identity_key"), "identity_key", 64).lower()
+    expires = count(a.get("expires_at"), "expires_at")
+    put("ks:" + identity, {"active": a.get("active") is True, "expires_at": expires})
+    ret(True)
+
+
+@near.export
+def get_keystore_status():
+    """{"register_contract", "identity_key", "registered", "active", "expires_at"} (view)."""
+    identity = text(args().get("identity_key"), "identity_key", 64).lower()
+    status = get("ks:" + identity) or {}
+    ret(
+        {
+            "register_contract": get("register_contract"),
+            "identity_key": identity,
+            "registered": bool(status),
+            "active": status.get("active", False),
+            "expires_at": status.get("expires_at"),
+        }
+    )
+
+
 @near.export
 def store_secrets():
     """Stores (or replaces) one set of secrets. The deposit held for it is exactly the storage
@@ -898,9 +959,13 @@ def store_secrets():
     if access is None:
         access = {"Whitelist": {"accounts": [account]}}
     check_condition(access, 0)
+    keystore_key = usable_keystore(a.get("keystore_key"))
     old_deposit = stored_deposit(near.storage_read(key))
     # Dumped once, the deposit last at a fixed width: the record's size does not depend on it.
-    head = json.dumps({"encrypted_secrets_base64": blob, "access": access})[:-1]
+    record = {"encrypted_secrets_base64": blob, "access": access}
+    if keystore_key is not None:
+        record["keystore_key"] = keystore_key
+    head = json.dumps(record)[:-1]
     head += ', "deposit": "'
     used = nbytes(key) + nbytes(head) + DEPOSIT_DIGITS + 2 + RECORD_BYTES + entry_bytes(entry)
     deposit = used * STORAGE_PRICE
@@ -955,14 +1020,16 @@ def get_secrets():
         fail("owner is required")
     key, _ = secret_target(a, owner_id)
     record = get(key)
-    ret(
-        None
-        if record is None
-        else {
-            "encrypted_secrets_base64": record["encrypted_secrets_base64"],
-            "access": record["access"],
-        }
-    )
+    if record is None:
+        ret(None)
+        return
+    found = {
+        "encrypted_secrets_base64": record["encrypted_secrets_base64"],
+        "access": record["access"],
+    }
+    if "keystore_key" in record:
+        found["keystore_key"] = record["keystore_key"]
+    ret(found)
 
 
 @near.export

@@ -20,6 +20,8 @@ import near
 NS = 10**9
 STEP_GAS = 90 * 10**12  # what one ECDSA P-256 verification may need (measured: docs/performance.md)
 MEASUREMENTS = ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3")
+NOTIFY_GAS = 10 * 10**12  # a subscriber's on_keystore_update
+MAX_SUBSCRIBERS = 5
 HEX = "0123456789abcdef"
 # Intel SGX Root CA: the SHA-256 of its DER certificate and its P-256 public key.
 ROOT_SHA256 = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
@@ -805,6 +807,27 @@ def remove_approved_measurements():
 
 
 @near.export
+def set_subscribers():
+    """Contracts told of every registration and revocation (OutLayer's on_keystore_update)."""
+    owner_only()
+    ids = args().get("account_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        fail("account_ids must be a list of contract accounts")
+    if len(ids) > MAX_SUBSCRIBERS:
+        fail("at most " + str(MAX_SUBSCRIBERS) + " subscribers")
+    write("subscribers", ids)
+
+
+def notify(record):
+    """Tells each subscriber whether a keystore key is usable, and until when."""
+    body = json.dumps({"identity_key": record["identity_key"],
+                       "active": record.get("revoked_at") is None,
+                       "expires_at": record["expires_at"]})  # fmt: skip
+    for account in read("subscribers", []):
+        near.promise_create(account, "on_keystore_update", body, 0, NOTIFY_GAS)
+
+
+@near.export
 def set_allowed_advisories():
     owner_only()
     ids = args().get("advisory_ids")
@@ -862,6 +885,7 @@ def register_keystore():
     if record["identity_key"] not in keystores:
         keystores.append(record["identity_key"])
         write("keystores", keystores)
+    notify(record)
     event("keystore_registered", {"identity_key": record["identity_key"],
                                   "quote_sha256": record["quote_sha256"]})  # fmt: skip
     near.value_return(json.dumps({"status": "registered", "keystore": record}))
@@ -877,6 +901,7 @@ def revoke_keystore():
     if record.get("revoked_at") is None:
         record["revoked_at"] = near.block_timestamp()
         write("k:" + identity, record)
+        notify(record)
         event("keystore_revoked", {"identity_key": identity})
 
 
@@ -931,10 +956,24 @@ def get_collateral():
 
 
 @near.export
+def verify_p256():
+    """{"public_key": hex (x || y, 64 bytes), "digest": hex (32), "signature": hex (r || s)} ->
+    whether the signature holds: the contract's own ECDSA P-256, for anyone to check (view)."""
+    a = args()
+    key = unhex(a.get("public_key"), "public_key", 64)
+    digest = unhex(a.get("digest"), "digest", 32)
+    sig = unhex(a.get("signature"), "signature", 64)
+    near.value_return(json.dumps(ecdsa_verify(
+        int.from_bytes(key[:32], "big"), int.from_bytes(key[32:], "big"), digest,
+        int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))))  # fmt: skip
+
+
+@near.export
 def get_policy():
     policy = read("policy", {})
     policy["owner"] = read("owner")
     policy["allowed_advisories"] = read("advisories", [])
+    policy["subscribers"] = read("subscribers", [])
     policy["root_ca_sha256"] = ROOT_SHA256
     near.value_return(json.dumps(policy))
 

@@ -6,12 +6,16 @@ chain, outlayer/attestation.py) as the oracle for what the quote says; every ref
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from localnet.chain import Chain
 from localnet.node import NEAR, Localnet, TxResult
@@ -56,17 +60,17 @@ class Register:
         assert self.ln.deploy(REGISTER, wasm).success
         assert self.call(OWNER, "new", {"owner_id": OWNER, **init}).success
 
-    def call(self, signer: str, method: str, args: Any = None) -> TxResult:
-        return self.ln.call(signer, REGISTER, method, args, gas=300 * TGAS)
+    def call(self, signer: str, method: str, args: Any = None, tgas: int = 300) -> TxResult:
+        return self.ln.call(signer, REGISTER, method, args, gas=tgas * TGAS)
 
     def view(self, method: str, args: Any = None) -> Any:
         return self.ln.view(REGISTER, method, args)
 
-    def until_done(self, signer: str, method: str, args: Any) -> list[TxResult]:
+    def until_done(self, signer: str, method: str, args: Any, tgas: int = 300) -> list[TxResult]:
         """Calls again with the same arguments while the contract answers "pending"."""
         steps = []
         for _ in range(10):
-            result = self.call(signer, method, args)
+            result = self.call(signer, method, args, tgas)
             steps.append(result)
             if not result.success or result.json()["status"] != "pending":
                 return steps
@@ -121,6 +125,31 @@ def test_the_fixed_base_table_holds_k_times_g() -> None:
         assert entry == point.x.to_bytes(32, "big") + point.y.to_bytes(32, "big"), k
 
 
+def test_the_contracts_ecdsa_agrees_with_cryptography(strict: Register) -> None:
+    """Random keys and messages (big integers in 32-bit digits, devtools/nearc_patch.py), valid
+    and altered signatures, and the two encodings a valid (r, s) has: (r, s) and (r, n - s)."""
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    rng = random.Random(16)
+    for _ in range(6):
+        key = ec.derive_private_key(rng.randrange(1, order), ec.SECP256R1())
+        message = rng.randbytes(40)
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        point = key.public_key().public_numbers()
+        body = {
+            "public_key": (point.x.to_bytes(32, "big") + point.y.to_bytes(32, "big")).hex(),
+            "digest": hashlib.sha256(message).hexdigest(),
+        }
+
+        def holds(r: int, s: int, body: dict[str, str] = body) -> bool:
+            sig = (r.to_bytes(32, "big") + s.to_bytes(32, "big")).hex()
+            verdict: bool = strict.view("verify_p256", {**body, "signature": sig})
+            return verdict
+
+        assert holds(r, s) and holds(r, order - s)
+        assert not holds(r, s ^ 1) and not holds(r ^ 1, s) and not holds(0, s)
+        assert not holds(r, s, {**body, "digest": hashlib.sha256(message + b".").hexdigest()})
+
+
 def test_the_real_quote_registers_a_keystore_with_what_dcap_qvl_reads(dev: Register) -> None:
     assert ORACLE.tcb_status == "UpToDate"
     steps = dev.register()
@@ -141,10 +170,27 @@ def test_the_real_quote_registers_a_keystore_with_what_dcap_qvl_reads(dev: Regis
     assert any(log.startswith("EVENT_JSON:") for log in steps[-1].logs)
 
 
+def test_a_verification_goes_on_across_calls_and_records_only_at_the_end(dev: Register) -> None:
+    register = {"quote": QUOTE.hex(), "keys": KEYS}
+    starved = dev.call(OPERATOR, "register_keystore", register, tgas=100)
+    assert "not enough gas left for a signature check" in (starved.failure or "")
+    steps = dev.until_done(OPERATOR, "register_keystore", register, tgas=150)
+    assert [s.json()["status"] for s in steps] == ["pending", "pending", "registered"]
+    assert [s.json().get("verified") for s in steps[:2]] == [1, 2]
+    assert steps[0].json()["next"] == "QE report (by the PCK key)"
+    assert (
+        dev.view("get_keystores")[0]["registered_at"]
+        == steps[-1].json()["keystore"]["registered_at"]
+    )
+    # The progress is gone once used; the PCK certificate is remembered: 2 signatures now.
+    again = dev.until_done(OPERATOR, "register_keystore", register, tgas=150)
+    assert [s.json().get("verified") for s in again] == [1, None]
+
+
 def test_collateral_is_verified_when_set_and_kept_for_clients(register_wasm: bytes) -> None:
     reg = Register(register_wasm)
     steps = reg.set_collateral()
-    assert steps[-1].json()["status"] == "updated"
+    assert [s.json()["status"] for s in steps] == ["pending", "updated"]  # 6 signatures: 2 calls
     stored = reg.view("get_collateral", {"fmspc": "B0C06F000000"})
     assert stored["collateral"] == COLLATERAL  # what `attestation verify --from-chain` reads
     assert stored["fmspc"] == "b0c06f000000" and stored["tcb_evaluation_data_number"] == 17
@@ -230,3 +276,41 @@ def test_revoke(dev: Register) -> None:
     assert "was revoked by the owner" in refusal(dev.register())
     missing = dev.call(OWNER, "revoke_keystore", {"identity_key": "33" * 32})
     assert "no keystore is registered" in (missing.failure or "")
+
+
+def test_the_outlayer_contract_takes_secrets_only_for_a_registered_keystore(dev: Register) -> None:
+    ln = dev.ln
+    outlayer = "outlayer.test"
+    ln.create_account(outlayer, 1000 * NEAR)
+    assert ln.deploy(outlayer, built_contract("outlayer")).success
+    assert ln.call(OWNER, outlayer, "new", {"owner_id": OWNER}).success
+    assert ln.call(OWNER, outlayer, "set_register_contract", {"account_id": REGISTER}).success
+    assert dev.call(OWNER, "set_subscribers", {"account_ids": [outlayer]}).success
+    secrets = {
+        "repo": "https://github.com/alice/hello",
+        "profile": "prod",
+        "encrypted_secrets_base64": "c2VjcmV0",
+        "keystore_key": KEYS["identity_key"],
+    }
+
+    def store(fields: dict[str, Any]) -> TxResult:
+        return ln.call(OPERATOR, outlayer, "store_secrets", fields, deposit=NEAR)
+
+    assert "is not registered in register.test" in (store(secrets).failure or "")
+    assert dev.register()[-1].success  # the register contract tells OutLayer
+    status = ln.view(outlayer, "get_keystore_status", {"identity_key": KEYS["identity_key"]})
+    assert status["active"] is True and status["expires_at"] == PCK_CRL_NEXT_UPDATE * 10**9
+    assert store(secrets).success
+    stored = ln.view(outlayer, "get_secrets", {"owner": OPERATOR, "repo": secrets["repo"],
+                                               "profile": "prod"})  # fmt: skip
+    assert stored["keystore_key"] == KEYS["identity_key"]
+    unnamed = {k: v for k, v in secrets.items() if k != "keystore_key"}
+    assert "keystore_key is required" in (store(unnamed).failure or "")
+    forged = {"identity_key": "44" * 32, "active": True, "expires_at": 2**62}
+    assert "only the register contract" in (
+        ln.call(MALLORY, outlayer, "on_keystore_update", forged).failure or ""
+    )
+    identity = {"identity_key": KEYS["identity_key"]}
+    assert dev.call(OWNER, "revoke_keystore", identity).success
+    assert ln.view(outlayer, "get_keystore_status", identity)["active"] is False
+    assert "was revoked in register.test" in (store(secrets).failure or "")

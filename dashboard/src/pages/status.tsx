@@ -59,7 +59,8 @@ export function StatusPage() {
             head={["unit", "base fee", "per million instructions", "per second", "per compile second"]}
             rows={(pricing.data.units ?? []).map((u: any) => {
               const d = u.token_id === "near" ? 24 : 6;
-              return [u.token_id, formatUnits(u.base_fee, d, 9), formatUnits(u.per_million_instructions, d, 9), formatUnits(u.per_second, d, 9), formatUnits(u.per_compile_second, d, 9)];
+              const show = (a: string) => formatUnits(a, d, d) + (u.token_id === "near" ? " NEAR" : " USD");
+              return [u.token_id, show(u.base_fee), show(u.per_million_instructions), show(u.per_second), show(u.per_compile_second)];
             })}
           />
         )}
@@ -84,8 +85,9 @@ function Operator() {
   return (
     <Card title="Operators">
       <p class="note">
-        Every HTTPS call, with the operator's token. The jobs' hidden logs (<code>system_hidden_logs</code>) are read with the
-        operator's certificate (<code>outlayer</code> CLI, over mTLS), never through the public edge.
+        Every HTTPS call, with the operator's token. The jobs' hidden logs (<code>system_hidden_logs</code>) are never served
+        through the public edge: the coordinator's AdminService answers them on its loopback listener
+        (<code>coordinator.admin_listen</code>) only.
       </p>
       <form class="inline" onSubmit={(e) => { e.preventDefault(); load.go(); }}>
         <Field id="op-token" label="Operator token (X-Admin-Token)">

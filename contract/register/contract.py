@@ -480,6 +480,8 @@ def check_collateral(c, at):
         fail("tcb_info and qe_identity must be Intel's JSON")
     if tcb_info.get("id") != "TDX" or tcb_info.get("version") != 3:
         fail("tcb_info must be Intel's TDX TCB info, version 3")
+    if not isinstance(tcb_info.get("tcbEvaluationDataNumber"), int):
+        fail("tcb_info lacks its tcbEvaluationDataNumber")
     if qe.get("id") != "TD_QE" or qe.get("version") != 2:
         fail("qe_identity must be Intel's TD_QE identity, version 2")
     expires = min(root_crl["next_update"], pck_crl["next_update"])
@@ -574,7 +576,7 @@ def check_quote(quote, keys, at):  # noqa: PLR0915
         fail("not a TDX quote v4 signed with ECDSA P-256 (version 4, key type 2, TEE type 0x81)")
     body = quote[48:632]
     sig_len = u32(quote, 632)
-    if 636 + sig_len > len(quote):
+    if 636 + sig_len > len(quote) or sig_len < 584:
         fail("the quote's signature data is truncated")
     sd = quote[636 : 636 + sig_len]
     if u16(sd, 128) != 6:
@@ -589,9 +591,11 @@ def check_quote(quote, keys, at):  # noqa: PLR0915
     if pos + 6 + pem_len > len(sd):
         fail("the quote's PCK certificate chain is truncated")
     att_key = sd[64:128]
-    pck, platform_ca, _root = chain_to_root(
-        bytes(sd[pos + 6 : pos + 6 + pem_len]).decode(), "the quote's PCK chain", 3
-    )
+    try:
+        pem = bytes(sd[pos + 6 : pos + 6 + pem_len]).decode()
+    except ValueError:
+        fail("the quote's PCK certificate chain is not PEM text")
+    pck, platform_ca, _root = chain_to_root(pem, "the quote's PCK chain", 3)
     try:
         fmspc, pcesvn, comps = sgx_extension(pck)
     except (ValueError, IndexError) as exc:
@@ -848,6 +852,14 @@ def update_collateral():
     if not isinstance(c, dict):
         fail("collateral must be Intel's collateral (dcap-qvl's QuoteCollateralV3 JSON)")
     record, checks = check_collateral(c, now_s())
+    stored = read("c:" + record["fmspc"])
+    if stored is not None and record["tcb_evaluation_data_number"] < stored.get(
+        "tcb_evaluation_data_number", 0
+    ):
+        numbers = str(record["tcb_evaluation_data_number"]) + " < "
+        numbers += str(stored["tcb_evaluation_data_number"])
+        fail("this collateral is older than the one set (tcbEvaluationDataNumber " + numbers
+             + "): Intel's newest is needed")  # fmt: skip
     pending = verify_in_steps(checks, "the collateral")
     if pending is not None:
         near.value_return(json.dumps(pending))

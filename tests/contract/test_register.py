@@ -223,6 +223,28 @@ def test_a_tampered_quote_is_refused(dev: Register) -> None:
     assert dev.view("get_keystores") == []
 
 
+def test_what_is_not_a_quote_is_refused_with_what_is_wrong(dev: Register) -> None:
+    assert "too short to be a TDX quote" in refusal(dev.register(b"not a quote"))
+    sgx = bytearray(QUOTE)
+    sgx[4] = 0  # TEE type SGX
+    assert "not a TDX quote v4" in refusal(dev.register(bytes(sgx)))
+    assert "signature data is truncated" in refusal(dev.register(QUOTE[:2000]))
+    bad_keys = {"identity_key": "11" * 31, "tls_spki": KEYS["tls_spki"]}
+    assert "keys.identity_key must be 32 bytes" in refusal(dev.register(keys=bad_keys))
+    odd = dev.until_done(OPERATOR, "register_keystore", {"quote": "xyz", "keys": KEYS})
+    assert "quote is not hexadecimal" in refusal(odd)
+
+
+def test_older_collateral_does_not_replace_newer(strict: Register) -> None:
+    older = COLLATERAL["tcb_info"].replace(
+        '"tcbEvaluationDataNumber":17', '"tcbEvaluationDataNumber":16'
+    )
+    steps = strict.until_done(
+        OWNER, "update_collateral", {"collateral": {**COLLATERAL, "tcb_info": older}}
+    )
+    assert "older than the one set (tcbEvaluationDataNumber 16 < 17)" in refusal(steps)
+
+
 def test_a_measurement_set_not_approved_is_refused(strict: Register) -> None:
     assert strict.call(OWNER, "remove_approved_measurements", {"measurements": MEASURED}).success
     strict.approve({**MEASURED, "rtmr1": "ff" * 48})

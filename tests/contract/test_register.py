@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
@@ -123,6 +124,29 @@ def test_the_fixed_base_table_holds_k_times_g() -> None:
         point = ec.derive_private_key(k, ec.SECP256R1()).public_key().public_numbers()
         entry = data[(k - 1) * 64 : k * 64]
         assert entry == point.x.to_bytes(32, "big") + point.y.to_bytes(32, "big"), k
+
+
+def test_the_pinned_root_is_intels_sgx_root_ca() -> None:
+    """The root the contract pins (its certificate's hash and its key) is the one that ends
+    Intel's chains in the real collateral."""
+    constants = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(SOURCE.read_text()).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("ROOT_SHA256", "ROOT_X", "ROOT_Y")
+    }
+    root = x509.load_pem_x509_certificates(COLLATERAL["pck_crl_issuer_chain"].encode())[-1]
+    assert root.subject.rfc4514_string().startswith("C=US,ST=CA,L=Santa Clara,O=Intel")
+    assert "CN=Intel SGX Root CA" in root.subject.rfc4514_string()
+    der = root.public_bytes(serialization.Encoding.DER)
+    assert hashlib.sha256(der).hexdigest() == constants["ROOT_SHA256"]
+    key = root.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert (key.public_numbers().x, key.public_numbers().y) == (
+        constants["ROOT_X"],
+        constants["ROOT_Y"],
+    )
 
 
 def test_the_contracts_ecdsa_agrees_with_cryptography(strict: Register) -> None:

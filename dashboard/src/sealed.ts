@@ -4,6 +4,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { api, query } from "./api";
 import { base64, fromHex, hex, sha256 } from "./near";
+import { parseTdReport, type TdReport } from "./tdx";
 
 export const MAX_SECRETS_BYTES = 64 * 1024;
 export const MAX_BLOB_BYTES = 16 * 1024; // what store_secrets takes, in base64
@@ -24,6 +25,7 @@ export interface Verdict {
   reasons: string[];
   attestation: any;
   nonce: string;
+  report?: TdReport; // a TDX quote's measurements
 }
 
 /** Fetches the keystore's attestation for a fresh nonce and checks what the browser can: that
@@ -56,9 +58,21 @@ export async function verifyKeystore(): Promise<Verdict> {
     if (quote !== statement) reasons.push("the development statement does not bind this key and our nonce");
     return { mode: "development", ok: reasons.length === 0, identity, reasons, attestation, nonce: hex(nonce) };
   }
-  if (attestation.mode !== "tdx") reasons.push(`unknown attestation mode ${JSON.stringify(attestation.mode)}`);
-  reasons.push("the TDX quote's signature chain and measurements are not verified in the browser: run `outlayer attestation verify`");
-  return { mode: "tdx", ok: false, identity, reasons, attestation, nonce: hex(nonce) };
+  let report: TdReport | undefined;
+  if (attestation.mode !== "tdx") {
+    reasons.push(`unknown attestation mode ${JSON.stringify(attestation.mode)}`);
+  } else {
+    try {
+      report = parseTdReport(base64.decode(String(attestation.quote ?? "")));
+      if (expected && report.report_data !== expected) {
+        reasons.push("the quote's report_data does not bind this keystore's TLS key, identity and our nonce");
+      }
+    } catch (error) {
+      reasons.push(`the quote cannot be read: ${(error as Error).message}`);
+    }
+  }
+  reasons.push("the TDX quote's signature chain, TCB status and measurements are not verified in the browser: run `outlayer attestation verify`");
+  return { mode: "tdx", ok: false, identity, reasons, attestation, nonce: hex(nonce), report };
 }
 
 /** The repository's public key, once the attested identity is seen to have signed it. */

@@ -45,6 +45,16 @@ export function Attestation() {
             <dt>report_data</dt><dd><code>{a.report_data}</code></dd>
             <dt>Identity key</dt><dd><code>{a.identity}</code></dd>
             {a.collateral_json && (<><dt>Collateral</dt><dd>{a.collateral_json.length} bytes</dd></>)}
+            {v.report && (
+              <>
+                <dt>MRTD</dt><dd><code>{v.report.mrtd}</code></dd>
+                <dt>RTMR0</dt><dd><code>{v.report.rtmr0}</code></dd>
+                <dt>RTMR1</dt><dd><code>{v.report.rtmr1}</code></dd>
+                <dt>RTMR2</dt><dd><code>{v.report.rtmr2}</code></dd>
+                <dt>RTMR3</dt><dd><code>{v.report.rtmr3}</code></dd>
+                <dt>Quote's report_data</dt><dd><code>{v.report.report_data}</code></dd>
+              </>
+            )}
           </dl>
           <h3>Quote</h3>
           <pre>{quote}</pre>

@@ -53,6 +53,10 @@ def register(commands: Any) -> None:
     store.add_argument("--branch")
     store.add_argument("--profile", required=True)
     store.add_argument("--blob", required=True, help="from `secrets encrypt`")
+    store.add_argument("--keystore-key", metavar="HEX",
+                       help="the identity key of the keystore the blob is encrypted to (`secrets "
+                       "encrypt` prints it); needed where the contract has a register "
+                       "contract")  # fmt: skip
     store.add_argument("--access", metavar="JSON",
                        help='who may use them; only you by default')  # fmt: skip
     chain_arguments(store)
@@ -99,8 +103,10 @@ def public_key_command(args: argparse.Namespace) -> int:
 def encrypt_command(args: argparse.Namespace) -> int:
     from services.keystore.keys import encrypt_secrets
 
+    identity = ""
     if args.keystore:
-        public, _ = _attested_key(args)
+        public, checked = _attested_key(args)
+        identity = checked["identity"]
     elif args.public_key:
         try:
             public = bytes.fromhex(args.public_key)
@@ -120,9 +126,12 @@ def encrypt_command(args: argparse.Namespace) -> int:
     print(blob)
     if args.profile:
         branch = f" --branch {args.branch}" if args.branch else ""
+        # Where a register contract is set, the contract takes the secrets only for the
+        # registered keystore they were encrypted to: name it.
+        keystore = f" --keystore-key {identity}" if identity else ""
         command = (
             f"outlayer secrets store --repo {args.repo}{branch} --profile {args.profile} "
-            f"--key-file YOUR_KEY.json --blob {blob}"
+            f"--key-file YOUR_KEY.json{keystore} --blob {blob}"
         )
         print(f"store it with: {command}", file=sys.stderr)
     return 0
@@ -132,6 +141,8 @@ def encrypt_command(args: argparse.Namespace) -> int:
 def store_command(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"repo": args.repo, "branch": args.branch, "profile": args.profile,
                             "encrypted_secrets_base64": args.blob}  # fmt: skip
+    if args.keystore_key:
+        body["keystore_key"] = args.keystore_key
     if args.access is not None:  # without it the contract lets only the owner use them
         try:
             body["access"] = json.loads(args.access)

@@ -268,6 +268,9 @@ class KeystoreSettings(BaseModel):
     # Where stored secrets and balances are read (view calls only).
     rpc_url: str = "http://127.0.0.1:3030"
     contract_id: str = "outlayer.localnet"
+    # The register contract (contract/register/) this keystore is registered in (`outlayer
+    # keystore register`): its public keys say so, for clients to check it there.
+    register_contract: str = ""
 
 
 class AttestationSettings(BaseModel):

@@ -151,3 +151,41 @@ def _self_signed(key: ec.EllipticCurvePrivateKey) -> bytes:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_secrets_are_stored_for_a_registered_keystore_named_by_its_key(
+    chain: tuple[str, NearRpc, Signer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where the OutLayer contract has a register contract, `outlayer secrets store` names the
+    keystore the blob is encrypted to (`secrets encrypt` prints the command with it)."""
+    from devstack.demo import provision
+
+    url, rpc, register, key_file = chain
+    root = Signer.load(key_file.parent.parent / "root.json")
+    outlayer, _ = provision(rpc, root, key_file.parent, lambda _: None)
+    assert rpc.function_call(outlayer, outlayer.account_id, "set_register_contract",
+                             {"account_id": register.account_id}).failure is None  # fmt: skip
+    assert rpc.function_call(register, register.account_id, "set_subscribers",
+                             {"account_ids": [outlayer.account_id]}).failure is None  # fmt: skip
+    identity = "7c" * 32
+    quote_file = tmp_path / "quote.bin"
+    quote_file.write_bytes(QUOTE)
+    cert_file = tmp_path / "tls.pem"
+    cert_file.write_bytes(_self_signed(ec.generate_private_key(ec.SECP256R1())))
+    code, _, err = run(capsys, "keystore", "register", "--rpc", url, "--register",
+                       register.account_id, "--key-file", str(key_file), "--quote",
+                       str(quote_file), "--identity-key", identity, "--tls-cert",
+                       str(cert_file))  # fmt: skip
+    assert code == 0, err
+    store = ["secrets", "store", "--rpc", url, "--contract", outlayer.account_id, "--key-file",
+             str(key_file), "--repo", "https://github.com/a/b", "--profile", "p",
+             "--blob", "AAAA"]  # fmt: skip
+    code, _, err = run(capsys, *store)
+    assert code == 1 and "keystore_key is required" in err
+    code, _, err = run(capsys, *store, "--keystore-key", "8d" * 32)
+    assert code == 1 and "is not registered" in err
+    code, _, err = run(capsys, *store, "--keystore-key", identity, "--json")
+    assert code == 0, err
+    stored = rpc.view(outlayer.account_id, "get_secrets", {
+        "owner": key_file.stem, "repo": "https://github.com/a/b", "profile": "p"})  # fmt: skip
+    assert stored["keystore_key"] == identity

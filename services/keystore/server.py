@@ -45,6 +45,7 @@ def build_server(
         mesh_ca_pem=mesh_ca,
         stored=StoredSecrets(rpc, config.contract_id),
         chain=RpcChainView(rpc),
+        register_contract=config.register_contract,
     )
     credentials = grpc.ssl_server_credentials(
         [(own.key_pem, own.certificate_pem)], root_certificates=mesh_ca, require_client_auth=True

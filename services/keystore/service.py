@@ -117,7 +117,9 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         stored: StoredSecrets,
         chain: ChainView,
         clock: Callable[[], float] = time.time,
+        register_contract: str = "",
     ) -> None:
+        self._register_contract = register_contract
         self._master = master
         self._tee = tee
         self._identity = bytes(identity_key(master).verify_key)
@@ -137,7 +139,8 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         if not repo or repo != request.repo:
             raise invalid_argument("repo is required, without spaces")
         return keystore_pb2.RepoPublicKey(
-            **signed_public_key(self._master, repo, request.branch or None)
+            **signed_public_key(self._master, repo, request.branch or None),
+            register_contract=self._register_contract,
         )
 
     def GetAttestation(

@@ -99,7 +99,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterat
             "tls": settings.tls.model_copy(update={"enabled": True, "dir": pki}),
             "keystore": settings.keystore.model_copy(update={
                 "master_key_file": tmp / "master.key", "rpc_url": url,
-                "contract_id": contract.account_id}),
+                "contract_id": contract.account_id, "register_contract": "register.test"}),
         })  # fmt: skip
         server, port = build_server(configured, "127.0.0.1:0")
         server.start()
@@ -231,6 +231,7 @@ def test_public_keys_are_signed_by_the_attested_identity(mesh: Mesh) -> None:
         assert bytes.fromhex(key.public_key) == bytes(
             repo_private_key(mesh.master, REPO).public_key
         )
+        assert key.register_contract == "register.test"  # where to check it on chain
         branch = keystore.stub.GetRepoPublicKey(
             keystore_pb2.GetRepoPublicKeyRequest(repo=REPO, branch="main")
         )

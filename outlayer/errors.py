@@ -12,8 +12,10 @@ Two families, never mixed:
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
-import grpc
+if TYPE_CHECKING:  # gRPC is imported where it is used: the sandbox's workers import this
+    import grpc  # module too, and every module a worker imports is paid for at every fork
 
 
 class ExecutionErrorType(enum.StrEnum):
@@ -92,18 +94,18 @@ class ErrorCode(enum.StrEnum):
     CONFLICT = "conflict"
 
 
-_GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
-    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorCode.LIMIT_EXCEEDED: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
-    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    ErrorCode.CONFIGURATION: grpc.StatusCode.FAILED_PRECONDITION,
-    ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
-    ErrorCode.ACCESS_CONDITION: grpc.StatusCode.PERMISSION_DENIED,
-    ErrorCode.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+_GRPC_STATUS: dict[ErrorCode, str] = {  # grpc.StatusCode names
+    ErrorCode.INVALID_ARGUMENT: "INVALID_ARGUMENT",
+    ErrorCode.LIMIT_EXCEEDED: "INVALID_ARGUMENT",
+    ErrorCode.NOT_FOUND: "NOT_FOUND",
+    ErrorCode.UNAUTHENTICATED: "UNAUTHENTICATED",
+    ErrorCode.PERMISSION_DENIED: "PERMISSION_DENIED",
+    ErrorCode.UNAVAILABLE: "UNAVAILABLE",
+    ErrorCode.CONFIGURATION: "FAILED_PRECONDITION",
+    ErrorCode.FAILED_PRECONDITION: "RESOURCE_EXHAUSTED",
+    ErrorCode.INTERNAL: "INTERNAL",
+    ErrorCode.ACCESS_CONDITION: "PERMISSION_DENIED",
+    ErrorCode.CONFLICT: "ALREADY_EXISTS",
 }
 
 
@@ -117,7 +119,9 @@ class OutlayerError(Exception):
 
     @property
     def grpc_status(self) -> grpc.StatusCode:
-        return _GRPC_STATUS[self.code]
+        import grpc
+
+        return grpc.StatusCode[_GRPC_STATUS[self.code]]
 
     def to_json(self) -> dict[str, str]:
         return {"code": self.code.value, "message": self.message}

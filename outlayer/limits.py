@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from outlayer.config import LimitSettings
 from outlayer.errors import invalid_argument, limit_exceeded
-from outlayer.v1 import execution_pb2
+
+if TYPE_CHECKING:  # the sandbox's workers import this module: no pydantic, no protobuf there
+    from outlayer.config import LimitSettings
+    from outlayer.v1 import execution_pb2
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ def limits_from_proto(limits: execution_pb2.ResourceLimits) -> RequestedLimits:
 
 
 def limits_to_proto(limits: ResourceLimits | RequestedLimits) -> execution_pb2.ResourceLimits:
+    from outlayer.v1 import execution_pb2
+
     return execution_pb2.ResourceLimits(
         max_instructions=limits.max_instructions or 0,
         max_memory_mb=limits.max_memory_mb or 0,

@@ -15,6 +15,9 @@
    type (and refuse a one-digit value that overflows a small int), which changes nothing at 16
    bits. The heap size becomes overridable. A contract opts in with ``MPZ32_ENV``
    (devtools/guestbuild.py); the others build as before.
+5. The port's Makefile takes a contract's extra flags in variables of its own
+   (``OUTLAYER_PORT_CFLAGS``, ``OUTLAYER_PORT_LDFLAGS``): nearc builds the native mpy-cross
+   with the same environment, where gcc refuses emscripten's ``-s`` settings.
 
 Each edit is applied once (idempotent); if nearc's source no longer matches, set-up stops and
 says so rather than building a contract with unknown bindings.
@@ -28,7 +31,7 @@ import nearc
 
 PORT = Path(nearc.__file__).parent / "micropython" / "ports" / "webassembly-near"
 # Part of the contracts' build fingerprint: change it whenever the edits change.
-MARKER = "outlayer nearc patch v3"
+MARKER = "outlayer nearc patch v4"
 EDITS = [
     (
         "modnear.c",
@@ -98,13 +101,23 @@ EDITS.append(
         "#ifndef PYTHON_HEAP_SIZE\n#define PYTHON_HEAP_SIZE (1024 * 1024)\n#endif",
     )
 )
+# The port's own flags: nearc builds the native mpy-cross with the same environment, and gcc
+# refuses emscripten's settings, so a contract's extra flags reach only the port's emcc.
+EDITS.append(
+    (
+        "Makefile",
+        'LDFLAGS += -sEXPORTED_FUNCTIONS="$(EXPORTED_FUNCTIONS)"\n',
+        'LDFLAGS += -sEXPORTED_FUNCTIONS="$(EXPORTED_FUNCTIONS)"\n'
+        "CFLAGS += $(OUTLAYER_PORT_CFLAGS)\nLDFLAGS += $(OUTLAYER_PORT_LDFLAGS)\n",
+    )
+)
 # The build environment of a contract with 32-bit big-integer digits (C and frozen constants).
 # Its heap is 16 MiB (in 32 MiB of memory; NEAR allows 64): MicroPython's garbage collector
 # faults on this port, so a call must never fill its heap, and 300 Tgas of big-integer
 # arithmetic allocates ~4 MiB.
 MPZ32_ENV = (
-    ("CFLAGS", "-DMPZ_DIG_SIZE=32 -DPYTHON_HEAP_SIZE=16777216"),
-    ("LDFLAGS", "-sINITIAL_MEMORY=33554432"),
+    ("OUTLAYER_PORT_CFLAGS", "-DMPZ_DIG_SIZE=32 -DPYTHON_HEAP_SIZE=16777216"),
+    ("OUTLAYER_PORT_LDFLAGS", "-sINITIAL_MEMORY=33554432"),
     ("MPY_TOOL_FLAGS", "-mmpz-dig-size 32"),
 )
 

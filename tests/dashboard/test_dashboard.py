@@ -352,9 +352,9 @@ def versions_keys_and_secrets_managed(page: Page, stack: RunningStack) -> None:
                                          "account_id": ALICE})["amount"])  # fmt: skip
     key.get_by_role("button", name="Delete key").click()
     key.get_by_role("button", name="Yes, delete key").click()
-    expect(page.get_by_text(re.compile(r"deleted key \d+; 0.5 NEAR came back"))).to_be_visible(
-        timeout=30_000
-    )
+    # The key's card goes once the list is read again, and the list says what happened.
+    expect(key).to_have_count(0, timeout=30_000)
+    expect(page.get_by_text(re.compile(r"deleted key \d+; 0.5 NEAR came back"))).to_be_visible()
     assert (
         rpc.view("outlayer.localnet", "get_payment_key", {"owner": ALICE, "nonce": nonce}) is None
     )
@@ -365,14 +365,22 @@ def versions_keys_and_secrets_managed(page: Page, stack: RunningStack) -> None:
     visit(page, stack, "secrets")
     page.get_by_role("button", name="Delete", exact=True).click()
     page.get_by_role("button", name="Yes, delete").click()
-    expect(page.get_by_text("deleted profile dash")).to_be_visible(timeout=30_000)
+    # Said on the profile's own row and then by the list (both, for a moment).
+    expect(page.get_by_text("deleted profile dash").first).to_be_visible(timeout=30_000)
     assert rpc.view("outlayer.localnet", "list_user_secrets", {"account_id": ALICE}) == []
 
+    project_deleted(page, stack, project)
+
+
+def project_deleted(page: Page, stack: RunningStack, project: str) -> None:
     visit(page, stack, "projects")
     card = page.get_by_role("article", name=f"project {project}")
     card.get_by_role("button", name="Delete project").click()
     card.get_by_role("button", name="Yes, delete project").click()
-    expect(page.get_by_text(f"deleted {project}")).to_be_visible(timeout=30_000)
+    # The card goes once the list is read again, and the list says what happened.
+    expect(card).to_have_count(0, timeout=30_000)
+    expect(page.get_by_text(f"deleted {project}")).to_be_visible()
+    rpc = NearRpc(stack.rpc_url)
     assert rpc.view("outlayer.localnet", "get_project", {"project_id": project}) is None
 
 

@@ -22,7 +22,7 @@ OPERATORS = frozenset({"operator"})
 PERMISSIONS = {
     "Compile": COMPILERS,
     "GetModule": READERS,
-    "ListCache": OPERATORS,
+    "ListCache": COMPILERS,  # the coordinator publishes its totals (/public/compile-cache)
     "Evict": OPERATORS,
 }
 _STATUS = {

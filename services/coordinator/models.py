@@ -258,6 +258,29 @@ class HttpsCharge(SQLModel, table=True):
     state: str = Field(default=ChargeState.UNSETTLED, max_length=16)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     settled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    # The settle_https_usage transaction that carried it (migration 0011; the indexer says).
+    settlement_tx: str | None = Field(default=None, max_length=64)
+
+
+class ChainRequest(SQLModel, table=True):
+    """A request made on chain (request_execution) and its job: what its sender's public
+    listing is read by. Written when the indexer queues it; the resolve_execution that
+    delivered its result (and the fee charged) when the indexer acknowledges it."""
+
+    __tablename__ = "chain_requests"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "request_id", name="uq_chain_requests_request"),
+        Index("ix_chain_requests_sender", "sender", "job_id"),
+    )
+
+    job_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    contract_id: str = Field(max_length=200)
+    request_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sender: str = Field(max_length=200)
+    code_repo: str = Field(max_length=300)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    resolve_tx: str | None = Field(default=None, max_length=64)
+    charged: str | None = Field(default=None, max_length=80)
 
 
 class SystemHiddenLog(SQLModel, table=True):

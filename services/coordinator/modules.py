@@ -82,6 +82,20 @@ class ModuleResolver:
             if reply.status != compiler_pb2.COMPILE_STATUS_IN_PROGRESS or left <= 0:
                 return self._resolution(repo, reply.source.commit or commit, reply)
 
+    def list_cache(self) -> compiler_pb2.ListCacheReply:
+        """The compiler's module cache (for the public compile-cache figures)."""
+        if self._compiler is None:
+            raise OutlayerError(
+                ErrorCode.UNAVAILABLE, "no compiler service is configured (coordinator.compiler)"
+            )
+        try:
+            reply: compiler_pb2.ListCacheReply = self._compiler.ListCache(
+                compiler_pb2.ListCacheRequest(), timeout=5.0
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, "the compiler") from None
+        return reply
+
     def _compile(
         self, repo: str, commit: str, branch: str, tag: str, wait_seconds: float
     ) -> compiler_pb2.CompileReply:

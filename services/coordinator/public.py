@@ -25,14 +25,15 @@ from outlayer.config import Settings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.limits import limits_from_proto, limits_to_proto, resolve_limits
 from outlayer.result import ExecutionResult
+from outlayer.v1 import compiler_pb2, execution_pb2, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb_coordinator
-from outlayer.v1 import execution_pb2, public_pb2_grpc
 from outlayer.v1 import public_pb2 as pb
-from services.coordinator import public_reads
+from services.coordinator import admin, public_reads
 from services.coordinator.billing import NEAR, Billing, check_may_pay, unit_name
 from services.coordinator.chain_mirror import chain_now_ns
 from services.coordinator.lookups import Lookup
 from services.coordinator.models import Call, PaymentKey, Project, ProjectVersion
+from services.coordinator.modules import ModuleResolver
 from services.coordinator.queue import JobQueue, JobState, utcnow
 from services.coordinator.submit import Submitter
 
@@ -51,8 +52,12 @@ PERMISSIONS = {
     for name in ("Call", "GetCall", "CreateProject", "GetProject", "CreatePaymentKey",
                  "GetPaymentKey", "GetEarnings", "ListExecutions", "GetPublicEarnings",
                  "ListPublicEarnings", "GetPaymentKeyBalance", "ListPaymentKeyUsage",
-                 "GetPublicProject", "ListWorkers", "GetPricing", "GetStats")
+                 "GetPublicProject", "ListWorkers", "GetPricing", "GetStats",
+                 "ListPublicRequests", "GetPublicRequest", "GetCompileCache", "ListQueue",
+                 "GetJobHiddenLogs")
 }  # fmt: skip
+# The compiler's cache listing is read at most this often for /public/compile-cache.
+COMPILE_CACHE_TTL_S = 10.0
 # They wait for the job: on the server's pool for waits.
 SLOW_METHODS = frozenset({"Call", "GetCall"})
 
@@ -72,8 +77,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         queue: JobQueue,
         settings: Settings,
         submitter: Submitter,
+        modules: ModuleResolver | None = None,
     ) -> None:
         self._submitter = submitter
+        self._modules = modules
+        # The compiler's cache listing (or why it could not be read), shared by every reader.
+        self._cache_listing = Lookup(self._read_cache_listing, ttl_s=COMPILE_CACHE_TTL_S)
         self._engine = engine
         self._queue = queue
         self._settings = settings
@@ -111,8 +120,16 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         if not visible:
             raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {request.call_id} for this key")
         if request.wait_seconds == 0:
-            return self._answer(request.call_id)
-        return self._await(request.call_id, _wait_seconds(request.wait_seconds))
+            answer = self._answer(request.call_id)
+        else:
+            answer = self._await(request.call_id, _wait_seconds(request.wait_seconds))
+        if answer.status == "done":  # where its charge stands on chain
+            assert call is not None
+            outcome = public_reads.call_outcomes(self._engine, [call]).get(call.call_id)
+            if outcome is not None:
+                answer.settlement = outcome.settlement or "off_chain"
+                answer.settlement_tx_hash = outcome.settlement_tx
+        return answer
 
     def CreateProject(
         self, request: pb.CreateProjectRequest, context: grpc.ServicerContext
@@ -258,15 +275,16 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
         with Session(self._engine) as session:
             rows = session.exec(query.limit(limit + 1)).all()
         page = rows[:limit]
-        answer = pb.ListExecutionsResponse(executions=[
-            pb.Execution(
+        outcomes = public_reads.call_outcomes(self._engine, [call for call, _ in page])
+        answer = pb.ListExecutionsResponse()
+        for call, sender in page:
+            row = answer.executions.add(
                 call_id=call.call_id, owner=call.owner, project=call.project, sender=sender,
                 key_id=call.key_id, status="pending" if call.charged is None else "done",
                 charged=call.charged or "", created_at_unix=public_reads.unix(call.created_at),
                 token_id=call.token_id,
-            )
-            for call, sender in page
-        ])  # fmt: skip
+            )  # fmt: skip
+            public_reads.outcome_fields(outcomes.get(call.call_id), row)
         if len(rows) > limit:
             last = page[-1][0]
             answer.next_cursor = public_reads.to_cursor(last.created_at, last.call_id)
@@ -314,6 +332,51 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
 
     def GetStats(self, request: pb.GetStatsRequest, context: grpc.ServicerContext) -> pb.Stats:
         return public_reads.stats(self._engine)
+
+    def ListPublicRequests(
+        self, request: pb.ListPublicRequestsRequest, context: grpc.ServicerContext
+    ) -> pb.PublicRequests:
+        return public_reads.chain_requests(
+            self._engine,
+            request.sender,
+            status=request.status,
+            repo=request.repo,
+            cursor=request.cursor,
+            limit=request.limit,
+        )
+
+    def GetPublicRequest(
+        self, request: pb.GetPublicRequestRequest, context: grpc.ServicerContext
+    ) -> pb.PublicRequest:
+        return public_reads.chain_request(self._engine, request.request_id, request.contract_id)
+
+    def GetCompileCache(
+        self, request: pb.GetCompileCacheRequest, context: grpc.ServicerContext
+    ) -> pb.CompileCache:
+        listing, reason = self._cache_listing()
+        return public_reads.compile_cache(self._engine, listing, reason)
+
+    def _read_cache_listing(self) -> tuple[compiler_pb2.ListCacheReply | None, str]:
+        if self._modules is None:
+            return None, "this coordinator has no compiler service (coordinator.compiler)"
+        try:
+            return self._modules.list_cache(), ""
+        except OutlayerError as exc:
+            return None, exc.message
+
+    # --- operators (X-Admin-Token) ------------------------------------------------------------
+    def ListQueue(
+        self, request: pb.ListQueueRequest, context: grpc.ServicerContext
+    ) -> pb.OperatorQueue:
+        self._admin(_headers(context))
+        return admin.queue_listing(self._engine, request.limit)
+
+    def GetJobHiddenLogs(
+        self, request: pb.GetJobHiddenLogsRequest, context: grpc.ServicerContext
+    ) -> pb.JobHiddenLogs:
+        self._admin(_headers(context))
+        saving = self._settings.save_system_hidden_logs_to_debug
+        return admin.job_hidden_logs(self._engine, request.job_id, saving)
 
     # --- internals ------------------------------------------------------------------------------
     def _call(self, request: pb.CallRequest, headers: dict[str, str]) -> pb.CallResponse:

@@ -1,26 +1,37 @@
 """The public reads (``/public/...``): answers for anyone, with nothing secret in them.
 
 No payment key ids, no results, no inputs: what an owner earned and from where, what a key
-holds and spent, the projects, the workers, the prices and the platform's counts.
+holds and spent, the projects, the workers, the prices and the platform's counts, the compile
+cache's figures; and an account's requests on chain, with what their resolve put on chain
+(output or error, resources, the fee) and nothing else: a guest's logs never go on chain and are
+not served here (docs/security.md).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_
+from sqlalchemy import Engine, and_, func, not_, or_
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from outlayer.config import CoordinatorSettings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
+from outlayer.result import ExecutionResult
+from outlayer.v1 import execution_pb2
 from outlayer.v1 import public_pb2 as pb
-from services.coordinator.billing import NEAR, prices_for
+from services.coordinator.billing import NEAR, call_job_key, prices_for
 from services.coordinator.models import (
     Call,
     ChainEarnings,
+    ChainRequest,
     ChargeState,
     EarningsEntry,
     HttpsCharge,
@@ -40,6 +51,13 @@ STABLECOIN = "stablecoin"
 
 def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE, MAX_PAGE)
+
+
+def checked_page_size(requested: int) -> int:
+    """A page size a new read takes: more than MAX_PAGE is refused, not silently cut."""
+    if requested > MAX_PAGE:
+        raise invalid_argument(f"limit is at most {MAX_PAGE}, got {requested}")
+    return requested or DEFAULT_PAGE
 
 
 def to_cursor(created_at: datetime, call_id: str) -> str:
@@ -217,3 +235,212 @@ def stats(engine: Engine) -> pb.Stats:
         near_requests=by_kind.get("near", 0), https_calls=calls, https_calls_pending=pending,
         projects=projects, workers_active=active,
     )  # fmt: skip
+
+
+# --- executions: an account's requests on chain, the outcome of HTTPS calls ---------------------
+
+# A NEAR account id (nomicon: 2 to 64 characters, lowercase parts joined by "." "-" "_").
+_ACCOUNT = re.compile(r"(?=.{2,64}$)(([a-z\d]+[\-_])*[a-z\d]+\.)*([a-z\d]+[\-_])*[a-z\d]+")
+_RUNNING = {JobStatus.QUEUED: "queued", JobStatus.COMPILING: "compiling",
+            JobStatus.LEASED: "running"}  # fmt: skip
+_FINISHED = (JobStatus.DONE.value, JobStatus.FAILED.value)
+REQUEST_STATUSES = ("pending", "queued", "compiling", "running", "success", "failed")
+# A stored result is ExecutionResult.to_json(), "status" first (what the queue writes).
+_SUCCEEDED = '{"status": "success"'
+
+
+def check_account(account: str, what: str) -> None:
+    if not _ACCOUNT.fullmatch(account):
+        raise invalid_argument(
+            f"{what} must be a NEAR account id (2 to 64 characters: lowercase letters, digits "
+            f"and - _ . between them, like alice.near), got {account!r}"
+        )
+
+
+def _status_filter(status: str) -> ColumnElement[bool]:
+    job_status, result = col(Job.status), col(Job.result_json)
+    if status == "pending":
+        return job_status.in_(list(_RUNNING))
+    if status in ("success", "failed"):
+        succeeded = result.startswith(_SUCCEEDED, autoescape=True)
+        return and_(job_status.in_(_FINISHED), succeeded if status == "success" else
+                    not_(succeeded))  # fmt: skip
+    wanted = next(s for s, name in _RUNNING.items() if name == status)
+    return job_status == wanted
+
+
+def chain_requests(
+    engine: Engine, sender: str, *, status: str, repo: str, cursor: str, limit: int
+) -> pb.PublicRequests:
+    """A sender's requests on chain, newest first, in pages (cursor: the last job's id)."""
+    if not sender:
+        raise invalid_argument("sender is required: the account that signed request_execution")
+    check_account(sender, "sender")
+    if status not in ("", *REQUEST_STATUSES):
+        raise invalid_argument(f"status is one of {', '.join(REQUEST_STATUSES)}, not {status!r}")
+    size = checked_page_size(limit)
+    query = select(ChainRequest, Job).join(Job, col(Job.id) == col(ChainRequest.job_id))
+    query = query.where(ChainRequest.sender == sender)
+    if repo:
+        query = query.where(ChainRequest.code_repo == repo)
+    if status:
+        query = query.where(_status_filter(status))
+    if cursor:
+        if not cursor.isdigit() or len(cursor) > 19:
+            raise invalid_argument("cursor is not one the previous page gave")
+        query = query.where(col(ChainRequest.job_id) < int(cursor))
+    with Session(engine) as session:
+        rows = session.exec(query.order_by(col(ChainRequest.job_id).desc()).limit(size + 1)).all()
+    page = rows[:size]
+    answer = pb.PublicRequests(requests=[_public_request(r, job) for r, job in page])
+    if len(rows) > size:
+        answer.next_cursor = str(page[-1][0].job_id)
+    return answer
+
+
+def chain_request(engine: Engine, request_id: int, contract_id: str) -> pb.PublicRequest:
+    """One request: its listing's fields, what its resolve put on chain, its compile step."""
+    if contract_id:
+        check_account(contract_id, "contract_id")
+    query = select(ChainRequest, Job).join(Job, col(Job.id) == col(ChainRequest.job_id))
+    query = query.where(ChainRequest.request_id == request_id)
+    if contract_id:
+        query = query.where(ChainRequest.contract_id == contract_id)
+    with Session(engine) as session:
+        rows = session.exec(query.limit(2)).all()
+    if not rows:
+        raise OutlayerError(ErrorCode.NOT_FOUND,
+                            f"no request {request_id} here (the indexer queues a request within "
+                            "a block or two of the one that made it)")  # fmt: skip
+    if len(rows) > 1:
+        contracts = ", ".join(sorted(r.contract_id for r, _ in rows))
+        raise invalid_argument(f"request {request_id} exists on several contracts ({contracts}): "
+                               "name one with contract_id")  # fmt: skip
+    row, job = rows[0]
+    return _public_request(row, job, detail=True)
+
+
+def _public_request(row: ChainRequest, job: Job, detail: bool = False) -> pb.PublicRequest:
+    spec: dict[str, Any] = json.loads(job.spec_json)
+    near = (spec.get("origin") or {}).get("near") or {}
+    source = spec.get("code_source") or {}
+    answer = pb.PublicRequest(
+        request_id=row.request_id, contract_id=row.contract_id, sender=row.sender,
+        code_repo=row.code_repo, code_commit=str(source.get("commit") or ""),
+        project_owner=str(near.get("project_owner_id") or ""),
+        status=_RUNNING.get(JobStatus(job.status), ""),
+        payment=str(near.get("payment_yocto") or "0"), charged=row.charged or "",
+        attached_usd=str(near.get("attached_usd") or "0"),
+        created_at_unix=unix(row.created_at),
+        completed_at_unix=unix(job.completed_at) if job.completed_at else 0,
+        resolved=job.settled_at is not None, resolve_tx_hash=row.resolve_tx or "",
+        receipt_id=str(near.get("receipt_id") or ""),
+        block_height=int(near.get("block_height") or 0),
+    )  # fmt: skip
+    if job.result_json is not None:
+        # What resolve_execution puts on chain for this result (outlayer/result.py): the
+        # public part. The guest's logs are not in it.
+        on_chain = ExecutionResult.from_json(json.loads(job.result_json)).to_resolve_args(
+            row.request_id
+        )
+        error = on_chain["error"] or {}
+        used = on_chain["resources_used"]
+        answer.status = "success" if on_chain["success"] else "failed"
+        answer.error_type = str(error.get("type", ""))
+        answer.error_message = str(error.get("message", ""))
+        answer.refund_usd = str(on_chain["refund_usd"])
+        answer.resources_used.CopyFrom(execution_pb2.ResourcesUsed(
+            instructions=used["instructions"], time_ms=used["time_ms"],
+            compile_ms=used["compile_ms"],
+        ))  # fmt: skip
+        if detail and on_chain["success"]:
+            answer.output_json = json.dumps(on_chain["output"])
+    if detail:
+        answer.built = bool(spec.get("build_started"))
+        answer.wasm_sha256 = str(spec.get("wasm_sha256") or "")
+    return answer
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    result: dict[str, Any] | None  # the job's result (None: not finished)
+    settlement: str  # unsettled, settled, written_off, off_chain ("" while pending)
+    settlement_tx: str
+
+
+def call_outcomes(engine: Engine, calls: Iterable[Call]) -> dict[str, CallOutcome]:
+    """How each call ended and where its charge stands on chain (for ListExecutions' rows)."""
+    by_key = {call_job_key(c.call_id): c for c in calls}
+    if not by_key:
+        return {}
+    with Session(engine) as session:
+        jobs = session.exec(
+            select(Job.dedupe_key, Job.result_json).where(col(Job.dedupe_key).in_(list(by_key)))
+        ).all()
+        charges = session.exec(
+            select(HttpsCharge.call_id, HttpsCharge.state, HttpsCharge.settlement_tx).where(
+                col(HttpsCharge.call_id).in_([c.call_id for c in by_key.values()])
+            )
+        ).all()
+    results = {key: json.loads(text) for key, text in jobs if text is not None}
+    charged = {call_id: (state, tx) for call_id, state, tx in charges}
+    found = {}
+    for key, call in by_key.items():
+        state, tx = charged.get(call.call_id, ("", None))
+        if not state and call.charged is not None:
+            state = "off_chain"  # an operator's key: charged here, nothing to settle
+        found[call.call_id] = CallOutcome(results.get(key), state, tx or "")
+    return found
+
+
+def outcome_fields(outcome: CallOutcome | None, execution: pb.Execution) -> None:
+    """Fills an Execution row's outcome fields (status, error type, resources, settlement)."""
+    if outcome is None:
+        return
+    execution.settlement = outcome.settlement
+    execution.settlement_tx_hash = outcome.settlement_tx
+    if outcome.result is None:
+        return
+    result = ExecutionResult.from_json(outcome.result)
+    execution.result_status = result.status.value
+    execution.error_type = result.error.type.value if result.error else ""
+    used = result.resources_used
+    execution.resources_used.CopyFrom(execution_pb2.ResourcesUsed(
+        instructions=used.instructions, time_ms=used.time_ms, memory_bytes=used.memory_bytes,
+        compile_ms=used.compile_ms,
+    ))  # fmt: skip
+
+
+# --- the compile cache --------------------------------------------------------------------------
+
+CACHE_WINDOW_S = 3600
+# At most this many recent jobs are read for the hit/build counts (the newest of the window).
+CACHE_WINDOW_JOBS = 5000
+
+
+def compile_cache(engine: Engine, listing: Any | None, reason: str = "") -> pb.CompileCache:
+    """``listing``: the compiler's ListCacheReply (None: it could not be read, ``reason``)."""
+    answer = pb.CompileCache(window_seconds=CACHE_WINDOW_S, available=listing is not None,
+                             reason=reason)  # fmt: skip
+    if listing is not None:
+        answer.modules = len(listing.entries)
+        answer.total_bytes = listing.total_bytes
+        answer.executions = sum(e.execution_count for e in listing.entries)
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=CACHE_WINDOW_S)
+    with Session(engine) as session:
+        specs = session.exec(
+            select(Job.spec_json)
+            .where(col(Job.created_at) >= since, col(Job.spec_json).contains('"code_source"'))
+            .order_by(col(Job.id).desc())
+            .limit(CACHE_WINDOW_JOBS)
+        ).all()
+    for text in specs:
+        spec = json.loads(text)
+        if not (spec.get("code_source") or {}).get("repo") or not spec.get("wasm_sha256"):
+            continue  # not from a code source, or never got its module (a failed build)
+        if spec.get("build_started"):
+            answer.builds += 1
+            answer.build_ms += int(spec.get("compile_ms") or 0)
+        else:
+            answer.hits += 1
+    return answer

@@ -22,6 +22,7 @@ from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.admin import save_hidden_log
 from services.coordinator.chain_mirror import ChainMirror
+from services.coordinator.chain_requests import record_resolved, record_submitted
 from services.coordinator.modules import CompileWaiter, ModuleResolver
 from services.coordinator.public import PERMISSIONS as PUBLIC_PERMISSIONS
 from services.coordinator.public import SLOW_METHODS as PUBLIC_SLOW_METHODS
@@ -58,6 +59,7 @@ PERMISSIONS = {
     "AcknowledgeJob": SETTLERS,
     "ApplyChainChanges": CHAIN_FOLLOWERS,
     "ClaimSettlementBatch": CHAIN_FOLLOWERS,
+    "RecordSettlementTransaction": CHAIN_FOLLOWERS,
 }
 
 
@@ -86,6 +88,8 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.SubmitJobRequest, context: grpc.ServicerContext
     ) -> pb.SubmitJobResponse:
         submitted = self._submitter.submit(request.spec)
+        if submitted.created:  # a request on chain: listed by its sender (chain_requests.py)
+            record_submitted(self._engine, submitted.job_id, request.spec)
         return pb.SubmitJobResponse(job_id=submitted.job_id, created=submitted.created)
 
     def GetJob(self, request: pb.GetJobRequest, context: grpc.ServicerContext) -> pb.JobStatus:
@@ -189,6 +193,7 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             raise invalid_argument(str(exc)) from None
         if request.resolved_on_chain:
             record_request_earnings(self._engine, request.job_id)
+            record_resolved(self._engine, request.job_id, request.resolve_tx_hash, request.charged)
         return _status(state)
 
     def ApplyChainChanges(
@@ -206,6 +211,14 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.ClaimSettlementBatchRequest, context: grpc.ServicerContext
     ) -> pb.SettlementBatch:
         return self._settlements.claim(request.chain_last_ledger_id, request.max_entries or 40)
+
+    def RecordSettlementTransaction(
+        self, request: pb.RecordSettlementTransactionRequest, context: grpc.ServicerContext
+    ) -> pb.RecordSettlementTransactionResponse:
+        if not request.tx_hash or not request.ledger_ids:
+            raise invalid_argument("RecordSettlementTransaction needs ledger_ids and tx_hash")
+        recorded = self._settlements.record_transaction(list(request.ledger_ids), request.tx_hash)
+        return pb.RecordSettlementTransactionResponse(recorded=recorded)
 
     def _worker(self, context: grpc.ServicerContext) -> str:
         """The worker a call comes from, by its bearer token (the certificate is checked by
@@ -245,7 +258,7 @@ def build_server(
     threading.Thread(target=waiter.resume, name="compile-resume", daemon=True).start()
     submitter = Submitter(engine, queue, modules, waiter, settings.limits,
                           save_hidden_logs=keep_logs)  # fmt: skip
-    public_api = PublicService(engine, queue, settings, submitter)
+    public_api = PublicService(engine, queue, settings, submitter, modules)
     servicer = CoordinatorService(
         engine,
         queue,

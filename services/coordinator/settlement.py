@@ -23,6 +23,7 @@ from services.coordinator.models import ChargeState, HttpsCharge, PaymentKey
 
 log = logging.getLogger("outlayer.coordinator.settlement")
 MAX_BATCH = 40  # the contract's cap on entries per settle_https_usage
+MAX_TX_HASH = 64  # a NEAR transaction hash: 32 bytes in base58 (at most 44 characters)
 
 
 class Settlements:
@@ -80,6 +81,19 @@ class Settlements:
             ]  # fmt: skip
         batch_id = f"https-{entries[0].ledger_id}-{entries[-1].ledger_id}" if entries else ""
         return pb.SettlementBatch(entries=entries, batch_id=batch_id)
+
+    def record_transaction(self, ledger_ids: list[int], tx_hash: str) -> int:
+        """The settle_https_usage transaction that carried these entries (the contract applied
+        it): kept on their charges, for the executions' listings. Returns how many it marked."""
+        if not ledger_ids or not tx_hash:
+            return 0
+        with Session(self._engine) as session, session.begin():
+            touched = session.exec(
+                update(HttpsCharge)
+                .where(col(HttpsCharge.ledger_id).in_(ledger_ids))
+                .values(settlement_tx=tx_hash[:MAX_TX_HASH])
+            ).rowcount
+        return int(touched)
 
     def _write_off(self, session: Session, charges: list[HttpsCharge]) -> None:
         for charge in charges:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -173,8 +174,13 @@ class Indexer:
                 continue
             if failure is not None:
                 log.warning("request %s is already settled on chain: %s", request_id, failure)
+            applied = failure is None
+            # The transaction that put the result on chain, and the fee its event says it
+            # kept: the request's public listing shows both.
             self._coordinator.AcknowledgeJob(pb.AcknowledgeJobRequest(
-                job_id=job.job_id, resolved_on_chain=failure is None
+                job_id=job.job_id, resolved_on_chain=applied,
+                resolve_tx_hash=outcome.tx_hash if applied else "",
+                charged=charged_by(outcome.logs, request_id) if applied else "",
             ))  # fmt: skip
             self._unsettled.discard(request_id)
             settled += 1
@@ -203,7 +209,15 @@ class Indexer:
             log.warning("settling HTTPS usage %s failed (retried in %g s): %s",
                         batch.batch_id, self._settle_every_s, outcome.failure)  # fmt: skip
             return 0
-        log.info("settled HTTPS usage on chain: %s (%d entries)", batch.batch_id, len(entries))
+        log.info("settled HTTPS usage on chain: %s (%d entries) in %s", batch.batch_id,
+                 len(entries), outcome.tx_hash)  # fmt: skip
+        try:  # which transaction carried it, for the executions' listings (best effort)
+            self._coordinator.RecordSettlementTransaction(pb.RecordSettlementTransactionRequest(
+                ledger_ids=[e.ledger_id for e in batch.entries], tx_hash=outcome.tx_hash,
+            ))  # fmt: skip
+        except grpc.RpcError as exc:
+            log.warning("could not record settlement %s's transaction %s: %s", batch.batch_id,
+                        outcome.tx_hash, exc.code())  # fmt: skip
         return len(entries)
 
     def _settle_https_when_due(self) -> int:
@@ -246,6 +260,28 @@ FAST_SETTLE_S = 10.0
 # NEAR resumes a yielded call within this many blocks; a resolve takes a few more to land.
 YIELD_BLOCKS = 200
 RESOLVE_BLOCKS = 20
+
+
+def charged_by(logs: list[str], request_id: int) -> str:
+    """The fee resolve_execution kept (yoctoNEAR), from its execution_completed event; "" when
+    the logs do not say."""
+    for line in logs:
+        if not line.startswith(EVENT_PREFIX):
+            continue
+        try:
+            event = json.loads(line[len(EVENT_PREFIX) :])
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or event.get("event") != "execution_completed":
+            continue
+        for data in event.get("data") or []:
+            if isinstance(data, dict) and str(data.get("request_id")) == str(request_id):
+                charged = str(data.get("charged", ""))
+                return charged if charged.isdigit() else ""
+    return ""
+
+
+EVENT_PREFIX = "EVENT_JSON:"
 
 
 def start_deadline(blocks_ago: int, limits: dict[str, Any], block_seconds: float) -> float:

@@ -1,0 +1,53 @@
+"""Requests made on chain, by sender: the rows their public listing is read by.
+
+A request's job is found by its queue key; what the listing needs to find it by (who sent it)
+sits in the job's spec, so the coordinator keeps it beside the job when the indexer queues the
+request, and adds the resolve_execution transaction that delivered its result (and the fee it
+charged) when the indexer acknowledges it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from outlayer.v1 import coordinator_pb2 as pb
+from services.coordinator.models import ChainRequest
+from services.coordinator.queue import utcnow
+
+# NEAR transaction hashes are 32 bytes in base58: at most 44 characters.
+MAX_TX_HASH = 64
+
+
+def record_submitted(engine: Engine, job_id: int, spec: pb.JobSpec) -> None:
+    """Keeps a request's sender and source beside its job (once: a resubmission changes
+    nothing)."""
+    if spec.origin.WhichOneof("origin") != "near":
+        return
+    near = spec.origin.near
+    try:
+        with Session(engine) as session, session.begin():
+            if session.get(ChainRequest, job_id) is not None:
+                return
+            session.add(ChainRequest(
+                job_id=job_id, contract_id=near.contract_id, request_id=near.request_id,
+                sender=near.sender_id, code_repo=spec.code_source.repo, created_at=utcnow(),
+            ))  # fmt: skip
+    except IntegrityError:  # another replica recorded it first
+        return
+
+
+def record_resolved(engine: Engine, job_id: int, tx_hash: str, charged: str) -> None:
+    """The resolve_execution transaction that put the request's result on chain."""
+    if not tx_hash and not charged:
+        return
+    with Session(engine) as session, session.begin():
+        row = session.get(ChainRequest, job_id)
+        if row is None:
+            return
+        if tx_hash:
+            row.resolve_tx = tx_hash[:MAX_TX_HASH]
+        if charged.isdigit():
+            row.charged = charged
+        session.add(row)

@@ -1,0 +1,149 @@
+"""Executions end to end on localnet: a request on chain is listed by its sender (queued, then
+resolved) with the resolve_execution transaction the indexer sent and the fee it kept, its
+detail carries what the resolve put on chain (not the guest's logs) and its compile step; an
+HTTPS call's row carries how it ended and, once settled, the settle_https_usage transaction;
+the compile cache's figures; bad inputs to the new reads refused with a clear 400."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devstack.demo import send_request
+from outlayer.near.rpc import NearRpc
+from outlayer.v1 import public_pb2
+from tests.test_onchain_flow import REPO, World, run_everything, world  # noqa: F401
+from tests.test_self_service_flow import (  # noqa: F401
+    USD,
+    Platform,
+    _echo_project,
+    _mirrored_balance,
+    eventually,
+    platform,
+)
+
+
+def method_of(rpc: NearRpc, tx_hash: str, signer: str) -> str:
+    """The function a transaction called (it must be final on chain)."""
+    raw = rpc.tx_status(tx_hash, signer, wait_until="FINAL").raw
+    assert "SuccessValue" in raw["status"], raw["status"]
+    return str(raw["transaction"]["actions"][0]["FunctionCall"]["method_name"])
+
+
+def test_a_request_is_listed_by_its_sender_with_its_resolve_transaction(
+    world: World,  # noqa: F811 (the fixture)
+) -> None:
+    alice = world.alice.account_id
+    sent = world.request(data='{"ask": 7}')
+    indexer = world.indexer()
+    indexer.follow_once()
+    listed = world.public.ListPublicRequests(public_pb2.ListPublicRequestsRequest(sender=alice))
+    assert [(r.status, r.resolved) for r in listed.requests] == [("queued", False)]
+    request_id = listed.requests[0].request_id
+
+    while world.runner.run_once() is not None:
+        pass
+    indexer.settle_once()
+    final = world.final(sent).value
+    listed = world.public.ListPublicRequests(public_pb2.ListPublicRequestsRequest(sender=alice))
+    row = listed.requests[0]
+    assert (row.status, row.resolved, row.code_repo) == ("success", True, REPO)
+    assert row.charged == final["charged"] and int(row.charged) > 0  # the fee its event says
+    assert row.resources_used.instructions == final["resources_used"]["instructions"]
+    assert method_of(world.rpc, row.resolve_tx_hash, world.worker.account_id) == (
+        "resolve_execution"
+    )
+
+    detail = world.public.GetPublicRequest(public_pb2.GetPublicRequestRequest(
+        request_id=request_id))  # fmt: skip
+    assert json.loads(detail.output_json) == final["output"]  # what the chain holds anyway
+    assert not detail.built and detail.resources_used.compile_ms == 0  # the module was cached
+    assert len(detail.wasm_sha256) == 64 and detail.resolve_tx_hash == row.resolve_tx_hash
+    assert "logs" not in str(detail).lower()
+
+    cache = world.public.GetCompileCache(public_pb2.GetCompileCacheRequest())
+    assert cache.available and cache.modules >= 1 and cache.total_bytes > 0
+    assert cache.hits >= 1 and cache.builds == 0
+
+
+def test_https_rows_and_requests_through_the_edge(
+    platform: Platform,  # noqa: F811 (the fixture)
+) -> None:
+    p = platform
+    alice = p.alice.account_id
+    _echo_project(p)
+    nonce, secret = p.new_key(p.alice)
+    assert p.top_up(p.alice, alice, nonce, 10 * USD).failure is None
+    _mirrored_balance(p, alice, nonce, 10 * USD)
+    called = p.https_call(secret, {"input": "listed"})
+    assert called.status_code == 200, called.text
+
+    def row() -> dict[str, object]:
+        answer = p.http.get("/executions", headers={"X-Payment-Key": secret})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["executions"][0]  # type: ignore[no-any-return]
+
+    first = row()
+    assert first["result_status"] == "success" and "error_type" not in first
+    assert int(first["resources_used"]["instructions"]) > 0  # type: ignore[index]
+    settled = eventually(lambda: (r := row())["settlement"] == "settled"  # type: ignore[comparison-overlap]
+                         and r.get("settlement_tx_hash") and r, "the call settled on chain",
+                         timeout_s=60)  # fmt: skip
+    tx = str(settled["settlement_tx_hash"])
+    assert method_of(p.rpc, tx, p.worker.account_id) == "settle_https_usage"
+
+    # A request on chain: this platform builds no code sources, so it resolves as failed.
+    send_request(p.rpc, p.alice, p.outlayer.account_id, code_source={
+        "repo": "https://github.com/outlayer/unbuildable", "commit": "3" * 40,
+    }, input_data="x", limits={"max_instructions": 10**8, "max_execution_seconds": 5})  # fmt: skip
+
+    def resolved() -> dict[str, object] | None:
+        found = p.http.get("/public/requests", params={"sender": alice, "status": "failed"})
+        assert found.status_code == 200, found.text
+        rows = found.json().get("requests", [])
+        return rows[0] if rows and rows[0].get("resolve_tx_hash") else None
+
+    request = eventually(resolved, "the request resolved on chain", timeout_s=60)
+    assert request["error_type"] == "compilation_error"
+    assert method_of(p.rpc, str(request["resolve_tx_hash"]), p.worker.account_id) == (
+        "resolve_execution"
+    )
+    detail = p.http.get(f"/public/requests/{request['request_id']}").json()
+    assert detail["status"] == "failed" and "output_json" not in detail
+    assert (
+        p.http.get("/public/requests", params={"sender": alice, "status": "success"}).json() == {}
+    )
+
+    for path, params, needle in (
+        ("/public/requests", {"sender": "Not Valid"}, "must be a NEAR account id"),
+        ("/public/requests", {}, "sender is required"),
+        ("/public/requests", {"sender": alice, "cursor": "x"}, "cursor is not one"),
+        ("/public/requests", {"sender": alice, "limit": 101}, "limit is at most 100"),
+        ("/public/requests", {"sender": alice, "status": "lost"}, "status is one of"),
+        ("/public/requests/abc", {}, "does not fit"),
+    ):
+        refused = p.http.get(path, params=params)
+        assert refused.status_code == 400, (path, params, refused.text)
+        assert needle in refused.json()["message"]
+    assert p.http.get("/public/requests/99999").status_code == 404
+    cache = p.http.get("/public/compile-cache").json()
+    assert "coordinator.compiler" in cache["reason"]  # this platform has no compiler
+
+
+@pytest.mark.parametrize(
+    ("logs", "charged"),
+    [
+        (['EVENT_JSON:{"event": "execution_completed", "data": [{"request_id": 4, '
+          '"charged": "77"}]}'], "77"),
+        (['EVENT_JSON:{"event": "execution_completed", "data": [{"request_id": 5, '
+          '"charged": "77"}]}'], ""),  # another request's
+        (["EVENT_JSON:not json", "plain log"], ""),
+        (['EVENT_JSON:{"event": "execution_completed", "data": [{"request_id": 4, '
+          '"charged": "-1"}]}'], ""),
+    ],
+)  # fmt: skip
+def test_the_fee_is_read_from_the_resolve_s_event(logs: list[str], charged: str) -> None:
+    from services.indexer.indexer import charged_by
+
+    assert charged_by(logs, 4) == charged

@@ -87,7 +87,7 @@ def test_https_rows_and_requests_through_the_edge(
     first = row()
     assert first["result_status"] == "success" and "error_type" not in first
     assert int(first["resources_used"]["instructions"]) > 0  # type: ignore[index]
-    settled = eventually(lambda: (r := row())["settlement"] == "settled"  # type: ignore[comparison-overlap]
+    settled = eventually(lambda: (r := row())["settlement"] == "settled"
                          and r.get("settlement_tx_hash") and r, "the call settled on chain",
                          timeout_s=60)  # fmt: skip
     tx = str(settled["settlement_tx_hash"])
@@ -115,14 +115,15 @@ def test_https_rows_and_requests_through_the_edge(
         p.http.get("/public/requests", params={"sender": alice, "status": "success"}).json() == {}
     )
 
-    for path, params, needle in (
+    bad: list[tuple[str, dict[str, str | int], str]] = [
         ("/public/requests", {"sender": "Not Valid"}, "must be a NEAR account id"),
         ("/public/requests", {}, "sender is required"),
         ("/public/requests", {"sender": alice, "cursor": "x"}, "cursor is not one"),
         ("/public/requests", {"sender": alice, "limit": 101}, "limit is at most 100"),
         ("/public/requests", {"sender": alice, "status": "lost"}, "status is one of"),
         ("/public/requests/abc", {}, "does not fit"),
-    ):
+    ]
+    for path, params, needle in bad:
         refused = p.http.get(path, params=params)
         assert refused.status_code == 400, (path, params, refused.text)
         assert needle in refused.json()["message"]

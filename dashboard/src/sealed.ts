@@ -3,8 +3,10 @@
 // XSalsa20-Poly1305) of the JSON object of names to values (sorted keys).
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { api, query } from "./api";
-import { base64, fromHex, hex, sha256 } from "./near";
-import { parseTdReport, type TdReport } from "./tdx";
+import { assertEncryptable, judgeAttestation, loadAllowlist, pythonJson, type Verdict } from "./attest";
+import { base64, fromHex, hex } from "./near";
+
+export { assertEncryptable, type Verdict };
 
 export const MAX_SECRETS_BYTES = 64 * 1024;
 export const MAX_BLOB_BYTES = 16 * 1024; // what store_secrets takes, in base64
@@ -16,63 +18,15 @@ const RESERVED = new Set([
   "NEAR_MAX_INSTRUCTIONS", "NEAR_MAX_MEMORY_MB", "NEAR_MAX_EXECUTION_SECONDS",
   "OUTLAYER_PROJECT_OWNER", "OUTLAYER_PROJECT_NAME",
 ]);
-const DEVELOPMENT_LABEL = "outlayer-development-attestation";
 
-export interface Verdict {
-  mode: "development" | "tdx";
-  ok: boolean; // the attestation binds the keystore's certificate, identity and our nonce
-  identity: string; // hex: the attested identity key that signs repositories' keys
-  reasons: string[];
-  attestation: any;
-  nonce: string;
-  report?: TdReport; // a TDX quote's measurements
-}
-
-/** Fetches the keystore's attestation for a fresh nonce and checks what the browser can: that
- * it binds the served TLS key, the identity key and the nonce. A development attestation is
- * labelled as such and worth nothing outside development; a TDX quote's signature chain is
- * checked by `outlayer attestation verify` (shown as not verified here). */
+/** Fetches the keystore's attestation for a fresh nonce and judges it here (attest.ts): that it
+ * binds the keystore's TLS key, identity key and our nonce and, for a TDX keystore, that Intel's
+ * signature chain, collateral and TCB status verify at this browser's time. A development
+ * attestation is labelled as such and worth nothing outside development. */
 export async function verifyKeystore(): Promise<Verdict> {
   const nonce = crypto.getRandomValues(new Uint8Array(32));
   const attestation = await api(`/attestation${query({ nonce: hex(nonce) })}`);
-  const reasons: string[] = [];
-  const identity = String(attestation.identity ?? "");
-  let expected = "";
-  try {
-    const spki = spkiOf(String(attestation.tls_certificate_pem ?? ""));
-    const binding = sha256(concat(spki, fromHex(identity)));
-    expected = hex(binding) + hex(nonce);
-  } catch (error) {
-    reasons.push(`the attestation's certificate or identity cannot be read: ${(error as Error).message}`);
-  }
-  if (attestation.report_data && expected && attestation.report_data !== expected) {
-    reasons.push("report_data does not bind this keystore's TLS key, identity and our nonce");
-  }
-  const quote = new TextDecoder().decode(base64.decode(String(attestation.quote ?? "")));
-  if (attestation.mode === "development") {
-    const statement = pythonJson({
-      report_data: expected,
-      type: DEVELOPMENT_LABEL,
-      warning: "NOT a TDX quote: this keystore runs without hardware protection",
-    });
-    if (quote !== statement) reasons.push("the development statement does not bind this key and our nonce");
-    return { mode: "development", ok: reasons.length === 0, identity, reasons, attestation, nonce: hex(nonce) };
-  }
-  let report: TdReport | undefined;
-  if (attestation.mode !== "tdx") {
-    reasons.push(`unknown attestation mode ${JSON.stringify(attestation.mode)}`);
-  } else {
-    try {
-      report = parseTdReport(base64.decode(String(attestation.quote ?? "")));
-      if (expected && report.report_data !== expected) {
-        reasons.push("the quote's report_data does not bind this keystore's TLS key, identity and our nonce");
-      }
-    } catch (error) {
-      reasons.push(`the quote cannot be read: ${(error as Error).message}`);
-    }
-  }
-  reasons.push("the TDX quote's signature chain, TCB status and measurements are not verified in the browser: run `outlayer attestation verify`");
-  return { mode: "tdx", ok: false, identity, reasons, attestation, nonce: hex(nonce), report };
+  return judgeAttestation(attestation, nonce, Math.floor(Date.now() / 1000), loadAllowlist());
 }
 
 /** The repository's public key, once the attested identity is seen to have signed it. */
@@ -113,55 +67,6 @@ export async function seal(publicKey: Uint8Array, secrets: Record<string, string
     throw new Error(`the encrypted secrets take ${blob.length} bytes of base64; the contract stores at most ${MAX_BLOB_BYTES}`);
   }
   return blob;
-}
-
-/** Python's json.dumps(value, sort_keys=True) of an object of strings (separators ", " and
- * ": ", non-ASCII escaped): the bytes the keystore signs and the CLI encrypts. */
-function pythonJson(value: Record<string, string>): string {
-  const text = (s: string) => JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
-  return "{" + Object.keys(value).sort().map((k) => `${text(k)}: ${text(value[k])}`).join(", ") + "}";
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-// --- the certificate's SubjectPublicKeyInfo (DER), as the keystore binds it ------------------
-
-function spkiOf(pem: string): Uint8Array {
-  const body = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, "");
-  const der = base64.decode(body);
-  const cert = readTlv(der, 0); // Certificate SEQUENCE
-  const tbs = readTlv(der, cert.start); // TBSCertificate SEQUENCE
-  let at = tbs.start;
-  const fields: { tag: number; begin: number; end: number }[] = [];
-  while (at < tbs.end) {
-    const field = readTlv(der, at);
-    fields.push({ tag: field.tag, begin: at, end: field.end });
-    at = field.end;
-  }
-  // [0] version (optional), serial, signature algorithm, issuer, validity, subject, SPKI
-  const offset = fields[0]?.tag === 0xa0 ? 1 : 0;
-  const spki = fields[offset + 5];
-  if (!spki || spki.tag !== 0x30) throw new Error("no SubjectPublicKeyInfo in the certificate");
-  return der.slice(spki.begin, spki.end);
-}
-
-function readTlv(der: Uint8Array, at: number): { tag: number; start: number; end: number } {
-  const tag = der[at];
-  let length = der[at + 1];
-  let start = at + 2;
-  if (length & 0x80) {
-    const count = length & 0x7f;
-    length = 0;
-    for (let i = 0; i < count; i++) length = length * 256 + der[start + i];
-    start += count;
-  }
-  if (start + length > der.length) throw new Error("truncated DER");
-  return { tag, start, end: start + length };
 }
 
 /** Access conditions for store_secrets, as the contract takes them. */

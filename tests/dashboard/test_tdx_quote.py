@@ -1,45 +1,36 @@
-"""The dashboard reads a TDX quote's measurements in the browser (dashboard/src/tdx.ts): on the
+"""The dashboard reads a TDX quote's measurements in the browser (dashboard/src/dcap.ts): on the
 product side's real quote it finds what dcap-qvl finds, and it refuses what is not a TDX quote.
-The module is compiled by the dashboard's own TypeScript and run by Node, as the browser would."""
+The module is compiled by the dashboard's own TypeScript and run by Node, as the browser would.
+Its verification (Intel's chain, collateral, TCB status) is tested in test_dcap.py."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import dcap_qvl
 import pytest
 
+from tests.dashboard.node_ts import compile_modules, run_node
 from tests.test_attestation import QUOTE
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
-TSC = DASHBOARD / "node_modules" / ".bin" / "tsc"
+PARSE_JS = """
+import { readFileSync } from 'node:fs';
+import { parseTdReport } from './dcap.js';
+try { console.log(JSON.stringify(parseTdReport(readFileSync(process.argv[2])))); }
+catch (e) { console.log(JSON.stringify({ error: e.message })); }
+"""
 
 
 @pytest.fixture(scope="module")
 def parse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not TSC.is_file():
-        pytest.fail("the dashboard's npm packages are missing: run scripts/setup.sh", pytrace=False)
-    out = tmp_path_factory.mktemp("tdx-js")
-    source = str(DASHBOARD / "src" / "tdx.ts")
-    compile_ = [str(TSC), "--target", "es2022", "--module", "es2022", "--outDir", str(out), source]
-    subprocess.run(compile_, check=True, capture_output=True)
-    (out / "package.json").write_text('{"type": "module"}')
+    out = compile_modules(tmp_path_factory.mktemp("tdx-js"), "dcap")
     script = out / "parse.js"
-    script.write_text(
-        "import { readFileSync } from 'node:fs';\n"
-        "import { parseTdReport } from './tdx.js';\n"
-        "try { console.log(JSON.stringify(parseTdReport(readFileSync(process.argv[2])))); }\n"
-        "catch (e) { console.log(JSON.stringify({ error: e.message })); }\n"
-    )
+    script.write_text(PARSE_JS)
     return script
 
 
 def run(script: Path, quote: Path) -> dict[str, object]:
-    done = subprocess.run(["node", str(script), str(quote)], capture_output=True, text=True,
-                          check=True, timeout=30)  # fmt: skip
-    answer: dict[str, object] = json.loads(done.stdout)
+    answer: dict[str, object] = run_node(script, quote)
     return answer
 
 
@@ -67,3 +58,8 @@ def test_what_is_not_a_tdx_quote_is_refused(parse: Path, tmp_path: Path) -> None
     v3 = tmp_path / "v3"
     v3.write_bytes((3).to_bytes(2, "little") + quote[2:])
     assert run(parse, v3) == {"error": "quote version 3 is not 4 or 5"}
+    other_key = tmp_path / "p384"
+    other_key.write_bytes(quote[:2] + (3).to_bytes(2, "little") + quote[4:])
+    assert run(parse, other_key) == {
+        "error": "the quote is not signed with ECDSA P-256 (attestation key type 2)"
+    }

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { functionCall, isAccountId, NEAR, parseUnits } from "../near";
-import { checkSecrets, type Condition, repoKey, seal, verifyKeystore } from "../sealed";
+import { assertEncryptable, checkSecrets, type Condition, repoKey, seal, type Verdict, verifyKeystore } from "../sealed";
 import { Card, ConfirmButton, Field, Loading, NeedsSignIn, Status, Table, useAction, useApp, useLoad } from "../ui";
 
 const STORAGE_DEPOSIT = NEAR / 10n;
@@ -25,17 +25,27 @@ export function Secrets() {
   );
 }
 
-export function VerdictLine({ verdict }: { verdict: Awaited<ReturnType<typeof verifyKeystore>> }) {
+export function VerdictLine({ verdict }: { verdict: Verdict }) {
   const dev = verdict.mode === "development";
+  const tcb = verdict.dcap?.tcb_status;
   return (
     <p data-testid="verdict">
       {verdict.ok ? (
-        <span class={`badge ${dev ? "warn" : "good"}`}>{dev ? "development keystore: attestation binds its keys, no TDX" : "verified"}</span>
+        <span class={`badge ${dev ? "warn" : "good"}`}>
+          {dev ? "development keystore: attestation binds its keys, no TDX" : "verified: Intel TDX, keys bound"}
+        </span>
       ) : (
-        <span class="badge bad">not verified</span>
+        <span class="badge bad">not verified: nothing is encrypted to it</span>
       )}{" "}
+      {verdict.mode === "tdx" && (
+        <span data-testid="verdict-chain">
+          Intel chain {verdict.dcap?.checks.filter((c) => c.id !== "tcb_status").every((c) => c.ok) ? "verified" : "not verified"}
+          {tcb && <>, TCB <span data-testid="verdict-tcb">{tcb}</span></>}
+          {verdict.dcap?.advisory_ids.length ? <>, advisories {verdict.dcap.advisory_ids.join(", ")}</> : null};{" "}
+        </span>
+      )}
       identity <code>{verdict.identity.slice(0, 16)}…</code>
-      {verdict.reasons.map((r) => <span class="error"> {r}</span>)}
+      {verdict.reasons.map((r) => <span class="error" data-testid="verdict-reason"> {r}</span>)}
       {" "}<a href="#/attestation">details</a>
     </p>
   );
@@ -143,7 +153,7 @@ function ConditionEditor({ node, onChange, depth, id }: { node: Node; onChange: 
 
 // --- storing, listing, deleting ----------------------------------------------------------------
 
-function MySecrets({ verdict }: { verdict?: Awaited<ReturnType<typeof verifyKeystore>> }) {
+function MySecrets({ verdict }: { verdict?: Verdict }) {
   const { wallet, rpc, config } = useApp();
   const account = wallet!.accountId;
   const [repo, setRepo] = useState("https://github.com/outlayer-examples/echo-json");
@@ -161,12 +171,12 @@ function MySecrets({ verdict }: { verdict?: Awaited<ReturnType<typeof verifyKeys
     );
   }, [account]);
   const store = useAction(async () => {
-    if (!verdict?.ok) throw new Error("the keystore's attestation is not verified: nothing is encrypted to it");
+    const trusted = assertEncryptable(verdict); // refuses, with the verdict's reasons, unless verified
     if (!/^https:\/\/github\.com\/[^/\s]+\/[^/\s]+$/.test(repo.trim())) throw new Error("the repository must be https://github.com/OWNER/REPO");
     if (!profile.trim() || profile.length > 64) throw new Error("a profile is 1 to 64 characters");
     const secrets = checkSecrets(pairs.filter(([n, v]) => n || v));
     const condition = toCondition(access);
-    const key = await repoKey(repo.trim(), branch.trim(), verdict.identity);
+    const key = await repoKey(repo.trim(), branch.trim(), trusted.identity);
     const blob = await seal(key, secrets);
     const args: Record<string, unknown> = { repo: repo.trim(), profile: profile.trim(), encrypted_secrets_base64: blob };
     if (branch.trim()) args.branch = branch.trim();

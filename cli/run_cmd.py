@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -14,8 +15,14 @@ import wasmtime
 from outlayer.config import load_settings
 from outlayer.errors import ExecutionErrorType, invalid_argument
 from outlayer.limits import RequestedLimits
+from outlayer.near.account_id import is_account_id
 from outlayer.result import ExecutionResult, ResponseFormat
 from services.executor import ExecutionJob, Executor
+from services.executor.capabilities.local import local_services
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "outlayer" / "run"
+# What randomness under `outlayer run` is bound to (on the platform: the job's request).
+LOCAL_ORIGIN = "local:outlayer-run"
 
 
 def register(commands: Any) -> None:
@@ -41,6 +48,36 @@ def register(commands: Any) -> None:
         default=ResponseFormat.TEXT.value,
         help="how to return the guest's stdout (default: text)",
     )
+    guest = parser.add_argument_group(
+        "host functions (docs/guest-abi.md)",
+        "Storage and randomness are served locally: storage in a SQLite file, randomness "
+        "proven with a development key, both in --data-dir.",
+    )
+    guest.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="PATH",
+        default=DEFAULT_DATA_DIR,
+        help=f"where local storage and the key live (default {DEFAULT_DATA_DIR})",
+    )
+    guest.add_argument(
+        "--store",
+        metavar="NAME",
+        help="the storage the guest sees (default: module:SHA256 of FILE; the "
+        "platform's are project:OWNER/NAME and repo:URL)",
+    )
+    guest.add_argument(
+        "--caller",
+        default="",
+        metavar="ACCOUNT",
+        help="whose per-caller space the guest sees (default: none)",
+    )
+    guest.add_argument(
+        "--rpc",
+        metavar="URL",
+        help="the NEAR RPC for the guest's chain reads (default: "
+        "executor.guest.chain_rpc; none: chain reads are off)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -52,8 +89,19 @@ def run(args: argparse.Namespace) -> int:
     wasm, invalid = _read_module(args.file)
     if invalid is not None:
         return _emit(invalid)
-    with Executor(load_settings(), prestart=False) as executor:
-        result = executor.execute(ExecutionJob(wasm, job_input, env, limits, fmt))
+    settings = load_settings()
+    if args.rpc:
+        guest = settings.executor.guest.model_copy(update={"chain_rpc": args.rpc})
+        settings = settings.model_copy(
+            update={"executor": settings.executor.model_copy(update={"guest": guest})}
+        )
+    if args.caller and not is_account_id(args.caller):
+        raise invalid_argument(f"--caller {args.caller!r} is not a NEAR account id")
+    store = args.store or f"module:{hashlib.sha256(wasm).hexdigest()}"
+    services = local_services(settings, wasm, data_dir=args.data_dir, store=store,
+                              caller=args.caller, origin_key=LOCAL_ORIGIN)  # fmt: skip
+    with Executor(settings, prestart=False) as executor:
+        result = executor.execute(ExecutionJob(wasm, job_input, env, limits, fmt, services))
     return _emit(result)
 
 

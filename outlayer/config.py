@@ -54,6 +54,46 @@ class LimitSettings(BaseModel):
         return self
 
 
+class GuestCapabilitySettings(BaseModel):
+    """What a guest may ask of the platform through its host functions (docs/guest-abi.md), per
+    run. Each is off unless the module imports it (and, for fetch, declares its hosts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_host_calls: int = Field(1000, ge=0)
+    storage_max_bytes_per_run: int = Field(4 * MIB, ge=0)  # read and written
+    random_max_calls: int = Field(16, ge=0)
+    # NEAR reads (view, view_account, block) through this RPC endpoint (empty: reads are off).
+    chain_rpc: str = ""
+    chain_max_calls: int = Field(50, ge=0)
+    chain_max_bytes: int = Field(4 * MIB, ge=0)
+    chain_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # Outbound HTTPS to the hosts a module declares (its `outlayer.fetch` section).
+    fetch_enabled: bool = True
+    fetch_max_requests: int = Field(10, ge=0)
+    fetch_max_bytes: int = Field(4 * MIB, ge=0)  # sent and received
+    fetch_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    fetch_max_redirects: int = Field(3, ge=0, le=10)
+    # Networks exempt from the private-address guard: for a test or development server only
+    # (e.g. ["127.0.0.1/32"]); never in production.
+    fetch_allow_networks: list[str] = []
+    fetch_ca_file: Path | None = None  # the CA bundle fetches trust (default: certifi's)
+
+    @model_validator(mode="after")
+    def _networks_parse(self) -> GuestCapabilitySettings:
+        import ipaddress  # only here: the sandbox's workers never load settings
+
+        for network in self.fetch_allow_networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ValueError(
+                    f"executor.guest.fetch_allow_networks: {network!r} is not a network "
+                    "such as 127.0.0.1/32"
+                ) from None
+        return self
+
+
 class ExecutorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +116,7 @@ class ExecutorSettings(BaseModel):
     keystore: str = ""
     # Where to fetch a module missing from the local WASM store (empty: only the local store).
     compiler: str = ""
+    guest: GuestCapabilitySettings = GuestCapabilitySettings()
 
 
 class CoordinatorSettings(BaseModel):

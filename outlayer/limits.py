@@ -12,6 +12,9 @@ if TYPE_CHECKING:  # the sandbox's workers import this module: no pydantic, no p
     from outlayer.config import LimitSettings
     from outlayer.v1 import execution_pb2
 
+# Guests' storage: a key's size, checked by the executor and the coordinator alike.
+STORAGE_MAX_KEY_BYTES = 512
+
 
 @dataclass(frozen=True)
 class RequestedLimits:

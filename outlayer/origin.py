@@ -7,6 +7,7 @@ client retrying with the same nonce. It is derived here only, never written by a
 from __future__ import annotations
 
 from outlayer.errors import invalid_argument
+from outlayer.repos import normalize_repo
 from outlayer.v1 import coordinator_pb2 as pb
 
 NEAR, HTTPS = "near", "https"
@@ -45,3 +46,18 @@ def near_request_id(key: str, contract_id: str) -> int | None:
     prefix = f"near:{contract_id}:"
     tail = key[len(prefix) :] if key.startswith(prefix) else ""
     return int(tail) if tail.isdigit() else None
+
+
+def store_of(spec: pb.JobSpec) -> tuple[str, str]:
+    """(the guest storage a job reaches, its caller): an HTTPS call's project
+    (``project:OWNER/NAME``, shared by every version of it), else the code's repository
+    (``repo:URL``, normalised) or module (``module:SHA256``). The caller is the request's
+    signer or the payment key's owner ("" when there is none)."""
+    which = spec.origin.WhichOneof("origin")
+    if which == HTTPS:
+        call = spec.origin.https
+        return f"project:{call.project_owner}/{call.project_name}", call.sender_id
+    caller = spec.origin.near.sender_id if which == NEAR else ""
+    if spec.code_source.repo:
+        return f"repo:{normalize_repo(spec.code_source.repo)}", caller
+    return f"module:{spec.wasm_sha256}", caller

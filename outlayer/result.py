@@ -9,6 +9,7 @@ import base64
 import enum
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,12 +76,18 @@ class ResourcesUsed:
     time_ms: int = 0
     memory_bytes: int = 0
     compile_ms: int = 0  # the build this request caused (compile-then-run); shown when > 0
+    # What the guest asked of the platform (host calls, storage bytes, fetches...; see
+    # docs/guest-abi.md), shown when it asked anything. Priced through instructions: each host
+    # call costs fuel.
+    capabilities: Mapping[str, int] = field(default_factory=dict, hash=False)
 
-    def to_json(self) -> dict[str, int]:
-        shown = {"instructions": self.instructions, "time_ms": self.time_ms,
-                 "memory_bytes": self.memory_bytes}  # fmt: skip
+    def to_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"instructions": self.instructions, "time_ms": self.time_ms,
+                                 "memory_bytes": self.memory_bytes}  # fmt: skip
         if self.compile_ms:
             shown["compile_ms"] = self.compile_ms
+        if self.capabilities:
+            shown["capabilities"] = dict(sorted(self.capabilities.items()))
         return shown
 
 
@@ -143,6 +150,7 @@ class ExecutionResult:
                 int(used.get("time_ms", 0)),
                 int(used.get("memory_bytes", 0)),
                 int(used.get("compile_ms", 0)),
+                {str(k): int(v) for k, v in (used.get("capabilities") or {}).items()},
             ),
             logs=data.get("logs", ""),
             exit_code=data.get("exit_code"),
@@ -210,6 +218,7 @@ class ExecutionResult:
                 time_ms=self.resources_used.time_ms,
                 memory_bytes=self.resources_used.memory_bytes,
                 compile_ms=self.resources_used.compile_ms,
+                capabilities=self.resources_used.capabilities,
             ),
             logs=self.logs,
             refund_usd=self.refund_usd,
@@ -250,7 +259,11 @@ class ExecutionResult:
             output=json.loads(message.output_json) if message.output_json else None,
             error=error,
             resources_used=ResourcesUsed(
-                used.instructions, used.time_ms, used.memory_bytes, used.compile_ms
+                used.instructions,
+                used.time_ms,
+                used.memory_bytes,
+                used.compile_ms,
+                dict(used.capabilities),
             ),
             logs=message.logs,
             exit_code=message.exit_code if message.HasField("exit_code") else None,

@@ -136,7 +136,9 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     stub = coordinator_pb2_grpc.CoordinatorServiceStub(indexer_channel)
     secrets = KeystoreSecrets(f"127.0.0.1:{keystore_port}", configured.tls,
                               AttestationSettings(accept_development=True))  # fmt: skip
-    runner = JobRunner(executor, executor_channel, register_worker(engine, "w1"), wasm, secrets)
+    runner = JobRunner(
+        executor, executor_channel, register_worker(engine, "w1"), wasm, secrets=secrets
+    )
     indexer = Indexer(RequestFeed(rpc, contract.account_id), stub, rpc=rpc, operator=worker,
                       chain=Chain(contract.account_id, "localnet"),
                       cursor=Cursor(tmp_path / "cursor.json"), start_height=0)  # fmt: skip

@@ -83,11 +83,15 @@ class NearRpc:
     def close(self) -> None:
         self._http.close()
 
-    def call(self, method: str, params: Any) -> Any:
+    def call(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        """``timeout``: this call's, in seconds (default: the client's)."""
         self._request_id += 1
         body = {"jsonrpc": "2.0", "id": self._request_id, "method": method, "params": params}
         try:
-            response = self._http.post(self.url, json=body)
+            if timeout is None:
+                response = self._http.post(self.url, json=body)
+            else:
+                response = self._http.post(self.url, json=body, timeout=timeout)
             answer = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise OutlayerError(

@@ -23,7 +23,8 @@ from sqlmodel import Session, col, select
 
 from outlayer.config import CoordinatorSettings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument, limit_exceeded
-from outlayer.repos import normalize_repo
+from outlayer.limits import STORAGE_MAX_KEY_BYTES as MAX_KEY_BYTES
+from outlayer.origin import store_of
 from outlayer.v1 import storage_pb2 as pb
 from outlayer.v1 import storage_pb2_grpc
 from services.coordinator.models import Job, JobStatus, StorageEntry, StorageUsage
@@ -31,7 +32,6 @@ from services.coordinator.queue import utcnow
 from services.coordinator.submit import spec_from_json
 from services.coordinator.workers import authenticate
 
-MAX_KEY_BYTES = 512
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 PERMISSIONS = {name: frozenset({"executor"}) for name in ("Get", "Set", "Delete", "List")}
 
@@ -40,19 +40,6 @@ PERMISSIONS = {name: frozenset({"executor"}) for name in ("Get", "Set", "Delete"
 class Scope:
     namespace: str
     caller: str  # "" for the shared space
-
-
-def store_of(spec_json: str) -> tuple[str, str]:
-    """(the job's store, its caller) from its spec."""
-    spec = spec_from_json(json.loads(spec_json))
-    which = spec.origin.WhichOneof("origin")
-    if which == "https":
-        call = spec.origin.https
-        return f"project:{call.project_owner}/{call.project_name}", call.sender_id
-    caller = spec.origin.near.sender_id if which == "near" else ""
-    if spec.code_source.repo:
-        return f"repo:{normalize_repo(spec.code_source.repo)}", caller
-    return f"module:{spec.wasm_sha256}", caller
 
 
 class GuestStores:
@@ -78,7 +65,7 @@ class GuestStores:
             job = session.get(Job, job_id)
         if job is None:
             raise OutlayerError(ErrorCode.NOT_FOUND, f"no job {job_id}")
-        namespace, caller = store_of(job.spec_json)
+        namespace, caller = store_of(spec_from_json(json.loads(job.spec_json)))
         return job.status, job.lease_owner or "", namespace, caller
 
     def get(self, scope: Scope, key: str) -> pb.StorageValue:

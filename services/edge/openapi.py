@@ -72,7 +72,10 @@ def result_schema() -> dict[str, Any]:
                 "required": ["instructions", "time_ms", "memory_bytes"],
                 "properties": {"instructions": integer, "time_ms": integer,
                                "memory_bytes": integer,
-                               "compile_ms": integer},  # a build the call caused, when > 0
+                               "compile_ms": integer,  # a build the call caused, when > 0
+                               # what the guest asked of the platform (docs/guest-abi.md)
+                               "capabilities": {"type": "object",
+                                                "additionalProperties": integer}},
             },
             "logs": {"type": "string"},
             "exit_code": {"type": "integer", "nullable": True},

@@ -24,9 +24,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from outlayer.errors import ErrorCode, ExecutionErrorType, OutlayerError
-from services.executor._protocol import READY, RESULT, STARTED, decode_event
+from services.executor._protocol import (
+    HOST,
+    READY,
+    RESULT,
+    STARTED,
+    decode_event,
+    encode_host_answer,
+)
 from services.executor._sandbox import RawOutcome, failed_outcome
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -40,6 +48,12 @@ class Deadlines:
     compile_seconds: float
     run_seconds: float
     kill_grace_seconds: float
+
+
+class HostAnswers(Protocol):
+    """What answers a run's host calls (``services.executor.capabilities.HostCalls``)."""
+
+    def answer(self, request: dict[str, Any], timeout: float) -> dict[str, Any]: ...
 
 
 class Zygote:
@@ -221,14 +235,20 @@ class WorkerProcess:
         self._ready = line is not None and decode_event(line).kind == READY
         return self._ready
 
-    def run(self, payload: bytes, deadlines: Deadlines) -> RawOutcome:
+    def run(
+        self, payload: bytes, deadlines: Deadlines, host: HostAnswers | None = None
+    ) -> RawOutcome:
         """Sends one job and waits for its result, killing the worker at the hard deadline:
         ``compile_seconds`` after the job was sent if the run has not begun by then, else
-        ``run_seconds + kill_grace_seconds`` after it began."""
+        ``run_seconds + kill_grace_seconds`` after it began. ``host`` answers the guest's host
+        calls meanwhile (the job's header must say so: ``encode_job(host=True)``)."""
         begun = time.monotonic()
         try:
             self._stdin.write(payload)
-            self._stdin.close()
+            if host is None:
+                self._stdin.close()
+            else:
+                self._stdin.flush()
         except (OSError, ValueError):  # broken pipe, or already used and closed
             raise NotDelivered from None
         compile_deadline = begun + deadlines.compile_seconds
@@ -246,6 +266,11 @@ class WorkerProcess:
                 if event.kind == RESULT and event.outcome is not None:
                     self.loaded_path = event.path
                     return event.outcome
+                if event.kind == HOST and event.request is not None and host is not None:
+                    # A host call means the run began; it may take what is left of its time.
+                    started_at = started_at or self._started_at() or time.monotonic()
+                    self._answer(host, event.request, started_at + deadlines.run_seconds)
+                    deadline = started_at + run_budget
                 continue
             if started_at is None:
                 started_at = self._started_at()
@@ -272,6 +297,14 @@ class WorkerProcess:
                 )
             else:  # not begun yet: if it begins now, it must end within its budget from now
                 deadline = min(compile_deadline, now + run_budget)
+
+    def _answer(self, host: HostAnswers, request: dict[str, Any], run_ends: float) -> None:
+        answer = host.answer(request, timeout=max(run_ends - time.monotonic(), 0.0))
+        try:
+            self._stdin.write(encode_host_answer(answer))
+            self._stdin.flush()
+        except (OSError, ValueError):
+            pass  # the worker is gone: its result (or its death) comes next
 
     def _started_at(self) -> float | None:
         """When the worker's run began (its monotonic clock is ours), if it has."""
@@ -363,11 +396,13 @@ class WorkerPool:
         self._reaper = threading.Thread(target=self._reap, name="worker-reaper", daemon=True)
         self._reaper.start()
 
-    def run(self, payload: bytes, deadlines: Deadlines) -> RawOutcome:
+    def run(
+        self, payload: bytes, deadlines: Deadlines, host: HostAnswers | None = None
+    ) -> RawOutcome:
         for attempt in range(_START_ATTEMPTS):
             worker = self._take()
             try:
-                return worker.run(payload, deadlines)
+                return worker.run(payload, deadlines, host)
             except NotDelivered:
                 if attempt + 1 == _START_ATTEMPTS:
                     return failed_outcome(

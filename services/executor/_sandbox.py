@@ -19,6 +19,7 @@ import wasmtime
 
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
+from services.executor._guest_abi import GuestAbi, HostBridge, NoHost
 from services.executor._memgrow import (
     REFUSED_GROW_EXPORT,
     UnsupportedInstruction,
@@ -28,9 +29,10 @@ from services.executor._wasi_poll import DeadlineReached, make_poll_oneoff, poll
 
 WASI_MODULE = "wasi_snapshot_preview1"
 PLATFORM_MODULE = "outlayer"
-# WASI preview 1, and the platform's own module: outlayer.refund_usd(amount: i64).
+# WASI preview 1, and the platform's own module: outlayer.refund_usd(amount: i64) and the
+# capabilities of ``_guest_abi`` (storage, randomness, chain reads, fetch).
 ALLOWED_IMPORT_MODULES = frozenset({WASI_MODULE, PLATFORM_MODULE})
-PLATFORM_FUNCTIONS = frozenset({"refund_usd"})
+PLATFORM_FUNCTIONS = frozenset({"refund_usd"}) | GuestAbi.names()
 WASM_MAGIC = b"\0asm"
 WASM_PAGE = 64 * 1024
 MAX_TABLE_ELEMENTS = 1_000_000
@@ -198,7 +200,7 @@ def _check_imports(module: wasmtime.Module) -> None:
             ExecutionErrorType.LINK_ERROR,
             f"module imports {', '.join(foreign)}, which OutLayer does not provide; "
             f"guests may import only WASI preview 1 ({WASI_MODULE}) and "
-            f"{PLATFORM_MODULE}::{', '.join(PLATFORM_FUNCTIONS)}",
+            f"{PLATFORM_MODULE}::{', '.join(sorted(PLATFORM_FUNCTIONS))} (docs/guest-abi.md)",
         )
     if not any(export.name == "_start" for export in module.exports):
         raise InvalidModule(
@@ -268,11 +270,18 @@ class GuestRun:
     arrives; :meth:`run` then runs one module once."""
 
     def __init__(
-        self, engine: wasmtime.Engine, *, retain: bool = False, watchdog: Watchdog | None = None
+        self,
+        engine: wasmtime.Engine,
+        *,
+        retain: bool = False,
+        watchdog: Watchdog | None = None,
+        host: HostBridge | None = None,
     ) -> None:
         """``retain``: keep the store and the linker once the run is over instead of freeing
         them as it returns (a single-use worker leaves without freeing anything).
-        ``watchdog``: one made for more than one run (by default, one of its own)."""
+        ``watchdog``: one made for more than one run (by default, one of its own).
+        ``host``: what answers the guest's host calls (by default nothing: each says its
+        capability is not enabled); it can be given later, before the run, as ``abi.bridge``."""
         self._engine = engine
         self._retain = retain
         self.spent: tuple[wasmtime.Store, wasmtime.Linker] | None = None
@@ -303,6 +312,8 @@ class GuestRun:
             wasmtime.FuncType([wasmtime.ValType.i64()], []),
             self._on_refund_usd,
         )
+        self.abi = GuestAbi(host or NoHost())
+        self.abi.define(linker)
         self._linker = linker
         self._wasi = self._prepare_wasi()
         self._watchdog = watchdog or Watchdog()
@@ -601,8 +612,13 @@ def _nothing_with(*_args: object) -> None:
     return None
 
 
-def run_job(engine: wasmtime.Engine, module: wasmtime.Module, job: SandboxJob) -> RawOutcome:
-    return GuestRun(engine).run(module, job)
+def run_job(
+    engine: wasmtime.Engine,
+    module: wasmtime.Module,
+    job: SandboxJob,
+    host: HostBridge | None = None,
+) -> RawOutcome:
+    return GuestRun(engine, host=host).run(module, job)
 
 
 def failed_outcome(error_type: ExecutionErrorType, message: str) -> RawOutcome:

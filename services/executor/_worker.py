@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 from collections.abc import Mapping
+from typing import IO, Any
 
 import wasmtime
 
@@ -24,7 +25,9 @@ from services.executor._protocol import (
     READY,
     RESULT,
     STARTED,
+    decode_host_answer,
     encode_event,
+    encode_host_request,
     encode_job,
     read_job,
 )
@@ -70,9 +73,11 @@ def main(
     gc.freeze()
     channel.write(encode_event(READY))
     try:
-        job, wasm, cache_dir = read_job(sys.stdin.buffer)
+        job, wasm, cache_dir, host = read_job(sys.stdin.buffer)
     except (EOFError, ValueError):
         return  # the pool closed us before giving us work
+    if host:
+        run.abi.bridge = PipeBridge(channel, sys.stdin.buffer)
     try:
         loaded = ModuleCache(cache_dir).load(engine, wasm, preloaded)
     except InvalidModule as exc:
@@ -100,13 +105,29 @@ def warm_up(
         module = compile_module(engine, WARM_UP_WASM)
     cache = ModuleCache(os.devnull)  # found among the preloaded: nothing is read or written
     preloaded = {cache.path_for(hashlib.sha256(WARM_UP_WASM).hexdigest()): module}
-    job, wasm, _ = read_job(io.BytesIO(encode_job(WARM_UP_JOB, WARM_UP_WASM, os.devnull)))
+    job, wasm, _, _ = read_job(io.BytesIO(encode_job(WARM_UP_JOB, WARM_UP_WASM, os.devnull)))
     loaded = cache.load(engine, wasm, preloaded)
     encode_event(STARTED, at=time.monotonic())
     # Its store is kept, not freed: a single-use process leaves without freeing anything.
     run = GuestRun(engine, retain=True, watchdog=watchdog)
     encode_event(RESULT, run.run(loaded.module, job), path=loaded.path)
     return run
+
+
+class PipeBridge:
+    """Host calls answered by the executor: a request on our channel, its answer on stdin.
+    The guest's thread is the only caller, one call at a time."""
+
+    def __init__(self, channel: IO[bytes], answers: IO[bytes]) -> None:
+        self._channel = channel
+        self._answers = answers
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._channel.write(encode_host_request(request))
+        line = self._answers.readline()
+        if not line:
+            raise EOFError("the executor closed the host channel")
+        return decode_host_answer(line)
 
 
 if __name__ == "__main__":

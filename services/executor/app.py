@@ -11,6 +11,7 @@ from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.grpcclient import open_channel
 from outlayer.v1 import compiler_pb2_grpc
 from outlayer.wasmstore import WasmStore
+from services.executor.capabilities.for_jobs import JobCapabilities
 from services.executor.executor import Executor
 from services.executor.modules import ModuleSource
 from services.executor.runner import JobRunner
@@ -61,8 +62,15 @@ def start_runner(
         compiler = compiler_pb2_grpc.CompilerServiceStub(
             open_channel(settings.executor.compiler, settings.tls, "executor", "compiler")
         )
+    token = token_file.read_text().strip()
+    capabilities = JobCapabilities(settings, channel, token)
     runner = JobRunner(
-        executor, channel, token_file.read_text().strip(), ModuleSource(store, compiler), secrets
+        executor,
+        channel,
+        token,
+        ModuleSource(store, compiler),
+        secrets=secrets,
+        capabilities=capabilities,
     )
     threads = [
         threading.Thread(target=runner.run_forever, args=(stop,), name=f"job-runner-{n}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import Any
 
 from outlayer.config import Settings, load_settings
 from outlayer.errors import ExecutionErrorType, invalid_argument
@@ -17,7 +19,7 @@ from outlayer.result import (
     ResponseFormat,
     render_output,
 )
-from services.executor._pool import Deadlines, WorkerPool
+from services.executor._pool import Deadlines, HostAnswers, WorkerPool
 from services.executor._protocol import encode_job
 from services.executor._sandbox import (
     InvalidModule,
@@ -28,6 +30,7 @@ from services.executor._sandbox import (
     make_engine,
     run_job,
 )
+from services.executor.capabilities import GuestServices, HostCalls
 
 MAX_ENV_VARS = 256
 MAX_ENV_BYTES = 64 * 1024
@@ -40,6 +43,8 @@ class ExecutionJob:
     env: Mapping[str, str] = field(default_factory=dict)
     limits: RequestedLimits = field(default_factory=RequestedLimits)
     response_format: ResponseFormat = ResponseFormat.TEXT
+    # What the guest may reach through its host functions (None: nothing, every one is off).
+    services: GuestServices | None = None
 
 
 class Executor:
@@ -66,9 +71,16 @@ class Executor:
     def execute_with_diagnostics(self, job: ExecutionJob) -> tuple[ExecutionResult, str]:
         """The result, and the raw failure text for the operator's hidden logs ("" if none)."""
         sandbox_job = self._validate(job)
+        host = (
+            None if job.services is None else HostCalls(job.services, self.settings.executor.guest)
+        )
         with self._slots:
-            outcome = self._run(sandbox_job, job.wasm)
-        return to_result(outcome, job.response_format), outcome.hidden_log
+            outcome = self._run(sandbox_job, job.wasm, host)
+        result = to_result(outcome, job.response_format)
+        if host is not None and host.usage:
+            used = replace(result.resources_used, capabilities=dict(host.usage))
+            result = replace(result, resources_used=used)
+        return result, outcome.hidden_log
 
     def wait_warm(self, timeout: float = 60.0) -> bool:
         """Waits until every pre-started worker is ready (True at once when not isolated)."""
@@ -102,7 +114,7 @@ class Executor:
             max_log_bytes=self.settings.executor.max_log_bytes,
         )
 
-    def _run(self, job: SandboxJob, wasm: bytes) -> RawOutcome:
+    def _run(self, job: SandboxJob, wasm: bytes, host: HostCalls | None) -> RawOutcome:
         cache_dir = self.settings.executor.module_cache_dir
         if self._pool is not None:
             executor = self.settings.executor
@@ -111,14 +123,29 @@ class Executor:
                 run_seconds=job.limits.max_execution_seconds,
                 kill_grace_seconds=executor.kill_grace_seconds,
             )
-            return self._pool.run(encode_job(job, wasm, str(cache_dir)), deadlines)
+            payload = encode_job(job, wasm, str(cache_dir), host=host is not None)
+            return self._pool.run(payload, deadlines, host)
         assert self._engine is not None
         with self._in_process_lock:  # epochs are per engine: one guest at a time here
             try:
                 module = ModuleCache(cache_dir).load(self._engine, wasm).module
             except InvalidModule as exc:
                 return failed_outcome(exc.error_type, str(exc))
-            return run_job(self._engine, module, job)
+            bridge = (
+                None if host is None else _InProcessBridge(host, job.limits.max_execution_seconds)
+            )
+            return run_job(self._engine, module, job, bridge)
+
+
+class _InProcessBridge:
+    """Host calls answered in this process (``isolated=False``), within the run's time."""
+
+    def __init__(self, host: HostAnswers, run_seconds: float) -> None:
+        self._host = host
+        self._ends = time.monotonic() + run_seconds
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._host.answer(request, timeout=max(self._ends - time.monotonic(), 0.0))
 
 
 def validate_env(env: Mapping[str, str]) -> dict[str, str]:

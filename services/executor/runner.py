@@ -27,6 +27,7 @@ from outlayer.telemetry import extract_context, tracer
 from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc
 from outlayer.wasmstore import WasmStore
+from services.executor.capabilities.for_jobs import JobCapabilities
 from services.executor.executor import ExecutionJob, Executor
 from services.executor.modules import ModuleSource
 from services.executor.secrets import KeystoreSecrets
@@ -111,9 +112,13 @@ class JobRunner:
         channel: grpc.Channel,
         token: str,
         store: WasmStore | ModuleSource,
+        *,
         secrets: KeystoreSecrets | None = None,
+        capabilities: JobCapabilities | None = None,
     ) -> None:
+        """``capabilities``: what jobs' guests may reach (None: every host function is off)."""
         self._secrets = secrets
+        self._capabilities = capabilities
         self._executor = executor
         self._stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
@@ -232,6 +237,9 @@ class JobRunner:
             env={**secrets, **guest_env(spec.origin, spec.limits)},  # the platform's always win
             limits=limits_from_proto(spec.limits),
             response_format=RESPONSE_FORMAT_FROM_PB.get(spec.response_format, ResponseFormat.TEXT),
+            services=None
+            if self._capabilities is None
+            else self._capabilities.services(lease.job_id, spec, wasm),
         )
         try:
             return self._executor.execute_with_diagnostics(job)

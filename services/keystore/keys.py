@@ -61,6 +61,18 @@ def signed_vrf_key(master: bytes) -> dict[str, str]:
     }
 
 
+STORE_PREFIXES = ("project:", "repo:", "module:")
+
+
+def storage_key(master: bytes, store: str) -> bytes:
+    """The key one store of guests' storage is sealed with (services/executor/capabilities)."""
+    if not store.startswith(STORE_PREFIXES) or len(store) > 400 or "\0" in store:
+        raise invalid_argument(
+            "store is project:OWNER/NAME, repo:URL or module:SHA256 (at most 400 characters)"
+        )
+    return _derive(master, b"outlayer/storage/v1", store)
+
+
 def identity_key(master: bytes) -> nacl.signing.SigningKey:
     return nacl.signing.SigningKey(_derive(master, b"outlayer/identity/v1"))
 

@@ -31,6 +31,7 @@ from services.keystore.keys import (
     repo_private_key,
     signed_public_key,
     signed_vrf_key,
+    storage_key,
     vrf_secret_key,
 )
 from services.keystore.tee import Tee
@@ -47,6 +48,7 @@ PERMISSIONS = {
     "GetJobSecrets": frozenset({"executor"}),
     "GetVrfPublicKey": frozenset({"executor", "edge", "operator"}),
     "ProveRandomness": frozenset({"executor"}),
+    "GetStorageKey": frozenset({"executor"}),
 }
 
 
@@ -195,6 +197,11 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
         return keystore_pb2.Randomness(
             output=vrf.proof_to_hash(proof), proof=proof, public_key=vrf.public_key(secret).hex()
         )
+
+    def GetStorageKey(
+        self, request: keystore_pb2.GetStorageKeyRequest, context: grpc.ServicerContext
+    ) -> keystore_pb2.StorageKey:
+        return keystore_pb2.StorageKey(key=storage_key(self._master, request.store))
 
     def GetJobSecrets(
         self, request: keystore_pb2.GetJobSecretsRequest, context: grpc.ServicerContext

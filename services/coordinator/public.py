@@ -284,7 +284,10 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 charged=call.charged or "", created_at_unix=public_reads.unix(call.created_at),
                 token_id=call.token_id,
             )  # fmt: skip
-            public_reads.outcome_fields(outcomes.get(call.call_id), row)
+            outcome = outcomes.get(call.call_id)
+            public_reads.outcome_fields(outcome, row)
+            if reader.admin and outcome is not None:  # the operator reads jobs by their number
+                row.job_id = outcome.job_id
         if len(rows) > limit:
             last = page[-1][0]
             answer.next_cursor = public_reads.to_cursor(last.created_at, last.call_id)

@@ -366,6 +366,7 @@ class CallOutcome:
     result: dict[str, Any] | None  # the job's result (None: not finished)
     settlement: str  # unsettled, settled, written_off, off_chain ("" while pending)
     settlement_tx: str
+    job_id: int
 
 
 def call_outcomes(engine: Engine, calls: Iterable[Call]) -> dict[str, CallOutcome]:
@@ -375,21 +376,24 @@ def call_outcomes(engine: Engine, calls: Iterable[Call]) -> dict[str, CallOutcom
         return {}
     with Session(engine) as session:
         jobs = session.exec(
-            select(Job.dedupe_key, Job.result_json).where(col(Job.dedupe_key).in_(list(by_key)))
+            select(Job.dedupe_key, Job.id, Job.result_json).where(
+                col(Job.dedupe_key).in_(list(by_key))
+            )
         ).all()
         charges = session.exec(
             select(HttpsCharge.call_id, HttpsCharge.state, HttpsCharge.settlement_tx).where(
                 col(HttpsCharge.call_id).in_([c.call_id for c in by_key.values()])
             )
         ).all()
-    results = {key: json.loads(text) for key, text in jobs if text is not None}
+    results = {key: json.loads(text) for key, _, text in jobs if text is not None}
+    job_ids = {key: job_id or 0 for key, job_id, _ in jobs}
     charged = {call_id: (state, tx) for call_id, state, tx in charges}
     found = {}
     for key, call in by_key.items():
         state, tx = charged.get(call.call_id, ("", None))
         if not state and call.charged is not None:
             state = "off_chain"  # an operator's key: charged here, nothing to settle
-        found[call.call_id] = CallOutcome(results.get(key), state, tx or "")
+        found[call.call_id] = CallOutcome(results.get(key), state, tx or "", job_ids.get(key, 0))
     return found
 
 

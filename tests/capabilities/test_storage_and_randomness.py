@@ -43,7 +43,7 @@ def run(
 
 def local(
     settings: Settings, data_dir: Path, store: str = "module:test", caller: str = "alice.near"
-):  # noqa: ANN201
+) -> GuestServices:
     return local_services(settings, b"", data_dir=data_dir, store=store, caller=caller,
                           origin_key="https:call-1")  # fmt: skip
 
@@ -55,7 +55,8 @@ def test_values_persist_across_runs_and_spaces_stay_apart(
               .call("storage_set", b"greeting", b"mine", PER_CALLER))  # fmt: skip
     assert [r.status for r in run(executor, writer, local(settings, tmp_path))[0]] == [0, 0]
     reader = (AbiGuest().call("storage_get", b"greeting", 0)
-              .call("storage_get", b"greeting", PER_CALLER).call("storage_get", b"absent", 0))  # fmt: skip
+              .call("storage_get", b"greeting", PER_CALLER)
+              .call("storage_get", b"absent", 0))  # fmt: skip
     got, result = run(executor, reader, local(settings, tmp_path))
     assert got[0] == Record(5, b"hello")
     assert got[1] == Record(4, b"mine")
@@ -100,7 +101,8 @@ def test_bad_arguments_are_invalid_not_a_crash(
     executor: Executor, settings: Settings, tmp_path: Path
 ) -> None:
     guest = (AbiGuest()
-             .raw("(call $record (call $storage_get (i32.const 999999999) (i32.const 4) (i32.const 0)))")
+             .raw("(call $record (call $storage_get (i32.const 999999999) (i32.const 4)"
+                  " (i32.const 0)))")
              .raw("(call $record (call $storage_get (i32.const 0) (i32.const -1) (i32.const 0)))")
              .call("storage_get", b"\xff\xfe", 0)
              .call("storage_set", b"", b"v", 0)
@@ -158,7 +160,8 @@ def test_per_run_caps_are_counted_by_the_executor(
 ) -> None:
     capped = settings.model_copy(update={"executor": settings.executor.model_copy(update={
         "guest": settings.executor.guest.model_copy(update={
-            "max_host_calls": 3, "random_max_calls": 1, "storage_max_bytes_per_run": 10})})})  # fmt: skip
+            "max_host_calls": 3, "random_max_calls": 1,
+            "storage_max_bytes_per_run": 10})})})  # fmt: skip
     with Executor(capped, isolated=False, prestart=False) as small:
         guest = (AbiGuest().call("random", b"a").call("random", b"b")
                  .call("storage_set", b"k", b"0123456789A", 0)

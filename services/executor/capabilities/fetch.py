@@ -130,7 +130,7 @@ class Fetcher:
             address = ipaddress.ip_address(text.split("%", 1)[0])
             if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
                 address = address.ipv4_mapped
-            if not address.is_global and not any(address in net for net in self._exempt):
+            if not _public(address) and not any(address in net for net in self._exempt):
                 raise Refused(f"{host} resolves to {address}, a private, loopback or reserved "
                               "address: guests may reach only public ones")  # fmt: skip
         return addresses[0]
@@ -156,6 +156,13 @@ class Fetcher:
             ) from None
         except urllib3.exceptions.HTTPError as exc:
             raise OutlayerError(ErrorCode.UNAVAILABLE, f"{target.host}: {exc}") from None
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # is_global alone lets multicast through.
+    return address.is_global and not (
+        address.is_multicast or address.is_reserved or address.is_unspecified
+    )
 
 
 def _parse_request(request: bytes) -> tuple[str, str, dict[str, str], bytes]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime
 import json
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import grpc
@@ -40,7 +41,7 @@ VERIFIED_AT = datetime.datetime.fromtimestamp(VALID_AT, datetime.UTC)
 
 
 @dataclass
-class TdxKeystore:
+class RunningKeystore:
     target: str
     settings: Settings
     dstack_calls: list[str]
@@ -69,7 +70,9 @@ class TdxKeystore:
 
 
 @pytest.fixture(scope="module")
-def keystore(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterator[TdxKeystore]:
+def keystore(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings
+) -> Iterator[RunningKeystore]:
     if not (DASHBOARD_DIR / "index.html").is_file():
         pytest.fail(
             f"no dashboard in {DASHBOARD_DIR}: run scripts/setup.sh (it builds it)", pytrace=False
@@ -93,7 +96,7 @@ def keystore(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> It
         server, port = build_server(configured, "127.0.0.1:0", tee=tee)
         server.start()
         try:
-            yield TdxKeystore(f"127.0.0.1:{port}", configured, calls)
+            yield RunningKeystore(f"127.0.0.1:{port}", configured, calls)
         finally:
             server.stop(grace=None)
 
@@ -104,7 +107,7 @@ def browser() -> Iterator[Browser]:
         yield running
 
 
-def serve(keystore: TdxKeystore, asked: list[str]) -> object:
+def serve(keystore: RunningKeystore, asked: list[str]) -> Callable[[Route], None]:
     def answer(route: Route) -> None:
         url = urlparse(route.request.url)
         if url.path == "/attestation":
@@ -133,10 +136,10 @@ def serve(keystore: TdxKeystore, asked: list[str]) -> object:
 
 
 @pytest.fixture
-def page(browser: Browser, keystore: TdxKeystore) -> Iterator[tuple[Page, list[str]]]:
+def page(browser: Browser, keystore: RunningKeystore) -> Iterator[tuple[Page, list[str]]]:
     context = new_context(browser)
     asked: list[str] = []
-    context.route("**/*", serve(keystore, asked))  # type: ignore[arg-type]
+    context.route("**/*", serve(keystore, asked))
     tab = context.new_page()
     tab.clock.set_fixed_time(VERIFIED_AT)  # within the recorded collateral's validity
     try:
@@ -158,7 +161,7 @@ BINDING = (
 
 
 def test_the_attestation_page_verifies_intels_chain_and_refuses_the_binding(
-    page: tuple[Page, list[str]], keystore: TdxKeystore
+    page: tuple[Page, list[str]], keystore: RunningKeystore
 ) -> None:
     tab, asked = page
     visit(tab, "attestation")
@@ -216,10 +219,10 @@ def test_secrets_refuses_to_encrypt_to_the_keystore_with_the_verdicts_reason(
 
 
 def test_at_todays_date_the_recorded_collateral_is_refused_as_expired(
-    browser: Browser, keystore: TdxKeystore
+    browser: Browser, keystore: RunningKeystore
 ) -> None:
     context = new_context(browser)
-    context.route("**/*", serve(keystore, []))  # type: ignore[arg-type]
+    context.route("**/*", serve(keystore, []))
     tab = context.new_page()  # the real clock: the recorded collateral expired in 2025-07
     try:
         visit(tab, "attestation")
@@ -228,3 +231,30 @@ def test_at_todays_date_the_recorded_collateral_is_refused_as_expired(
         expect(tab.get_by_test_id("check-tcb_info")).to_contain_text("fetch fresh collateral")
     finally:
         context.close()
+
+
+def test_a_development_keystore_is_shown_as_such_and_trusted_for_its_binding_only(
+    browser: Browser, settings: Settings, tmp_path: Path
+) -> None:
+    """The same pages against a keystore in mode "development": its labelled statement binds its
+    keys and our nonce, so the dev stack may encrypt to it; no Intel chain is claimed."""
+    ensure_dev_pki(tmp_path / "pki")
+    keystore = settings.keystore.model_copy(update={"master_key_file": tmp_path / "master.key"})
+    tls = settings.tls.model_copy(update={"enabled": True, "dir": tmp_path / "pki"})
+    configured = settings.model_copy(update={"tls": tls, "keystore": keystore})
+    server, port = build_server(configured, "127.0.0.1:0")
+    server.start()
+    context = new_context(browser)
+    running = RunningKeystore(f"127.0.0.1:{port}", configured, [])
+    context.route("**/*", serve(running, []))
+    tab = context.new_page()
+    try:
+        visit(tab, "attestation")
+        expect(tab.get_by_test_id("att-mode")).to_have_text("development")
+        expect(tab.get_by_test_id("verdict")).to_contain_text("development keystore")
+        expect(tab.get_by_test_id("verdict-chain")).to_have_count(0)
+        expect(tab.get_by_test_id("verdict-reason")).to_have_count(0)
+        expect(tab.get_by_test_id("att-checks")).to_have_count(0)
+    finally:
+        context.close()
+        server.stop(grace=None)

@@ -217,15 +217,17 @@ def send_request(
     input_data: str,
     limits: dict[str, int],
     secrets_ref: dict[str, str] | None = None,
+    response_format: str = "json",
 ) -> TxOutcome:
     """``request_execution`` as a user sends it: the deposit the contract estimates for these
-    limits, JSON output, answered once the transaction is included (the result comes later)."""
+    limits, JSON output by default, answered once the transaction is included (the result comes
+    later)."""
     cost = int(rpc.view(contract_id, "estimate_execution_cost", {"resource_limits": limits}))
     args: dict[str, object] = {
         "code_source": code_source,
         "resource_limits": limits,
         "input_data": input_data,
-        "response_format": "json",
+        "response_format": response_format,
     }
     if secrets_ref is not None:
         args["secrets_ref"] = secrets_ref

@@ -120,6 +120,8 @@ class DevStack:
             "OUTLAYER_EXECUTOR__COORDINATOR": f"127.0.0.1:{self.ports.coordinator}",
             "OUTLAYER_EXECUTOR__WORKER_TOKEN_FILE": str(d / "worker.token"),
             "OUTLAYER_EXECUTOR__MODULE_CACHE_DIR": str(d / "modules"),
+            # Guests' NEAR reads (docs/guest-abi.md) go to the stack's own localnet.
+            "OUTLAYER_EXECUTOR__GUEST__CHAIN_RPC": self.rpc_url,
             "OUTLAYER_INDEXER__RPC_URL": self.rpc_url,
             "OUTLAYER_INDEXER__CONTRACT_ID": "outlayer.localnet",
             "OUTLAYER_INDEXER__OPERATOR_KEY_FILE": str(d / "keys" / "worker.localnet.json"),

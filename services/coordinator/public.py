@@ -56,7 +56,7 @@ PERMISSIONS = {
                  "ListPublicRequests", "GetPublicRequest", "GetCompileCache", "ListQueue",
                  "GetJobHiddenLogs")
 }  # fmt: skip
-# The compiler's cache listing is read at most this often for /public/compile-cache.
+# /public/compile-cache is worked out at most this often.
 COMPILE_CACHE_TTL_S = 10.0
 # They wait for the job: on the server's pool for waits.
 SLOW_METHODS = frozenset({"Call", "GetCall"})
@@ -81,8 +81,9 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
     ) -> None:
         self._submitter = submitter
         self._modules = modules
-        # The compiler's cache listing (or why it could not be read), shared by every reader.
-        self._cache_listing = Lookup(self._read_cache_listing, ttl_s=COMPILE_CACHE_TTL_S)
+        # The compile cache's figures (the compiler's listing, a scan of the last hour's jobs),
+        # worked out at most every COMPILE_CACHE_TTL_S and shared by every reader.
+        self._cache_figures = Lookup(self._compile_cache, ttl_s=COMPILE_CACHE_TTL_S)
         self._engine = engine
         self._queue = queue
         self._settings = settings
@@ -356,16 +357,17 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
     def GetCompileCache(
         self, request: pb.GetCompileCacheRequest, context: grpc.ServicerContext
     ) -> pb.CompileCache:
-        listing, reason = self._cache_listing()
-        return public_reads.compile_cache(self._engine, listing, reason)
+        return self._cache_figures()
 
-    def _read_cache_listing(self) -> tuple[compiler_pb2.ListCacheReply | None, str]:
-        if self._modules is None:
-            return None, "this coordinator has no compiler service (coordinator.compiler)"
-        try:
-            return self._modules.list_cache(), ""
-        except OutlayerError as exc:
-            return None, exc.message
+    def _compile_cache(self) -> pb.CompileCache:
+        listing: compiler_pb2.ListCacheReply | None = None
+        reason = "this coordinator has no compiler service (coordinator.compiler)"
+        if self._modules is not None:
+            try:
+                listing, reason = self._modules.list_cache(), ""
+            except OutlayerError as exc:
+                reason = exc.message
+        return public_reads.compile_cache(self._engine, listing, reason)
 
     # --- operators (X-Admin-Token) ------------------------------------------------------------
     def ListQueue(

@@ -49,8 +49,9 @@ class RunningStack:
 
 
 @contextmanager
-def dev_stack(folder: Path) -> Iterator[RunningStack]:
-    """``outlayer dev`` on free ports in ``folder``, until it prints ready; stopped after."""
+def dev_stack(folder: Path, env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """``outlayer dev`` on free ports in ``folder``, until it prints ready; stopped after.
+    ``env``: more environment for the stack's services (say, SAVE_SYSTEM_HIDDEN_LOGS_TO_DEBUG)."""
     if not (DASHBOARD_DIR / "index.html").is_file():
         raise RuntimeError(f"no dashboard in {DASHBOARD_DIR}: run scripts/setup.sh (it builds it)")
     names = ["localnet", "edge", "coordinator", "executor", "keystore", "compiler", "crates"]
@@ -59,7 +60,7 @@ def dev_stack(folder: Path) -> Iterator[RunningStack]:
     log = folder / "dev.log"
     command = [sys.executable, "-m", "cli.main", "dev", "--dir", str(folder / "dev"), *args]
     with log.open("w") as out:
-        stack = subprocess.Popen(command, stderr=out, stdout=out, env=dict(os.environ))
+        stack = subprocess.Popen(command, stderr=out, stdout=out, env={**os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + STARTUP_S
         while "outlayer dev: ready" not in log.read_text():

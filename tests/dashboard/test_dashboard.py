@@ -14,12 +14,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import nacl.signing
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
+from outlayer.wasmstore import WasmStore
+from tests.conftest import wat_guest
 from tests.dashboard.harness import RunningStack, chromium, dev_stack, new_context
 
 USD = 10**6
@@ -34,7 +37,9 @@ PAGES = ["", "playground", "projects", "secrets", "keys", "earnings", "execution
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with dev_stack(tmp_path_factory.mktemp("dashboard")) as running:
+    # Hidden logs kept, so that the operator's section has some to show.
+    hidden = {"SAVE_SYSTEM_HIDDEN_LOGS_TO_DEBUG": "true"}
+    with dev_stack(tmp_path_factory.mktemp("dashboard"), env=hidden) as running:
         yield running
 
 
@@ -108,6 +113,7 @@ def test_a_user_does_everything_in_the_browser(
     call_found_under_executions(page, stack, call_id, shots)
     secret_stored_and_used(page, stack)
     request_sent_on_chain(page, shots)
+    request_found_under_executions(page, stack, call_id, shots)
     earnings_withdrawn(page, stack)
     every_page_labelled_and_narrow(page, stack, browser, shots, nonce)
     versions_keys_and_secrets_managed(page, stack)
@@ -185,17 +191,52 @@ def project_made_and_called(page: Page, stack: RunningStack) -> str:
 
 
 def call_found_under_executions(page: Page, stack: RunningStack, call_id: str, shots: Path) -> None:
-    """Executions: the call is listed (and filtered), and its page shows what it returned."""
+    """Executions: the call is listed (and filtered) with how it ended, and its page shows what
+    it returned, its compile step and where its charge stands."""
     visit(page, stack, "executions")
     expect(page.get_by_role("link", name=call_id)).to_be_visible()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=call_id))
+    expect(row).to_contain_text("success")
+    expect(row).to_contain_text(re.compile(r"[\d,]+ instr\., \d+ ms"))
     page.get_by_label("Status").select_option("pending")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("link", name=call_id)).to_have_count(0)
-    page.get_by_label("Status").select_option("done")
+    page.get_by_label("Status").select_option("success")
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("link", name=call_id).click()
     expect(page.get_by_test_id("execution-status")).to_contain_text("success")
     assert "the browser" in page.get_by_test_id("execution-output").inner_text()
+    expect(page.get_by_test_id("execution-compile")).to_contain_text(re.compile("cached|built"))
+    expect(page.get_by_test_id("execution-settlement")).not_to_be_empty()
+
+
+def request_found_under_executions(
+    page: Page, stack: RunningStack, call_id: str, shots: Path
+) -> None:
+    """The request the playground sent on chain is listed under Executions, read from the
+    public listing of the signed-in account's requests; its page shows the output the chain
+    holds, the compile step and the resolve_execution transaction (which is on chain)."""
+    visit(page, stack, "executions")
+    link = page.locator("[data-testid^='execution-chain-']")
+    expect(link).to_have_count(1)
+    expect(page.get_by_role("link", name=call_id)).to_be_visible()  # both kinds, merged
+    page.get_by_label("Kind").select_option("chain")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name=call_id)).to_have_count(0)
+    expect(link).to_have_count(1)
+    row = page.get_by_role("row").filter(has=link)
+    expect(row).to_contain_text("success")
+    expect(row).to_contain_text("NEAR")  # the fee the resolve kept
+    link.click()
+    expect(page.get_by_test_id("execution-status")).to_have_text("success · resolved on chain")
+    settlement = page.get_by_test_id("execution-settlement")
+    expect(settlement).to_contain_text("resolve_execution in transaction")
+    tx_hash = settlement.locator("code").inner_text()
+    raw = NearRpc(stack.rpc_url).tx_status(tx_hash, "worker.localnet", wait_until="FINAL").raw
+    assert raw["transaction"]["actions"][0]["FunctionCall"]["method_name"] == "resolve_execution"
+    assert json.loads(page.get_by_test_id("execution-output").inner_text())["greeting"] == "hello"
+    expect(page.get_by_test_id("execution-compile")).to_contain_text(re.compile("cached|built"))
+    expect(page.get_by_text("never go on chain, so they are not public")).to_be_visible()
     page.screenshot(path=shots / "execution.png", full_page=True)
 
 
@@ -384,15 +425,64 @@ def project_deleted(page: Page, stack: RunningStack, project: str) -> None:
     assert rpc.view("outlayer.localnet", "get_project", {"project_id": project}) is None
 
 
-def test_the_operator_sees_every_call(stack: RunningStack, browser: Browser) -> None:
+def trapping_call(stack: RunningStack, token: str) -> tuple[str, str]:
+    """An operator's project whose guest traps, called once over HTTPS: (call id, its job)."""
+    digest = WasmStore(stack.dir / "wasm").put(wat_guest("deep_recursion"))  # the compiler's
+    admin = {"X-Admin-Token": token}
+    with httpx.Client(base_url=stack.edge_url, verify=False, timeout=60) as http:
+        http.post("/projects", headers=admin, json={
+            "owner": "ops.localnet", "name": "trap", "wasm_sha256": digest,
+        }).raise_for_status()  # fmt: skip
+        secret = http.post("/payment-keys", headers=admin, json={
+            "owner": "ops.localnet", "balance": str(10**26),
+        }).json()["secret"]  # fmt: skip
+        called = http.post("/call/ops.localnet/trap", json={"input": ""},
+                           headers={"X-Payment-Key": secret}).json()  # fmt: skip
+        assert called["result"]["error"]["type"] == "runtime_error", called
+        rows = http.get("/executions", headers=admin).json()["executions"]
+    job = next(r["job_id"] for r in rows if r["call_id"] == called["call_id"])
+    return called["call_id"], str(job)
+
+
+def test_the_operator_sees_the_queue_hidden_logs_and_every_call(
+    stack: RunningStack, browser: Browser, shots: Path
+) -> None:
+    token = (stack.dir / "admin.token").read_text().strip()
+    call_id, job = trapping_call(stack, token)
     page = new_context(browser).new_page()
     visit(page, stack, "status")
+    expect(page.get_by_test_id("cache-modules")).to_have_text(re.compile(r"^\d+$"))
+    expect(page.get_by_test_id("cache-hits")).to_have_text(re.compile(r"^\d+$"))
+
+    # Without the token, or with a wrong one: refused, and no hidden log shown.
+    page.get_by_role("button", name="Show the queue").click()
+    expect(page.get_by_role("alert")).to_contain_text("give the operator's token")
     page.get_by_label("Operator token (X-Admin-Token)").fill("not-the-token")
+    page.get_by_role("button", name="Show the queue").click()
+    page.get_by_label("Job number").fill(job)
+    page.get_by_role("button", name="Show hidden logs").click()
     page.get_by_label("Calls", exact=True).select_option("")
-    page.get_by_role("button", name="Show").click()
-    expect(page.get_by_role("alert")).to_contain_text("HTTP 401")
-    token = (stack.dir / "admin.token").read_text().strip()
+    page.get_by_role("button", name="Show", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="HTTP 401")).to_have_count(3)
+    expect(page.get_by_test_id("hidden-log")).to_have_count(0)
+    expect(page.get_by_role("table", name="jobs not finished, oldest first")).to_have_count(0)
+
     page.get_by_label("Operator token (X-Admin-Token)").fill(token)
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("button", name="Show the queue").click()
+    expect(page.get_by_text(re.compile(r"^queued \d+, compiling \d+, leased \d+"))).to_be_visible()
+    expect(page.get_by_role("table", name="jobs not finished, oldest first")).to_be_visible()
+    page.get_by_label("Job number").fill("zero")
+    page.get_by_role("button", name="Show hidden logs").click()
+    expect(page.get_by_role("alert").filter(has_text='"zero" is not a job number')).to_be_visible()
+    page.get_by_label("Job number").fill(job)
+    page.get_by_role("button", name="Show hidden logs").click()
+    expect(page.get_by_text(re.compile(rf"^\d+ hidden logs? for job {job}$"))).to_be_visible()
+    expect(page.get_by_test_id("hidden-log").first).to_contain_text("executor:")
+    page.get_by_role("button", name="Show", exact=True).click()
     expect(page.get_by_text(re.compile(r"^\d+ calls?"))).to_be_visible()
-    expect(page.get_by_role("table", name="every key's calls, newest first")).to_be_visible()
+    calls = page.get_by_role("table", name="every key's calls, newest first")
+    expect(calls.get_by_role("row").filter(has_text=call_id[:12])).to_contain_text(job)
+    # The token stays in this tab's sessionStorage, never in localStorage.
+    assert page.evaluate("sessionStorage.getItem('outlayer.admintoken')") == token
+    assert token not in json.dumps(page.evaluate("Object.values(localStorage)"))
+    page.screenshot(path=shots / "status.png", full_page=True)

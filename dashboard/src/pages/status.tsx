@@ -15,7 +15,9 @@ export function StatusPage() {
   const stats = useLoad(() => api("/public/stats"), []);
   const workers = useLoad(() => api("/public/workers"), []);
   const pricing = useLoad(() => api("/public/pricing"), []);
+  const cache = useLoad(() => api("/public/compile-cache"), []);
   const s = stats.data;
+  const c = cache.data;
   return (
     <>
       <h1>Status</h1>
@@ -42,7 +44,21 @@ export function StatusPage() {
               <dt>Projects</dt><dd>{s.projects ?? 0}</dd>
             </dl>
           )}
-          <button type="button" onClick={() => { stats.reload(); health.reload(); workers.reload(); }}>Refresh</button>
+          <button type="button" onClick={() => { stats.reload(); health.reload(); workers.reload(); cache.reload(); }}>Refresh</button>
+        </Card>
+        <Card title="Compile cache">
+          <Loading {...cache} />
+          {c && (
+            <dl class="facts" data-testid="compile-cache">
+              <dt>Modules built and kept</dt>
+              <dd data-testid="cache-modules">{c.available ? (c.modules ?? 0) : `unknown: ${c.reason}`}</dd>
+              {c.available && (<><dt>Size</dt><dd>{(Number(c.total_bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB</dd></>)}
+              {c.available && (<><dt>Runs of cached modules</dt><dd>{c.executions ?? 0}</dd></>)}
+              <dt>Last {Math.round(Number(c.window_seconds ?? 3600) / 60)} min: found built</dt><dd data-testid="cache-hits">{c.hits ?? 0}</dd>
+              <dt>Last {Math.round(Number(c.window_seconds ?? 3600) / 60)} min: built for a request</dt>
+              <dd>{c.builds ?? 0} ({(Number(c.build_ms ?? 0) / 1000).toFixed(1)} s of CPU)</dd>
+            </dl>
+          )}
         </Card>
       </div>
       <Card title="Executors">
@@ -70,29 +86,111 @@ export function StatusPage() {
   );
 }
 
-/** The operator's view of every HTTPS call (X-Admin-Token: kept in this page's memory only). */
+const TOKEN = "outlayer.admintoken";
+
+/** The operator's views (X-Admin-Token: kept in this tab's sessionStorage only, gone when it
+ * closes): the queue, a job's hidden logs, every HTTPS call. */
 function Operator() {
-  const [token, setToken] = useState("");
+  const [token, setTokenState] = useState(sessionStorage.getItem(TOKEN) ?? "");
+  const setToken = (value: string) => {
+    if (value) sessionStorage.setItem(TOKEN, value);
+    else sessionStorage.removeItem(TOKEN);
+    setTokenState(value);
+  };
+  const headers = () => {
+    if (!token.trim()) throw new Error("give the operator's token (coordinator.admin_token; the dev stack's is in its folder, admin.token)");
+    return { "X-Admin-Token": token.trim() };
+  };
+  return (
+    <Card title="Operators">
+      <p class="note">
+        With the operator's token (kept in this tab only): the queue, a job's hidden logs (<code>system_hidden_logs</code>, kept
+        only when <code>SAVE_SYSTEM_HIDDEN_LOGS_TO_DEBUG</code> is on) and every HTTPS call. Nothing here is served without it.
+      </p>
+      <Field id="op-token" label="Operator token (X-Admin-Token)">
+        <input id="op-token" type="password" autoComplete="off" value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} />
+      </Field>
+      <OperatorQueue headers={headers} />
+      <HiddenLogs headers={headers} />
+      <OperatorCalls headers={headers} />
+    </Card>
+  );
+}
+
+type Headers = () => Record<string, string>;
+
+function OperatorQueue({ headers }: { headers: Headers }) {
+  const [queue, setQueue] = useState<any | null>(null);
+  const load = useAction(async () => {
+    const answer = await api("/admin/queue", { headers: headers() });
+    setQueue(answer);
+    return `queued ${answer.queued ?? 0}, compiling ${answer.compiling ?? 0}, leased ${answer.leased ?? 0}`;
+  });
+  return (
+    <>
+      <h3>Queue</h3>
+      <button type="button" disabled={load.busy} onClick={() => load.go()}>Show the queue</button>
+      <Status {...load} busyText="reading…" />
+      {queue && (
+        <Table
+          caption="jobs not finished, oldest first"
+          head={["job", "kind", "status", "attempts", "age", "lease owner", "origin"]}
+          rows={(queue.jobs ?? []).map((j: any) => [
+            j.job_id, j.kind, j.status, `${j.attempts ?? 0} of ${j.max_attempts ?? 0}`, `${j.age_seconds ?? 0} s`,
+            j.lease_owner ? `${j.lease_owner} (until ${when(j.lease_expires_at_unix)})` : "—", <code>{j.origin}</code>,
+          ])}
+          empty="the queue is empty"
+        />
+      )}
+    </>
+  );
+}
+
+function HiddenLogs({ headers }: { headers: Headers }) {
+  const [jobId, setJobId] = useState("");
+  const [logs, setLogs] = useState<any | null>(null);
+  const load = useAction(async () => {
+    setLogs(null);
+    if (!/^[1-9]\d*$/.test(jobId.trim())) throw new Error(`"${jobId}" is not a job number (1, 2, …: the queue and the calls list them)`);
+    const answer = await api(`/admin/jobs/${enc(jobId.trim())}/hidden-logs`, { headers: headers() });
+    setLogs(answer);
+    const n = (answer.logs ?? []).length;
+    return answer.saving ? `${n} hidden log${n === 1 ? "" : "s"} for job ${jobId.trim()}` : "hidden logs are not being kept (SAVE_SYSTEM_HIDDEN_LOGS_TO_DEBUG is off)";
+  });
+  return (
+    <>
+      <h3>A job's hidden logs</h3>
+      <form class="inline" onSubmit={(e) => { e.preventDefault(); load.go(); }}>
+        <Field id="op-job" label="Job number">
+          <input id="op-job" inputMode="numeric" value={jobId} onInput={(e) => setJobId((e.target as HTMLInputElement).value)} />
+        </Field>
+        <button type="submit" disabled={load.busy}>Show hidden logs</button>
+      </form>
+      <Status {...load} busyText="reading…" />
+      {logs && (logs.logs ?? []).map((l: any) => (
+        <div data-testid="hidden-log">
+          <p class="note">{l.source}, {when(l.created_at_unix)}</p>
+          <pre>{l.text}</pre>
+        </div>
+      ))}
+    </>
+  );
+}
+
+/** Every HTTPS call, with the operator's token. */
+function OperatorCalls({ headers }: { headers: Headers }) {
   const [status, setStatus] = useState("pending");
   const [rows, setRows] = useState<any[] | null>(null);
   const load = useAction(async () => {
-    if (!token.trim()) throw new Error("give the operator's token (coordinator.admin_token; the dev stack's is in its folder, admin.token)");
-    const answer = await api(`/executions${query({ status, limit: 50 })}`, { headers: { "X-Admin-Token": token.trim() } });
+    const answer = await api(`/executions${query({ status, limit: 50 })}`, { headers: headers() });
     const calls = answer.executions ?? [];
     setRows(calls);
     return `${calls.length} call${calls.length === 1 ? "" : "s"}${answer.next_cursor ? " (first 50)" : ""}`;
   });
   return (
-    <Card title="Operators">
-      <p class="note">
-        Every HTTPS call, with the operator's token. The jobs' hidden logs (<code>system_hidden_logs</code>) are never served
-        through the public edge: the coordinator's AdminService answers them on its loopback listener
-        (<code>coordinator.admin_listen</code>) only.
-      </p>
+    <>
+      <h3>HTTPS calls</h3>
       <form class="inline" onSubmit={(e) => { e.preventDefault(); load.go(); }}>
-        <Field id="op-token" label="Operator token (X-Admin-Token)">
-          <input id="op-token" type="password" autoComplete="off" value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} />
-        </Field>
         <Field id="op-status" label="Calls">
           <select id="op-status" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
             <option value="pending">in the queue or running</option>
@@ -106,11 +204,11 @@ function Operator() {
       {rows && (
         <Table
           caption="every key's calls, newest first"
-          head={["call", "project", "paid by", "key", "status", "when"]}
-          rows={rows.map((e) => [<a href={`#/executions/${enc(e.call_id)}`}>{e.call_id.slice(0, 12)}…</a>, `${e.owner}/${e.project}`, e.sender, e.key_id, e.status, when(e.created_at_unix)])}
+          head={["call", "job", "project", "paid by", "key", "status", "when"]}
+          rows={rows.map((e) => [<a href={`#/executions/${enc(e.call_id)}`}>{e.call_id.slice(0, 12)}…</a>, e.job_id ?? "—", `${e.owner}/${e.project}`, e.sender, e.key_id, e.result_status ?? e.status, when(e.created_at_unix)])}
           empty="none"
         />
       )}
-    </Card>
+    </>
   );
 }

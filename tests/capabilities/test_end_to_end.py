@@ -5,6 +5,7 @@ the keystore's key), draws randomness the keystore proves for its request, and r
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -45,6 +46,7 @@ from services.indexer.feed import RequestFeed
 from services.indexer.indexer import Chain, Indexer
 from services.keystore import server as keystore_server
 from tests.capabilities.abi_guest import AbiGuest, Record, records
+from tests.capabilities.https_server import https_server
 from tests.compiler_fixture import running_compiler
 from tests.localnet_server import running_localnet
 
@@ -54,15 +56,18 @@ ADMIN_TOKEN = "admin-token"
 LIMITS = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
 
 
-def guest(contract: str, user: str) -> AbiGuest:
-    return (AbiGuest()
+def guest(contract: str, user: str, price_url: str) -> AbiGuest:
+    fetch = json.dumps({"method": "GET", "url": price_url}).encode()
+    return (AbiGuest(fetch_hosts="localhost")
             .call("storage_increment", b"count", 1, 0)
             .call("storage_increment", b"count", 1, PER_CALLER)
             .call("random", b"coin")
             .call("near_view", contract.encode(), b"get_pricing", b"{}")
             .call("near_view_account", user.encode())
             .call("near_block")
-            .call("near_view_account", b"nobody-here.localnet"))  # fmt: skip
+            .call("near_view_account", b"nobody-here.localnet")
+            .call("fetch", fetch)
+            .call("storage_set", b"big", b"x" * 200, 0))  # fmt: skip
 
 
 @dataclass
@@ -102,7 +107,8 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     contract, worker = provision(rpc, root, tmp_path, log=lambda _: None)
     alice = account(rpc, root, "alice", tmp_path, log=lambda _: None)
     bob = account(rpc, root, "bob", tmp_path, log=lambda _: None)
-    wasm = guest(contract.account_id, alice.account_id).wasm()
+    oracle = stack.enter_context(https_server(tmp_path / "oracle-pki"))
+    wasm = guest(contract.account_id, alice.account_id, oracle.url("/price")).wasm()
     mesh = settings.model_copy(update={
         "tls": settings.tls.model_copy(update={"enabled": True, "dir": pki})})  # fmt: skip
     compiler, _ = stack.enter_context(running_compiler(mesh, tmp_path, {(REPO, COMMIT): wasm}))
@@ -114,13 +120,17 @@ def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Wo
     )
     keystore.start()
     configured = mesh.model_copy(update={
-        "coordinator": settings.coordinator.model_copy(update={"compiler": compiler,
-                                                               "admin_token": ADMIN_TOKEN}),
+        "coordinator": settings.coordinator.model_copy(update={
+            "compiler": compiler, "admin_token": ADMIN_TOKEN, "storage_max_value_bytes": 100}),
         "keystore": keystore_settings,
         "attestation": settings.attestation.model_copy(update={"accept_development": True}),
         "executor": settings.executor.model_copy(update={
             "keystore": f"127.0.0.1:{keystore_port}",
-            "guest": settings.executor.guest.model_copy(update={"chain_rpc": url})}),
+            # The oracle is on loopback: exempt from the private-address guard, as a
+            # development setting.
+            "guest": settings.executor.guest.model_copy(update={
+                "chain_rpc": url, "fetch_allow_networks": ["127.0.0.0/8"],
+                "fetch_ca_file": oracle.ca_file})}),
     })  # fmt: skip
     engine = make_engine(f"sqlite:///{tmp_path / 'coordinator.db'}")
     migrate(engine)
@@ -170,6 +180,10 @@ def test_on_chain_requests_count_draw_and_read_the_chain(world: World) -> None:
     assert json.loads(got[4].answer)["account_id"] == world.alice.account_id
     assert json.loads(got[5].answer)["height"] > 0
     assert got[6].status == HostStatus.NOT_FOUND and b"nobody-here.localnet" in got[6].answer
+    price = json.loads(got[7].answer)
+    assert price["status"] == 200
+    assert json.loads(base64.b64decode(price["body"]))["price"] == "3.14"
+    assert got[8].status == HostStatus.QUOTA and b"at most 100 bytes" in got[8].answer
     used = result["resources_used"]
     assert used["instructions"] > 7 * 50_000  # host calls are paid as instructions on chain
 
@@ -220,7 +234,9 @@ def test_https_calls_count_in_their_projects_store(world: World) -> None:
     assert coin["origin"] == f"https:{call_id}"
     vrf.verify(vrf_key(world), vrf.alpha_for(f"https:{call_id}", b"coin"),
                bytes.fromhex(coin["proof"]))  # fmt: skip
-    assert result.resources_used.capabilities["storage_writes"] == 2
+    assert result.resources_used.capabilities["storage_writes"] == 3  # the refused one too
     assert result.resources_used.capabilities["chain_calls"] == 4
+    assert result.resources_used.capabilities["fetch_requests"] == 1
+    assert json.loads(first[7].answer)["status"] == 200
     _, second, _ = call()
     assert second[0] == Record(1, b"2")  # the project's store, not the repository's

@@ -243,8 +243,11 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 "send a payment key in X-Payment-Key: its own calls and the calls to its "
                 "owner's projects are listed",
             )
-        if request.status not in ("", "pending", "done"):
-            raise invalid_argument(f"status is pending or done, not {request.status!r}")
+        if request.status not in ("", "pending", "done", "success", "failed"):
+            raise invalid_argument(
+                f"status is pending or done (or, of those done, success or failed), not "
+                f"{request.status!r}"
+            )
         if request.project and not request.owner:
             raise invalid_argument("project needs owner (projects are named owner/project)")
         limit = public_reads.page_size(request.limit)
@@ -266,6 +269,8 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             charged = col(Call.charged)
             query = query.where(charged.is_(None) if request.status == "pending" else
                                 charged.is_not(None))  # fmt: skip
+        if request.status in ("success", "failed"):  # how its run ended (its job's result)
+            query = query.where(public_reads.call_ended(request.status == "success"))
         if request.cursor:
             created, call_id = public_reads.from_cursor(request.cursor)
             query = query.where(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, not_, or_
+from sqlalchemy import Engine, and_, func, literal, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -247,6 +247,8 @@ _FINISHED = (JobStatus.DONE.value, JobStatus.FAILED.value)
 REQUEST_STATUSES = ("pending", "queued", "compiling", "running", "success", "failed")
 # A stored result is ExecutionResult.to_json(), "status" first (what the queue writes).
 _SUCCEEDED = '{"status": "success"'
+# An HTTPS call's job is "https:<call_id>" (outlayer/origin.py).
+HTTPS_KEY_PREFIX = call_job_key("x").removesuffix("x")
 
 
 def check_account(account: str, what: str) -> None:
@@ -359,6 +361,18 @@ def _public_request(row: ChainRequest, job: Job, detail: bool = False) -> pb.Pub
         answer.built = bool(spec.get("build_started"))
         answer.wasm_sha256 = str(spec.get("wasm_sha256") or "")
     return answer
+
+
+def call_ended(succeeded: bool) -> ColumnElement[bool]:
+    """A call whose job's result succeeded (or failed): the job is found by its queue key."""
+    result = col(Job.result_json)
+    ok = result.startswith(_SUCCEEDED, autoescape=True)
+    job = (
+        select(Job.id)
+        .where(col(Job.dedupe_key) == literal(HTTPS_KEY_PREFIX) + col(Call.call_id))
+        .where(ok if succeeded else and_(result.is_not(None), not_(ok)))
+    )
+    return job.exists()
 
 
 @dataclass(frozen=True)

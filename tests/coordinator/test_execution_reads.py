@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import Engine
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from outlayer.errors import ExecutionErrorType, OutlayerError
@@ -17,11 +19,12 @@ from outlayer.result import ExecutionResult, ResourcesUsed
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator import JobQueue
 from services.coordinator.chain_requests import record_resolved, record_submitted
+from services.coordinator.database import MIGRATIONS, make_engine
 from services.coordinator.models import HttpsCharge
 from services.coordinator.public_reads import chain_request, chain_requests, compile_cache
 from services.coordinator.queue import utcnow
 from services.coordinator.settlement import Settlements
-from services.coordinator.submit import _queued
+from services.coordinator.submit import _queued, spec_to_json
 
 CONTRACT = "outlayer.test"
 REPO = "https://github.com/outlayer/echo-json"
@@ -169,3 +172,26 @@ def test_the_settlement_transaction_is_kept_on_the_batch_s_charges(engine: Engin
     with Session(engine) as session:
         charges = {c.call_id: c.settlement_tx for c in session.exec(select(HttpsCharge)).all()}
     assert charges == {"c0": "TxHash1", "c1": "TxHash1", "c2": None}
+
+
+def test_requests_queued_before_the_migration_are_listed(database_url: str) -> None:
+    """Migration 0011 fills chain_requests from the near jobs already there."""
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0010")
+    spec = near_spec(9, "carol.test")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO jobs (dedupe_key, kind, status, priority, spec_json, attempts, "
+                 "max_attempts, created_at) VALUES (:key, 'near', 'queued', 0, :spec, 0, 3, :now)"),
+            {"key": job_key(spec.origin), "spec": json.dumps(spec_to_json(spec)), "now": utcnow()},
+        )  # fmt: skip
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    listed = chain_requests(engine, "carol.test", status="", repo="", cursor="", limit=0)
+    assert [(r.request_id, r.status, r.code_repo) for r in listed.requests] == [(9, "queued", REPO)]
+    engine.dispose()

@@ -69,10 +69,8 @@ export function Executions() {
       ? api(`/public/requests${query({ sender: account, status: filters.status, repo: filters.project, cursor: cursor.chain, limit: PAGE })}`)
       : Promise.resolve(null);
     const [owner, project] = filters.project.includes("/") ? filters.project.split("/", 2) : ["", ""];
-    // HTTPS listings say pending or done; success and failed are told apart here, from the rows.
-    const httpsStatus = filters.status === "pending" ? "pending" : filters.status ? "done" : "";
     const https = wantHttps && cursor.https !== "end"
-      ? api(`/executions${query({ owner, project, status: httpsStatus, cursor: cursor.https, limit: PAGE })}`, { headers: { "X-Payment-Key": secret } })
+      ? api(`/executions${query({ owner, project, status: filters.status, cursor: cursor.https, limit: PAGE })}`, { headers: { "X-Payment-Key": secret } })
       : Promise.resolve(null);
     const [onChain, calls] = await Promise.all([chain, https]);
     for (const r of onChain?.requests ?? []) {
@@ -85,7 +83,6 @@ export function Executions() {
       });
     }
     for (const e of calls?.executions ?? []) {
-      if ((filters.status === "success" || filters.status === "failed") && e.result_status !== filters.status) continue;
       rows.push({
         kind: "https", id: e.call_id, link: `#/executions/${enc(e.call_id)}`, project: `${e.owner}/${e.project}`,
         status: e.status === "pending" ? "pending" : (e.result_status ?? "done"), error: e.error_type ?? "",

@@ -3,7 +3,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { defaultsFor, loadConfig, saveConfig, type Config, type Network } from "./config";
 import { Rpc } from "./near";
 import { App, type AppState, Field, Status, useAction, useApp } from "./ui";
-import { ConnectorWallet, DevWallet, type Wallet } from "./wallet";
+import { ConnectorWallet, DevWallet, type Wallet, walletsOffered } from "./wallet";
 import { Overview } from "./pages/overview";
 import { Playground } from "./pages/playground";
 import { Projects } from "./pages/projects";
@@ -41,6 +41,10 @@ function Root() {
   const [config, setConfig] = useState<Config>(loadConfig);
   const rpc = useMemo(() => new Rpc(config.rpcUrl), [config.rpcUrl]);
   const [wallet, setWallet] = useState<Wallet | null>(() => DevWallet.restore(rpc, config));
+  useEffect(() => {
+    // A NEAR Connect wallet signed in before a reload: asked again (asynchronously).
+    if (!wallet) ConnectorWallet.restore(config, rpc).then((restored) => restored && setWallet((w) => w ?? restored));
+  }, []);
   const state: AppState = { config, rpc, wallet, setWallet };
   const route = useHash();
   const [top, ...rest] = route.split("/");
@@ -108,7 +112,7 @@ function Account({ onConfig }: { onConfig: (config: Config) => void }) {
         <span aria-label="signed in as">
           {wallet.accountId} <small>({wallet.kind === "development" ? "dev wallet" : "wallet"})</small>
         </span>
-        <button onClick={async () => { await wallet.signOut(); setWallet(null); }}>Sign out</button>
+        <button onClick={async () => { try { await wallet.signOut(); } finally { setWallet(null); } }}>Sign out</button>
       </div>
     );
   }
@@ -119,7 +123,7 @@ function Account({ onConfig }: { onConfig: (config: Config) => void }) {
       </button>
       {open && (
         <div id="signin" class="popover" role="dialog" aria-label="Sign in">
-          {config.network === "localnet" ? (
+          {config.network === "localnet" && (
             <>
               <p>
                 Development wallet: load a dev account's key file (<code>~/.outlayer/dev/keys/alice.localnet.json</code>).
@@ -144,11 +148,12 @@ function Account({ onConfig }: { onConfig: (config: Config) => void }) {
               </button>
               <Status {...signIn} busyText="checking the key on chain…" />
             </>
-          ) : (
+          )}
+          {walletsOffered(config) && (
             <>
-              <p>Sign in with your NEAR wallet (NEAR Connect: HOT, Meteor, MyNearWallet, …).</p>
-              <button onClick={() => connect.go()}>Connect a wallet</button>
-              <Status {...connect} />
+              <p>Sign in with your NEAR wallet (NEAR Connect: HOT, Meteor, MyNearWallet, …{config.walletManifest && ", from the configured manifest"}).</p>
+              <button disabled={connect.busy} onClick={() => connect.go()}>Connect a wallet</button>
+              <Status {...connect} busyText="waiting for the wallet…" />
             </>
           )}
           <NetworkSettings onConfig={onConfig} />
@@ -182,12 +187,19 @@ function NetworkSettings({ onConfig }: { onConfig: (config: Config) => void }) {
       <Field id="coin" label="Stablecoin contract">
         <input id="coin" value={draft.stablecoin} onInput={(e) => set({ stablecoin: (e.target as HTMLInputElement).value })} />
       </Field>
+      <Field id="manifest" label="Wallet manifest URL (NEAR Connect; empty: its own list)">
+        <input id="manifest" value={draft.walletManifest} onInput={(e) => set({ walletManifest: (e.target as HTMLInputElement).value.trim() })} />
+      </Field>
       <button
         onClick={() => {
           try {
             new URL(draft.rpcUrl);
           } catch {
             setError("the RPC URL is not a URL (e.g. http://127.0.0.1:3030)");
+            return;
+          }
+          if (draft.walletManifest && !URL.canParse(draft.walletManifest)) {
+            setError("the wallet manifest is not a URL (e.g. https://wallets.example.org/manifest.json)");
             return;
           }
           setError("");

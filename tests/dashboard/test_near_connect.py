@@ -1,0 +1,247 @@
+"""Signing in with a real wallet through NEAR Connect (@hot-labs/near-connect, the dashboard's own
+copy), in Debian's Chromium, against a real dev stack. The wallet is tests/dashboard/
+near_connect_wallet/: a NEAR Connect wallet (a manifest and its executor script, run by NEAR
+Connect in its sandboxed iframe) served here, on this machine, as an operator would self-host one.
+The user picks it in NEAR Connect's own wallet list, gives it alice's key in the wallet's own UI,
+and approves (or rejects) each transaction there; the wallet signs and sends to localnet over the
+RPC NEAR Connect hands it. The dashboard never sees the key."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import pytest
+from playwright.sync_api import Browser, FrameLocator, Locator, Page, expect
+
+from outlayer.near.keys import Signer
+from outlayer.near.rpc import NearRpc
+from tests.dashboard.harness import RunningStack, chromium, dev_stack, new_context
+from tests.test_services_cli import free_port
+
+ALICE = "alice.localnet"
+WALLET_DIR = Path(__file__).parent / "near_connect_wallet"
+WALLET_NAME = "OutLayer test wallet"
+WALLET_ID = "outlayer-test-wallet"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with dev_stack(tmp_path_factory.mktemp("near-connect")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def wallet_url() -> Iterator[str]:
+    """The test wallet's folder over HTTP on a free port, with CORS (NEAR Connect fetches the
+    manifest and the executor from the dashboard's page). ``{base}`` in manifest.json becomes
+    this server's URL: NEAR Connect needs the executor's absolute URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            name = self.path.split("?", 1)[0].lstrip("/")
+            file = WALLET_DIR / name
+            if name not in {"manifest.json", "executor.js"} or not file.is_file():
+                self.answer(404, "text/plain", b"not found")
+                return
+            body = file.read_text()
+            if name == "manifest.json":
+                body = body.replace("{base}", base)
+            kind = "application/json" if name.endswith(".json") else "text/javascript"
+            self.answer(200, kind, body.encode())
+
+        def answer(self, status: int, kind: str, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def access_key_nonce(stack: RunningStack, account: str) -> int:
+    key = json.loads(stack.key_file(account).read_text())
+    found = NearRpc(stack.rpc_url).call(
+        "query",
+        {
+            "request_type": "view_access_key",
+            "finality": "final",
+            "account_id": account,
+            "public_key": key["public_key"],
+        },
+    )
+    return int(found["nonce"])
+
+
+def payment_key(stack: RunningStack, nonce: int) -> Any:
+    rpc = NearRpc(stack.rpc_url)
+    return rpc.view("outlayer.localnet", "get_payment_key", {"owner": ALICE, "nonce": nonce})
+
+
+def the_wallet(page: Page) -> FrameLocator:
+    """The wallet's own UI: its sandboxed iframe in NEAR Connect's popup, while shown."""
+    return page.frame_locator(".hot-connector-popup iframe:visible")
+
+
+def connect(page: Page) -> None:
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("button", name="Connect a wallet").click()
+
+
+def signin_alert(page: Page) -> Locator:
+    return page.get_by_role("dialog", name="Sign in").get_by_role("alert")
+
+
+def wallet_storage(page: Page) -> list[str]:
+    keys: list[str] = page.evaluate("() => Object.keys(localStorage)")
+    return [k for k in keys if k.startswith(f"{WALLET_ID}:") or k == "outlayer.connector"]
+
+
+@pytest.mark.timeout(900)
+def test_a_near_connect_wallet_signs_in_and_signs_on_localnet(
+    stack: RunningStack, browser: Browser, wallet_url: str
+) -> None:
+    context = new_context(browser)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack.dashboard}&manifest={wallet_url}/manifest.json")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    signed_in_through_near_connect(page, stack)
+    payment_key_signed_by_the_wallet(page, stack)
+    signed_out(page)
+    assert errors == []
+
+
+def signed_in_through_near_connect(page: Page, stack: RunningStack) -> None:
+    """NEAR Connect's own wallet list, from the manifest; closing it signs nobody in. Picked, the
+    wallet asks for its key in its own UI; a key that is not alice's is refused there."""
+    connect(page)
+    listed = page.locator(".hot-connector-popup .connect-item", has_text=WALLET_NAME)
+    expect(listed).to_be_visible()
+    page.locator(".hot-connector-popup .modal-container").click(position={"x": 5, "y": 5})
+    expect(signin_alert(page)).to_contain_text("no wallet chosen")
+
+    page.get_by_role("button", name="Connect a wallet").click()
+    listed.click()
+    wallet = the_wallet(page)
+    wrong = Signer(ALICE, nacl.signing.SigningKey.generate()).to_json()
+    wallet.get_by_label("Key file (near-cli JSON)").fill(json.dumps(wrong))
+    wallet.get_by_role("button", name="Connect").click()
+    expect(wallet.get_by_role("alert")).to_contain_text("has no access key")
+    wallet.get_by_label("Key file (near-cli JSON)").fill(stack.key_file(ALICE).read_text())
+    wallet.get_by_role("button", name="Connect").click()
+    expect(page.locator(".account")).to_contain_text(f"{ALICE} (wallet)", timeout=30_000)
+    assert page.evaluate("() => sessionStorage.getItem('outlayer.devwallet')") is None
+
+
+def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
+    """create_payment_key from the dashboard: shown by the wallet; rejected or closed, nothing is
+    sent; approved, signed by the wallet with alice's key and final on localnet."""
+    nonce_before = access_key_nonce(stack, ALICE)
+    assert payment_key(stack, 2) is None  # the stack made alice's key 1
+    page.goto(f"{stack.dashboard}#/keys")  # a reload: the wallet is asked again, still alice
+    expect(page.locator(".account")).to_contain_text(f"{ALICE} (wallet)", timeout=30_000)
+    wallet = the_wallet(page)
+    create = page.get_by_role("button", name=re.compile("Create key"))
+    create.click()
+    expect(wallet.get_by_test_id("signer")).to_have_text(ALICE, timeout=30_000)
+    expect(wallet.get_by_role("list", name="what you sign")).to_contain_text(
+        "to outlayer.localnet: call create_payment_key"
+    )
+    wallet.get_by_role("button", name="Reject").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "the wallet did not sign: User rejected the transaction"
+    )
+    assert payment_key(stack, 2) is None
+    assert access_key_nonce(stack, ALICE) == nonce_before
+
+    create.click()
+    wallet.get_by_role("button", name="Approve").click()
+    created = page.get_by_text(re.compile(r"created payment key \d+"))
+    expect(created).to_be_visible(timeout=60_000)
+    assert "created payment key 2" in created.inner_text()
+    on_chain = payment_key(stack, 2)
+    assert on_chain["token_id"] == "usdc.localnet" and on_chain["balance"] == "0"
+    assert access_key_nonce(stack, ALICE) == nonce_before + 1
+
+    create.click()
+    expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
+    page.locator(".hot-connector-popup .modal-container:visible").click(position={"x": 5, "y": 5})
+    expect(page.get_by_role("alert")).to_contain_text("the wallet was closed before it signed")
+    assert payment_key(stack, 3) is None
+    assert access_key_nonce(stack, ALICE) == nonce_before + 1
+
+
+def signed_out(page: Page) -> None:
+    """The wallet forgets the account and its key; the dashboard shows signed out, after a
+    reload too."""
+    assert wallet_storage(page)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    expect(page.get_by_text("Sign in (top right)")).to_be_visible()
+    page.wait_for_function(
+        f"""() => !Object.keys(localStorage).some(k => k.startsWith('{WALLET_ID}:')
+                                                    || k === 'outlayer.connector')"""
+    )
+    assert wallet_storage(page) == []
+    page.reload()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+
+
+def test_localnet_offers_wallets_only_from_a_manifest_and_a_bad_one_is_a_clear_error(
+    stack: RunningStack, browser: Browser, wallet_url: str
+) -> None:
+    """No public wallet reaches localnet: without a manifest only the development wallet is
+    offered. An operator sets one under Network settings; one that is not served is an error
+    that names it, before any wallet list is shown."""
+    context = new_context(browser)
+    page = context.new_page()
+    page.goto(stack.dashboard)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_label("or paste it")).to_be_visible()  # the development wallet
+    expect(page.get_by_role("button", name="Connect a wallet")).to_have_count(0)
+
+    def use_manifest(url: str) -> None:
+        page.get_by_text("Network settings").click()
+        page.get_by_label("Wallet manifest URL").fill(url)
+        page.get_by_role("button", name="Use these settings").click()
+
+    use_manifest("wallets please")
+    expect(signin_alert(page)).to_contain_text("the wallet manifest is not a URL")
+    page.get_by_label("Wallet manifest URL").fill(f"{wallet_url}/missing.json")
+    page.get_by_role("button", name="Use these settings").click()
+    page.get_by_role("button", name="Connect a wallet").click()
+    expect(signin_alert(page)).to_contain_text(
+        f"the wallet manifest {wallet_url}/missing.json answered HTTP 404"
+    )
+    nobody = f"http://127.0.0.1:{free_port()}/manifest.json"
+    page.goto(f"{stack.dashboard}&manifest={nobody}")
+    connect(page)
+    expect(signin_alert(page)).to_contain_text(f"the wallet manifest {nobody} did not load")
+    expect(page.locator(".hot-connector-popup")).to_have_count(0)  # no wallet list was shown

@@ -126,6 +126,10 @@ class ModuleCache:
         """The module for ``wasm``: from ``preloaded`` (deserialized ahead of time, by path),
         else from its compiled file, else compiled now and written to the cache."""
         check_wasm_bytes(wasm)
+        if wasm[6:8] == b"\x01\x00":  # a component's layer: WASI preview 2 (``_components``)
+            from services.executor._components import load_component
+
+            return load_component(self, engine, wasm, preloaded)
         path = self.path_for(hashlib.sha256(wasm).hexdigest())
         ready = preloaded.get(path) if preloaded else None
         if ready is not None:
@@ -145,13 +149,17 @@ class ModuleCache:
 
 @dataclass(frozen=True)
 class LoadedModule:
-    module: wasmtime.Module
+    module: wasmtime.Module  # or a wasmtime.component.Component (``_components``)
     path: str  # its compiled file in the cache
     preloaded: bool = False  # already in memory: deserialized before this process was forked
 
 
 def preload(engine: wasmtime.Engine, path: str) -> wasmtime.Module | None:
     """A compiled file of the cache, deserialized (None if it is gone or damaged)."""
+    if path.endswith("-component.cwasm"):
+        from services.executor._components import preload_component
+
+        return preload_component(engine, path)  # type: ignore[return-value]
     try:
         return wasmtime.Module.deserialize_file(engine, path)
     except (wasmtime.WasmtimeError, OSError):
@@ -618,6 +626,12 @@ def run_job(
     job: SandboxJob,
     host: HostBridge | None = None,
 ) -> RawOutcome:
+    from wasmtime.component import Component
+
+    from services.executor._components import ComponentRun
+
+    if isinstance(module, Component):
+        return ComponentRun(engine, host=host).run_component(module, job)
     return GuestRun(engine, host=host).run(module, job)
 
 

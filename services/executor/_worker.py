@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 import wasmtime
+from wasmtime.component import Component
 
+from services.executor._components import ComponentRun
 from services.executor._protocol import (
     READY,
     RESULT,
@@ -84,7 +86,12 @@ def main(
         channel.write(encode_event(RESULT, failed_outcome(exc.error_type, str(exc))))
         os._exit(0)
     status.write(encode_event(STARTED, at=time.monotonic()))
-    outcome = run.run(loaded.module, job)
+    if isinstance(loaded.module, Component):  # WASI preview 2: its own linker (``_components``)
+        outcome = ComponentRun(engine, watchdog=watchdog, host=run.abi.bridge).run_component(
+            loaded.module, job
+        )
+    else:
+        outcome = run.run(loaded.module, job)
     channel.write(encode_event(RESULT, outcome, path="" if loaded.preloaded else loaded.path))
     channel.flush()
     # Leave at once: a single-use process has nothing to tear down, and skipping interpreter

@@ -65,6 +65,7 @@ class HostCalls:
             "near.view": ("chain", self._near_view),
             "near.view_account": ("chain", self._near_view_account),
             "near.block": ("chain", self._near_block),
+            "near.rpc": ("chain", self._near_rpc),  # components' near:rpc/api reads
             "fetch": ("fetch", self._fetch),
         }
 
@@ -171,6 +172,13 @@ class HostCalls:
 
     def _near_block(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         return self._chain(self._chain_call().final_block(timeout))
+
+    def _near_rpc(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        args = request.get("args")
+        if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
+            raise HostCallError(HostStatus.INVALID, "near.rpc: args are an object of strings")
+        chain = self._chain_call()
+        return self._chain(chain.api_read(str(request.get("function")), args, timeout))
 
     # --- fetch ---------------------------------------------------------------------------------
     def _fetch(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from services.executor.capabilities.chain import SIGNING_REFUSED
 from services.executor.capabilities.local import local_services
 from services.executor.executor import ExecutionJob, Executor
 from tests.capabilities.component_guest import ECHO_STDIN, PRINT_ENVIRONMENT, ComponentGuest
+from tests.capabilities.https_server import https_server
 from tests.localnet_server import running_localnet
 
 RPC, STORAGE = "near:rpc/api@0.1.0", "near:storage/api@0.1.0"
@@ -212,3 +213,24 @@ def test_rpc_reads_on_localnet(executor: Executor, settings: Settings, tmp_path:
     assert "header" in json.loads(got[12]) and got[13] == ""
     assert got[14] == "" and "network-info is not served" in got[15]
     assert result.resources_used.capabilities["chain_calls"] == 8
+
+
+def test_http_get_goes_through_fetch(
+    executor: Executor, settings: Settings, tmp_path: Path
+) -> None:
+    with https_server(tmp_path / "oracle-pki") as server:
+        guest = settings.executor.guest.model_copy(update={
+            "fetch_allow_networks": ["127.0.0.0/8"], "fetch_ca_file": server.ca_file})  # fmt: skip
+        configured = settings.model_copy(update={
+            "executor": settings.executor.model_copy(update={"guest": guest})})  # fmt: skip
+        component = (ComponentGuest(fetch_hosts="localhost")
+                     .call(RPC, "http-get", server.url("/price"), None)
+                     .call(RPC, "http-get", server.url("/missing"), None)
+                     .call(RPC, "http-get", "https://example.com/", None))  # fmt: skip
+        services = local_services(configured, component.wasm(), data_dir=tmp_path,
+                                  store="module:components", caller="alice.near",
+                                  origin_key="https:call-7")  # fmt: skip
+        got = lines(execute(executor, component, services=services))
+    assert json.loads(got[0]) == {"pair": "NEAR-USD", "price": "3.14"} and got[1] == ""
+    assert got[3] == "HTTP 404"
+    assert got[4] == "" and "example.com" in got[5]

@@ -198,3 +198,23 @@ def test_values_are_sealed_at_rest(executor: Executor, settings: Settings, tmp_p
         local(settings, tmp_path))  # fmt: skip
     stored = (tmp_path / "storage.sqlite3").read_bytes()
     assert b"secret" in stored and b"plain words" not in stored
+
+
+def test_a_malformed_request_from_a_worker_is_refused_not_served(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The executor does not trust what a worker sends: a request a taken-over sandbox could
+    forge (missing or mistyped fields, an unknown op) is refused and counted."""
+    from services.executor.capabilities import HostCalls
+
+    host = HostCalls(local(settings, tmp_path), settings.executor.guest)
+    for forged in ({"op": "storage.get"}, {"op": "storage.set", "key": "k", "value": 3,
+                   "per_caller": False}, {"op": "random", "seed": None},
+                   {"op": "storage.drop_all"}, {}):  # fmt: skip
+        answer = host.answer(forged, timeout=5)
+        assert answer["ok"] is False and answer["status"] in (HostStatus.INVALID,
+                                                              HostStatus.NOT_ENABLED), forged  # fmt: skip
+    assert (
+        host.answer({"op": "storage.get", "key": "k", "per_caller": False}, timeout=0)["status"]
+        == HostStatus.LIMIT
+    )  # no time left in the run

@@ -89,6 +89,10 @@ class HostCalls:
             return _failure(exc.status, exc.message)
         except OutlayerError as exc:
             return _failure(_STATUS_OF_CODE.get(exc.code, HostStatus.FAILED), exc.message)
+        except (KeyError, TypeError, AttributeError):
+            # Only a worker that was taken over sends these: the sandbox builds well-formed ones.
+            log.warning("malformed host call %s from a worker", op[:40])
+            return _failure(HostStatus.INVALID, f"a malformed {op[:40]} request")
         except Exception:  # ours, not the guest's: logged for the operator, a plain answer
             log.exception("host call %s failed", op)
             return _failure(HostStatus.UNAVAILABLE, f"the platform failed serving {op}; retry")

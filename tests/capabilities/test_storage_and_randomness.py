@@ -208,12 +208,17 @@ def test_a_malformed_request_from_a_worker_is_refused_not_served(
     from services.executor.capabilities import HostCalls
 
     host = HostCalls(local(settings, tmp_path), settings.executor.guest)
-    for forged in ({"op": "storage.get"}, {"op": "storage.set", "key": "k", "value": 3,
-                   "per_caller": False}, {"op": "random", "seed": None},
-                   {"op": "storage.drop_all"}, {}):  # fmt: skip
+    forged_requests = [
+        {"op": "storage.get"},
+        {"op": "storage.set", "key": "k", "value": 3, "per_caller": False},
+        {"op": "random", "seed": None},
+        {"op": "storage.drop_all"},
+        {},
+    ]
+    refusals = (HostStatus.INVALID, HostStatus.NOT_ENABLED)
+    for forged in forged_requests:
         answer = host.answer(forged, timeout=5)
-        assert answer["ok"] is False and answer["status"] in (HostStatus.INVALID,
-                                                              HostStatus.NOT_ENABLED), forged  # fmt: skip
+        assert answer["ok"] is False and answer["status"] in refusals, forged
     assert (
         host.answer({"op": "storage.get", "key": "k", "per_caller": False}, timeout=0)["status"]
         == HostStatus.LIMIT

@@ -149,6 +149,9 @@ export class ConnectorWallet implements Wallet {
     }
     const connector = await nearConnector(config);
     await connector.whenManifestLoaded;
+    if (!config.walletManifest && !connector.manifest.wallets.length) {
+      throw new WalletError("NEAR Connect's wallet list (from GitHub or jsDelivr) did not load: check the connection, or set a self-hosted wallet manifest under Network settings");
+    }
     if (!connector.availableWallets.length) {
       throw new WalletError(`no wallet in ${config.walletManifest || "NEAR Connect's manifest"} signs and sends on ${connectorNetwork(config)}`);
     }

@@ -88,8 +88,9 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self, request: pb.SubmitJobRequest, context: grpc.ServicerContext
     ) -> pb.SubmitJobResponse:
         submitted = self._submitter.submit(request.spec)
-        if submitted.created:  # a request on chain: listed by its sender (chain_requests.py)
-            record_submitted(self._engine, submitted.job_id, request.spec)
+        # A request on chain: listed by its sender (chain_requests.py). A resubmission too,
+        # in case the first one's coordinator stopped between the queue and this.
+        record_submitted(self._engine, submitted.job_id, request.spec)
         return pb.SubmitJobResponse(job_id=submitted.job_id, created=submitted.created)
 
     def GetJob(self, request: pb.GetJobRequest, context: grpc.ServicerContext) -> pb.JobStatus:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,7 +209,7 @@ def test_a_malformed_request_from_a_worker_is_refused_not_served(
     from services.executor.capabilities import HostCalls
 
     host = HostCalls(local(settings, tmp_path), settings.executor.guest)
-    forged_requests = [
+    forged_requests: list[dict[str, Any]] = [
         {"op": "storage.get"},
         {"op": "storage.set", "key": "k", "value": 3, "per_caller": False},
         {"op": "random", "seed": None},

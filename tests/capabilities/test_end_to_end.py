@@ -8,51 +8,25 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from devstack.demo import account, provision, send_request, wait_final
+from devstack.demo import send_request, wait_final
 from outlayer import vrf
-from outlayer.attested import attested_keystore
 from outlayer.config import Settings
-from outlayer.grpcclient import open_channel
 from outlayer.near.keys import Signer
-from outlayer.near.rpc import NearRpc
 from outlayer.result import ExecutionResult
-from outlayer.tls import ensure_dev_pki
-from outlayer.v1 import (
-    coordinator_pb2_grpc,
-    execution_pb2,
-    keystore_pb2,
-    keystore_pb2_grpc,
-    public_pb2,
-    public_pb2_grpc,
-)
-from outlayer.wasmstore import WasmStore
-from services.coordinator.database import make_engine, migrate
-from services.coordinator.service import build_server
-from services.coordinator.workers import register_worker
+from outlayer.v1 import execution_pb2, keystore_pb2, public_pb2
 from services.executor import Executor
 from services.executor._guest_abi import PER_CALLER, HostStatus
-from services.executor.capabilities.for_jobs import JobCapabilities
-from services.executor.runner import JobRunner
-from services.indexer.cursor import Cursor
-from services.indexer.feed import RequestFeed
-from services.indexer.indexer import Chain, Indexer
-from services.keystore import server as keystore_server
 from tests.capabilities.abi_guest import AbiGuest, Record, records
-from tests.capabilities.https_server import https_server
-from tests.compiler_fixture import running_compiler
-from tests.localnet_server import running_localnet
+from tests.capabilities.platform import ADMIN_TOKEN, Chain0, Platform, running_platform
 
 REPO = "https://github.com/alice/counter"
 COMMIT = "5" * 40
-ADMIN_TOKEN = "admin-token"
 LIMITS = {"max_instructions": 100_000_000, "max_execution_seconds": 10}
 
 
@@ -70,104 +44,33 @@ def guest(contract: str, user: str, price_url: str) -> AbiGuest:
             .call("storage_set", b"big", b"x" * 200, 0))  # fmt: skip
 
 
-@dataclass
-class World:
-    rpc: NearRpc
-    contract: str
-    alice: Signer
-    bob: Signer
-    indexer: Indexer
-    runner: JobRunner
-    public: public_pb2_grpc.PublicServiceStub
-    keystore: keystore_pb2_grpc.KeystoreServiceStub
-    engine: Engine
-
-    def request(self, user: Signer) -> tuple[int, list[Record], dict[str, Any]]:
-        sent = send_request(self.rpc, user, self.contract,
-                            code_source={"repo": REPO, "commit": COMMIT}, input_data="",
-                            limits=LIMITS, response_format="bytes")  # fmt: skip
-        self.indexer.follow_once()
-        while self.runner.run_once() is not None:
-            pass
-        self.indexer.settle_once()
-        outcome = wait_final(self.rpc, sent.tx_hash, user.account_id)
-        result = outcome.value
-        assert result["status"] == "success", result
-        request_id = int(result["request_id"])
-        return request_id, records(result["output"]), result
-
-
 @pytest.fixture
-def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[World]:
-    stack = ExitStack()
-    pki = tmp_path / "pki"
-    ensure_dev_pki(pki)
-    url, root = stack.enter_context(running_localnet(tmp_path))
-    rpc = NearRpc(url)
-    contract, worker = provision(rpc, root, tmp_path, log=lambda _: None)
-    alice = account(rpc, root, "alice", tmp_path, log=lambda _: None)
-    bob = account(rpc, root, "bob", tmp_path, log=lambda _: None)
-    oracle = stack.enter_context(https_server(tmp_path / "oracle-pki"))
-    wasm = guest(contract.account_id, alice.account_id, oracle.url("/price")).wasm()
-    mesh = settings.model_copy(update={
-        "tls": settings.tls.model_copy(update={"enabled": True, "dir": pki})})  # fmt: skip
-    compiler, _ = stack.enter_context(running_compiler(mesh, tmp_path, {(REPO, COMMIT): wasm}))
-    keystore_settings = settings.keystore.model_copy(update={
-        "master_key_file": tmp_path / "master.key", "rpc_url": url,
-        "contract_id": contract.account_id})  # fmt: skip
-    keystore, keystore_port = keystore_server.build_server(
-        mesh.model_copy(update={"keystore": keystore_settings}), "127.0.0.1:0"
-    )
-    keystore.start()
-    configured = mesh.model_copy(update={
-        "coordinator": settings.coordinator.model_copy(update={
-            "compiler": compiler, "admin_token": ADMIN_TOKEN, "storage_max_value_bytes": 100}),
-        "keystore": keystore_settings,
-        "attestation": settings.attestation.model_copy(update={"accept_development": True}),
-        "executor": settings.executor.model_copy(update={
-            "keystore": f"127.0.0.1:{keystore_port}",
-            # The oracle is on loopback: exempt from the private-address guard, as a
-            # development setting.
-            "guest": settings.executor.guest.model_copy(update={
-                "chain_rpc": url, "fetch_allow_networks": ["127.0.0.0/8"],
-                "fetch_ca_file": oracle.ca_file})}),
-    })  # fmt: skip
-    engine = make_engine(f"sqlite:///{tmp_path / 'coordinator.db'}")
-    migrate(engine)
-    coordinator, port = build_server(configured, engine, "127.0.0.1:0")
-    coordinator.start()
-    target = f"127.0.0.1:{port}"
-    executor_channel = open_channel(target, configured.tls, "executor", "coordinator")
-    indexer_channel = open_channel(target, configured.tls, "indexer", "coordinator")
-    edge_channel = open_channel(target, configured.tls, "edge", "coordinator")
-    token = register_worker(engine, "w1")
-    capabilities = JobCapabilities(configured, executor_channel, token)
-    runner = JobRunner(executor, executor_channel, token, WasmStore(tmp_path / "wasm"),
-                       capabilities=capabilities)  # fmt: skip
-    indexer = Indexer(RequestFeed(rpc, contract.account_id),
-                      coordinator_pb2_grpc.CoordinatorServiceStub(indexer_channel), rpc=rpc,
-                      operator=worker, chain=Chain(contract.account_id, "localnet"),
-                      cursor=Cursor(tmp_path / "cursor.json"), start_height=0)  # fmt: skip
-    keystore_target = f"127.0.0.1:{keystore_port}"
-    attested = stack.enter_context(attested_keystore(
-        keystore_target, configured.tls, "operator", configured.attestation))  # fmt: skip
-    yield World(rpc, contract.account_id, alice, bob, indexer, runner,
-                public_pb2_grpc.PublicServiceStub(edge_channel),
-                attested.stub, engine)  # fmt: skip
-    for channel in (edge_channel, executor_channel, indexer_channel):
-        channel.close()
-    keystore.stop(grace=None)
-    coordinator.stop(grace=None)
-    stack.close()
+def world(tmp_path: Path, settings: Settings, executor: Executor) -> Iterator[Platform]:
+    def modules(chain: Chain0) -> dict[tuple[str, str], bytes]:
+        wasm = guest(chain.contract, chain.alice, chain.oracle.url("/price")).wasm()
+        return {(REPO, COMMIT): wasm}
+
+    with running_platform(tmp_path, settings, executor, modules) as platform:
+        yield platform
 
 
-def vrf_key(world: World) -> bytes:
+def request(world: Platform, user: Signer) -> tuple[int, list[Record], dict[str, Any]]:
+    sent = send_request(world.rpc, user, world.contract,
+                        code_source={"repo": REPO, "commit": COMMIT}, input_data="",
+                        limits=LIMITS, response_format="bytes")  # fmt: skip
+    world.work()
+    result = wait_final(world.rpc, sent.tx_hash, user.account_id).value
+    assert result["status"] == "success", result
+    return int(result["request_id"]), records(result["output"]), result
+
+
+def vrf_key(world: Platform) -> bytes:
     return bytes.fromhex(world.keystore.GetVrfPublicKey(keystore_pb2.GetVrfPublicKeyRequest())
                          .public_key)  # fmt: skip
 
 
-def test_on_chain_requests_count_draw_and_read_the_chain(world: World) -> None:
-    request_id, got, result = world.request(world.alice)
+def test_on_chain_requests_count_draw_and_read_the_chain(world: Platform) -> None:
+    request_id, got, result = request(world, world.alice)
     assert got[0] == Record(1, b"1") and got[1] == Record(1, b"1")
     coin = json.loads(got[2].answer)
     origin = f"near:{world.contract}:{request_id}"
@@ -189,9 +92,9 @@ def test_on_chain_requests_count_draw_and_read_the_chain(world: World) -> None:
 
     # The same repository's store, the next request: the shared count goes on; bob's own
     # space starts at 1 while alice's was hers.
-    _, again, _ = world.request(world.bob)
+    _, again, _ = request(world, world.bob)
     assert again[0] == Record(1, b"2") and again[1] == Record(1, b"1")
-    second_id, third, _ = world.request(world.alice)
+    second_id, third, _ = request(world, world.alice)
     assert third[0] == Record(1, b"3") and third[1] == Record(1, b"2")
     assert json.loads(third[2].answer)["output"] != coin["output"]  # another request, another draw
     assert second_id > request_id
@@ -207,7 +110,7 @@ def test_on_chain_requests_count_draw_and_read_the_chain(world: World) -> None:
     assert all(len(r[3]) == 41 and bytes(r[3]) not in (b"1", b"2", b"3") for r in rows)
 
 
-def test_https_calls_count_in_their_projects_store(world: World) -> None:
+def test_https_calls_count_in_their_projects_store(world: Platform) -> None:
     admin = (("x-admin-token", ADMIN_TOKEN),)
     source = public_pb2.ProjectSource(repo=REPO, commit=COMMIT)
     world.public.CreateProject(public_pb2.CreateProjectRequest(

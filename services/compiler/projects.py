@@ -229,6 +229,7 @@ def _rust(project: Path, repo_root: Path, cwd: Path, config: BuildConfig) -> Rec
         raise BuildFailure(
             Category.RUST_COMPILATION_ERROR, f"Cargo.toml is not valid TOML: {exc}"
         ) from None
+    _check_rust_target(project, manifest)
     package, binary = _rust_binary(project, manifest, config)
     rustflags = " ".join([
         "-C link-self-contained=no", f"-C linker={WASM_LD}", f"-L {WASI_SYSROOT_LIB}",
@@ -279,6 +280,39 @@ def _rust(project: Path, repo_root: Path, cwd: Path, config: BuildConfig) -> Rec
     return Recipe("rust", "rust", argv, env, cwd, files, locate, rust_failure,
                   std_profile(manifest), seed_argv, fetch, toolchain=_tool_version("rustc"),
                   lockfile="Cargo.lock")  # fmt: skip
+
+
+def _check_rust_target(project: Path, manifest: dict[str, Any]) -> None:
+    """A crate that asks for ``wasm32-wasip2`` (``[package.metadata.outlayer] target``, or
+    ``build.target`` in its ``.cargo/config.toml``) is told why it cannot be built here, rather
+    than silently built as a wasip1 module: Debian's toolchain has the target but not
+    ``wasm-component-ld``, and its vendored ``wit-bindgen`` (which wasip2's std needs) lacks
+    its prebuilt ``libwit_bindgen_cabi.a``. The executor runs components built elsewhere."""
+    metadata = manifest.get("package", {}).get("metadata", {})
+    asked = metadata.get("outlayer", {}).get("target") if isinstance(metadata, dict) else None
+    for name in ("config.toml", "config"):
+        path = project / ".cargo" / name
+        if asked is None and path.is_file():
+            try:
+                build = tomllib.loads(path.read_text()).get("build", {})
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+                continue
+            asked = build.get("target") if isinstance(build, dict) else None
+    targets = asked if isinstance(asked, list) else [asked]
+    if "wasm32-wasip2" in targets:
+        raise BuildFailure(
+            Category.RUST_COMPILATION_ERROR,
+            "the crate asks for wasm32-wasip2 (a WASI preview 2 component), which this compiler "
+            "cannot build yet: its toolchain lacks wasm-component-ld and the wit-bindgen runtime. "
+            "Build the component with rustup (`rustup target add wasm32-wasip2`, `cargo build "
+            "--release --target wasm32-wasip2`) and run that .wasm: the executor accepts "
+            "components (docs/guest-abi.md, Components); or build for wasm32-wasip1 here",
+        )
+    if asked not in (None, "wasm32-wasip1") and not isinstance(asked, list):
+        raise BuildFailure(
+            Category.RUST_COMPILATION_ERROR,
+            f"the crate asks for target {str(asked)[:60]!r}; OutLayer builds wasm32-wasip1",
+        )
 
 
 def _rust_binary(

@@ -22,6 +22,7 @@ routing function) that the run reports as ``memory_limit``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -56,6 +57,7 @@ from services.executor._sandbox import (
 )
 from services.executor.capabilities.chain import SIGNING_REFUSED
 
+WIT_DIR = Path(__file__).parent / "wit"  # our interfaces, the leading platform's signatures
 COMPONENT_SUFFIX = "-component.cwasm"  # a compiled component's file in the module cache
 RUN_EXPORT = "wasi:cli/run@0.2"  # any 0.2.x
 # A component is made of several core instances and memories (its own, an adapter's, the
@@ -161,12 +163,70 @@ def _check_component(engine: wasmtime.Engine, component: wc.Component) -> None:
             "components may import WASI preview 2 (cli, io, clocks, random, filesystem) and "
             f"{', '.join(PLATFORM_INTERFACES)} (docs/guest-abi.md)",
         )
+    for name, item in kind.imports(engine).items():
+        if name in PLATFORM_INTERFACES:
+            _check_signatures(engine, name, item.ty)
     if not any(name.startswith(RUN_EXPORT) for name in kind.exports(engine)):
         raise InvalidModule(
             ExecutionErrorType.INVALID_WASM,
             "component exports no wasi:cli/run@0.2 interface: OutLayer runs WASI commands "
             "(a program with a main function built for wasm32-wasip2)",
         )
+
+
+def _check_signatures(engine: wasmtime.Engine, interface: str, item: object) -> None:
+    """Each function the component imports from one of our interfaces has the signature our
+    WIT gives it (``services/executor/wit``): a guest built against other WIT fails to link,
+    rather than reaching a host function with arguments it does not expect."""
+    expected = platform_signatures()[interface]
+    if not isinstance(item, wc.ComponentInstanceType):
+        raise _link_error(f"{interface} is imported as something other than an instance")
+    for function, extern in item.exports(engine).items():
+        want = expected.get(function)
+        if want is None:
+            raise _link_error(f"{interface} has no function {function} on this platform")
+        ty = extern.ty
+        got = _render_func(ty) if isinstance(ty, wc.FuncType) else type(ty).__name__
+        if got != want:
+            raise _link_error(f"{interface} {function} is imported as {got}; it is {want}")
+
+
+def _link_error(message: str) -> InvalidModule:
+    return InvalidModule(ExecutionErrorType.LINK_ERROR,
+                         f"{message} (services/executor/wit, docs/guest-abi.md)")  # fmt: skip
+
+
+def _render_func(ty: wc.FuncType) -> str:
+    params = ", ".join(f"{name}: {_render(value)}" for name, value in ty.params)
+    result = f" -> {_render(ty.result)}" if ty.result is not None else ""
+    return f"func({params}){result}"
+
+
+def _render(ty: Any) -> str:
+    if isinstance(ty, wc.ListType):
+        return f"list<{_render(ty.element)}>"
+    if isinstance(ty, wc.TupleType):
+        return f"tuple<{', '.join(_render(e) for e in ty.elements)}>"
+    if isinstance(ty, wc.OptionType):
+        return f"option<{_render(ty.payload)}>"
+    return type(ty).__name__.lower()  # string, bool, u8, u64, ...
+
+
+_WIT_FUNCTION = re.compile(r"^\s*([a-z][a-z0-9-]*): (func\(.*\)(?: -> .*)?);$", re.MULTILINE)
+_WIT_PACKAGE = re.compile(r"^package ([a-z:]+)@([0-9.]+);$", re.MULTILINE)
+
+
+@functools.cache
+def platform_signatures() -> dict[str, dict[str, str]]:
+    """interface (``near:rpc/api@0.1.0``) -> function -> its signature, from our WIT files."""
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted(WIT_DIR.glob("*.wit")):
+        text = path.read_text()
+        package = _WIT_PACKAGE.search(text)
+        assert package is not None, path
+        interface = f"{package[1]}/api@{package[2]}"
+        found[interface] = {name: sig for name, sig in _WIT_FUNCTION.findall(text)}
+    return found
 
 
 class _Malformed(Exception):
@@ -335,6 +395,16 @@ class ComponentRun(GuestRun):
         self, outcome: RawOutcome, failure: BaseException | None, instantiated: bool
     ) -> None:
         super()._classify(outcome, failure, instantiated)
+        if outcome.error_type is None and self._deadline.is_set():
+            # WASI preview 2 sleeps block inside wasmtime, past the epoch: a guest that slept
+            # through its deadline may return without another check (a worker is killed at the
+            # hard deadline anyway).
+            outcome.error_type = ExecutionErrorType.TIMEOUT
+            outcome.error_message = (
+                f"wall-clock limit of {self._job.limits.max_execution_seconds:g} s reached; "
+                "raise max_execution_seconds or do less work"
+            )
+            return
         if outcome.error_type != ExecutionErrorType.RUNTIME_ERROR or isinstance(
             failure, (wasmtime.Trap, HostFunctionFailure)
         ):

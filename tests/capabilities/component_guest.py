@@ -155,6 +155,9 @@ class ComponentGuest:
     body: list[str] = field(default_factory=list)
     extra_imports: str = ""
     fetch_hosts: str = ""
+    # More core functions: (canon lower ...) definitions, and the main module's imports of them
+    # (as "host" "<name>"), for what :meth:`call` does not cover.
+    extra_lowered: dict[str, tuple[str, str]] = field(default_factory=dict)
     _data: bytearray = field(default_factory=lambda: bytearray(b"\0" * 8 + b"\n01"))
     _used: set[tuple[str, str]] = field(default_factory=set)
 
@@ -218,6 +221,10 @@ class ComponentGuest:
                 core_imports.append(f'(import "host" "{name[1:]}" (func {name} {params} '
                                     f"{results}))")  # fmt: skip
                 instance_items.append(f'(export "{name[1:]}" (func {name}))')
+        for name, (definition, core_type) in self.extra_lowered.items():
+            lowered.append(f"(core func ${name} {definition})")
+            core_imports.append(f'(import "host" "{name}" (func ${name} {core_type}))')
+            instance_items.append(f'(export "{name}" (func ${name}))')
         data = bytes(self._data).replace(b"\\", b"\\\\").replace(b'"', b'\\"')
         escaped = "".join(chr(b) if 32 <= b < 127 else f"\\{b:02x}" for b in data)
         custom = ""
@@ -286,3 +293,20 @@ PRINT_ENVIRONMENT = """
   (call $get_environment (i32.const 3100))
   (call $pairs (i32.load (i32.const 3100)) (i32.shl (i32.load (i32.const 3104)) (i32.const 1)))
 """
+
+# Sleeps through wasi:clocks and wasi:io/poll (a pollable's block), 3 s.
+SLEEP_IMPORTS = """
+  (import "wasi:io/poll@0.2.0" (instance $poll
+    (export "pollable" (type $p (sub resource)))
+    (export "[method]pollable.block" (func (param "self" (borrow $p))))))
+  (alias export $poll "pollable" (type $pollable))
+  (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+    (alias outer 1 $pollable (type $p0))
+    (export "pollable" (type $p (eq $p0)))
+    (export "subscribe-duration" (func (param "when" u64) (result (own $p))))))
+"""
+SLEEP_LOWERED = {
+    "subscribe": ('(canon lower (func $clock "subscribe-duration"))', "(param i64) (result i32)"),
+    "block": ('(canon lower (func $poll "[method]pollable.block"))', "(param i32)"),
+}
+SLEEP = "(call $block (call $subscribe (i64.const 3000000000)))"

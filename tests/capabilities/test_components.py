@@ -6,22 +6,34 @@ calls, against the local services ``outlayer run`` uses and a localnet."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wasmtime.component import Component
 
 from outlayer import vrf
 from outlayer.config import Settings
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import RequestedLimits
 from outlayer.result import ExecutionResult
-from services.executor._components import is_component
+from services.compiler.failures import BuildFailure
+from services.compiler.projects import detect
+from services.executor._components import component_path, is_component
+from services.executor._sandbox import ModuleCache, make_engine, preload
 from services.executor.capabilities import GuestServices
 from services.executor.capabilities.chain import SIGNING_REFUSED
 from services.executor.capabilities.local import local_services
 from services.executor.executor import ExecutionJob, Executor
-from tests.capabilities.component_guest import ECHO_STDIN, PRINT_ENVIRONMENT, ComponentGuest
+from tests.capabilities.component_guest import (
+    ECHO_STDIN,
+    PRINT_ENVIRONMENT,
+    SLEEP,
+    SLEEP_IMPORTS,
+    SLEEP_LOWERED,
+    ComponentGuest,
+)
 from tests.capabilities.https_server import https_server
 from tests.localnet_server import running_localnet
 
@@ -234,3 +246,69 @@ def test_http_get_goes_through_fetch(
     assert json.loads(got[0]) == {"pair": "NEAR-USD", "price": "3.14"} and got[1] == ""
     assert got[3] == "HTTP 404"
     assert got[4] == "" and "example.com" in got[5]
+
+
+def test_a_guest_built_against_other_wit_fails_to_link(executor: Executor) -> None:
+    other = '(export "generate" (func (param "seed" u32) (result string)))'
+    guest = ComponentGuest(extra_imports=f'(import "near:vrf/api@0.1.0" (instance {other}))')
+    result = execute(executor, guest)
+    assert result.error is not None and result.error.type == ExecutionErrorType.LINK_ERROR
+    assert "near:vrf/api@0.1.0 generate is imported as func(seed: u32) -> string" in (
+        result.error.message
+    )
+    unknown = ComponentGuest(extra_imports='(import "near:vrf/api@0.1.0" (instance '
+                             '(export "roll" (func))))')  # fmt: skip
+    result = execute(executor, unknown)
+    assert result.error is not None and result.error.type == ExecutionErrorType.LINK_ERROR
+    assert "no function roll" in result.error.message
+
+
+@pytest.mark.parametrize(
+    ("files", "refused"),
+    [
+        ({"Cargo.toml": '[package.metadata.outlayer]\ntarget = "wasm32-wasip2"\n'}, True),
+        ({".cargo/config.toml": '[build]\ntarget = "wasm32-wasip2"\n'}, True),
+        ({".cargo/config.toml": '[build]\ntarget = "wasm32-wasip1"\n'}, False),
+        ({}, False),
+    ],
+)
+def test_the_compiler_says_why_it_cannot_build_a_wasip2_crate(
+    tmp_path: Path, files: dict[str, str], refused: bool
+) -> None:
+    manifest = '[package]\nname = "guest"\nversion = "0.1.0"\nedition = "2021"\n'
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.rs").write_text("fn main() {}\n")
+    (tmp_path / "Cargo.toml").write_text(manifest + files.pop("Cargo.toml", ""))
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    if not refused:
+        assert detect(tmp_path).kind == "rust"
+        return
+    with pytest.raises(BuildFailure) as caught:
+        detect(tmp_path)
+    assert "wasm32-wasip2" in caught.value.message and "wasm-component-ld" in caught.value.message
+
+
+def test_a_compiled_component_is_cached_and_reused(executor: Executor, settings: Settings) -> None:
+    guest = ComponentGuest().print(b"again and again")
+    for _ in range(3):  # compiled, then read from the cache (or preloaded by the zygote)
+        assert lines(execute(executor, guest)) == ["again and again"]
+    cached = list(Path(settings.executor.module_cache_dir).glob("*-component.cwasm"))
+    assert cached, "no compiled component in the module cache"
+    # What the zygote preloads for later workers, and what a worker then finds.
+    engine = make_engine()
+    ready = preload(engine, str(cached[0]))
+    assert isinstance(ready, Component)
+    wasm = guest.wasm()
+    cache = ModuleCache(settings.executor.module_cache_dir)
+    if component_path(cache, wasm) == str(cached[0]):
+        assert cache.load(engine, wasm, {str(cached[0]): ready}).preloaded
+
+
+def test_a_component_sleeping_past_its_limit_times_out(executor: Executor) -> None:
+    guest = ComponentGuest(extra_imports=SLEEP_IMPORTS, extra_lowered=SLEEP_LOWERED).wat(SLEEP)
+    started = time.monotonic()
+    result = execute(executor, guest, limits=RequestedLimits(max_execution_seconds=1))
+    assert result.error is not None and result.error.type == ExecutionErrorType.TIMEOUT
+    assert time.monotonic() - started < 8

@@ -1,0 +1,3 @@
+module example.com/outlayer/sdk
+
+go 1.24

@@ -180,8 +180,11 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     )
     assert payment_key(stack, 2) is None
     assert access_key_nonce(stack, ALICE) == nonce_before
+    # The rejected request's screen goes first: an Approve clicked on it would sign nothing.
+    expect(wallet.get_by_role("button", name="Approve")).to_be_hidden(timeout=30_000)
 
     create.click()
+    expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
     wallet.get_by_role("button", name="Approve").click()
     created = page.get_by_text(re.compile(r"created payment key \d+"))
     expect(created).to_be_visible(timeout=60_000)

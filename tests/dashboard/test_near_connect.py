@@ -187,7 +187,8 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
     wallet.get_by_role("button", name="Approve").click()
     created = page.get_by_text(re.compile(r"created payment key \d+"))
-    expect(created).to_be_visible(timeout=60_000)
+    # As long as the dashboard waits for the transaction to be final (120 s) on a busy machine.
+    expect(created).to_be_visible(timeout=120_000)
     assert "created payment key 2" in created.inner_text()
     on_chain = payment_key(stack, 2)
     assert on_chain["token_id"] == "usdc.localnet" and on_chain["balance"] == "0"

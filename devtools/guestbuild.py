@@ -49,7 +49,11 @@ def _native(name: str, source: Path) -> Guest:
     return Guest(name, (source,), ("cc", "-O2", "-o", str(out), str(source)), out, out)
 
 
-def _rust_guest(name: str, crate: Path) -> Guest:
+STD_VENDOR = "/usr/lib/rustlib/src/rust/library/vendor"
+
+
+def _rust_guest(name: str, crate: Path, *, also: tuple[Path, ...] = ()) -> Guest:
+    """``also``: folders the crate depends on by path (their changes rebuild it too)."""
     target_dir = REPO_ROOT / "build" / "cargo-target"
     rustflags = " ".join(
         [
@@ -59,10 +63,20 @@ def _rust_guest(name: str, crate: Path) -> Guest:
             f"-C link-arg={WASI_SYSROOT_LIB / 'crt1-command.o'}",
         ]
     )
-    sources = tuple(sorted(p for p in crate.rglob("*") if p.is_file() and "target" not in p.parts))
+    sources = tuple(
+        sorted(
+            p
+            for folder in (crate, *also)
+            for p in folder.rglob("*")
+            if p.is_file() and "target" not in p.parts
+        )
+    )
     command = (
         DEBIAN_CARGO, "build", "--release", "--quiet", "--target", "wasm32-wasip1",
         "-Zbuild-std=std,panic_abort", "--target-dir", str(target_dir),
+        # std's own crates from Debian's rust-web-src: nothing is downloaded.
+        "--config", 'source.crates-io.replace-with="vendored-std"',
+        "--config", f'source.vendored-std.directory="{STD_VENDOR}"',
     )  # fmt: skip
     env = (
         ("PATH", "/usr/bin:" + os.environ.get("PATH", "")),
@@ -90,6 +104,7 @@ def all_contracts() -> list[Guest]:
     return [
         _contract("outlayer", contracts / "outlayer"),
         _contract("client_example", contracts / "client_example"),
+        _contract("coin_flip", contracts / "coin_flip"),
         _contract("test_token", contracts / "test_token"),
         _contract("test_nft", contracts / "test_nft"),
         # ECDSA P-256 in MicroPython: 32-bit digits make it 2.3x cheaper (docs/performance.md).
@@ -100,10 +115,13 @@ def all_contracts() -> list[Guest]:
 def all_guests() -> list[Guest]:
     examples = REPO_ROOT / "examples" / "guests"
     bench = REPO_ROOT / "bench" / "guests"
+    sdk = REPO_ROOT / "sdk" / "rust"
     return [
         _c_guest("echo_json_c", examples / "c" / "echo_json.c"),
         _c_guest("env_report", examples / "c" / "env_report.c"),
         _rust_guest("echo_json_rust", examples / "rust" / "echo-json"),
+        # The Rust SDK's coin flip, settled on localnet by contract/coin_flip in the tests.
+        _rust_guest("coin_flip_rust", sdk / "examples" / "coin-flip", also=(sdk / "outlayer",)),
         _c_guest("cpu_bound", bench / "cpu_bound.c"),
         _native("cpu_bound_native", bench / "cpu_bound.c"),
     ]

@@ -122,6 +122,8 @@ def all_guests() -> list[Guest]:
         _rust_guest("echo_json_rust", examples / "rust" / "echo-json"),
         # The Rust SDK's coin flip, settled on localnet by contract/coin_flip in the tests.
         _rust_guest("coin_flip_rust", sdk / "examples" / "coin-flip", also=(sdk / "outlayer",)),
+        # The Rust SDK's view reader: a guest reading a contract's view method on localnet.
+        _rust_guest("view_reader_rust", sdk / "examples" / "view-reader", also=(sdk / "outlayer",)),
         _c_guest("cpu_bound", bench / "cpu_bound.c"),
         _native("cpu_bound_native", bench / "cpu_bound.c"),
     ]

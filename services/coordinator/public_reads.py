@@ -42,6 +42,7 @@ from services.coordinator.models import (
     Project,
     Worker,
 )
+from services.coordinator.queue import utcnow
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
@@ -212,6 +213,9 @@ def pricing(settings: CoordinatorSettings) -> pb.Pricing:
     return pb.Pricing(units=units, max_compile_ms=settings.max_compile_ms)
 
 
+RECENT_JOBS = 5000  # how far back recent throughput looks, at most
+
+
 def stats(engine: Engine) -> pb.Stats:
     with Session(engine) as session:
         by_status = dict(
@@ -228,12 +232,22 @@ def stats(engine: Engine) -> pb.Stats:
         active = session.exec(
             select(func.count()).select_from(Worker).where(col(Worker.revoked).is_(False))
         ).one()
+        # Bounded by the primary key: the newest jobs only, however long the table is.
+        newest = session.exec(
+            select(Job.completed_at).order_by(col(Job.id).desc()).limit(RECENT_JOBS)
+        ).all()
+    now = utcnow()
+    finished = [at for at in newest if at is not None]
+    last_hour = sum(1 for at in finished if at >= now - timedelta(hours=1))
     return pb.Stats(
         jobs_queued=by_status.get(JobStatus.QUEUED, 0) + by_status.get(JobStatus.COMPILING, 0),
         jobs_running=by_status.get(JobStatus.LEASED, 0),
         jobs_done=by_status.get(JobStatus.DONE, 0) + by_status.get(JobStatus.FAILED, 0),
         near_requests=by_kind.get("near", 0), https_calls=calls, https_calls_pending=pending,
         projects=projects, workers_active=active,
+        finished_last_minute=sum(1 for at in finished if at >= now - timedelta(minutes=1)),
+        finished_last_hour=last_hour,
+        recent_capped=len(newest) == RECENT_JOBS and last_hour == len(finished),
     )  # fmt: skip
 
 

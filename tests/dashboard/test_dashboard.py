@@ -453,6 +453,9 @@ def test_the_operator_sees_the_queue_hidden_logs_and_every_call(
     visit(page, stack, "status")
     expect(page.get_by_test_id("cache-modules")).to_have_text(re.compile(r"^\d+$"))
     expect(page.get_by_test_id("cache-hits")).to_have_text(re.compile(r"^\d+$"))
+    # Recent throughput: the call just made finished within the hour.
+    expect(page.get_by_test_id("stats-hour")).to_have_text(re.compile(r"^(at least )?[1-9]\d*$"))
+    expect(page.get_by_test_id("stats-minute")).to_have_text(re.compile(r"^\d+ \(\d+\.\d\d/s\)$"))
 
     # Without the token, or with a wrong one: refused, and no hidden log shown.
     page.get_by_role("button", name="Show the queue").click()

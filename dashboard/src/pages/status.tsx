@@ -42,6 +42,10 @@ export function StatusPage() {
               <dt>On-chain requests</dt><dd>{s.near_requests ?? 0}</dd>
               <dt>HTTPS calls (pending)</dt><dd>{s.https_calls ?? 0} ({s.https_calls_pending ?? 0})</dd>
               <dt>Projects</dt><dd>{s.projects ?? 0}</dd>
+              <dt>Finished, last minute</dt>
+              <dd data-testid="stats-minute">{s.finished_last_minute ?? 0} ({(Number(s.finished_last_minute ?? 0) / 60).toFixed(2)}/s)</dd>
+              <dt>Finished, last hour</dt>
+              <dd data-testid="stats-hour">{s.recent_capped ? "at least " : ""}{s.finished_last_hour ?? 0}</dd>
             </dl>
           )}
           <button type="button" onClick={() => { stats.reload(); health.reload(); workers.reload(); cache.reload(); }}>Refresh</button>

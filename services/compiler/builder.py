@@ -27,6 +27,7 @@ import wasmtime
 
 from outlayer.config import CompilerSettings
 from outlayer.errors import ExecutionErrorType as Category
+from outlayer.fetch_hosts import FETCH_SECTION, custom_sections, with_fetch_section
 from outlayer.telemetry import meter
 from services.compiler.cache import CacheEntry, ModuleCache
 from services.compiler.deps_http import FetchReport, Progress
@@ -327,6 +328,8 @@ class Compiler:
                 raise recipe.classify(run.output)
             progress("validating the module")
             wasm = self._read_module(recipe.locate(work), work)
+            if recipe.fetch_hosts:
+                wasm = _declare_fetch_hosts(wasm, list(recipe.fetch_hosts))
             info = _build_info(recipe, report, work, ignored=ignored, build_seconds=build_seconds,
                                cpu_ms=run.cpu_ms)  # fmt: skip
             return self.cache.put(source, wasm, time.time(), time.monotonic() - began, info)
@@ -357,6 +360,18 @@ class Compiler:
                 Category.COMPILATION_ERROR, "the build's output is not a valid WebAssembly module"
             ) from None
         return wasm
+
+
+def _declare_fetch_hosts(wasm: bytes, hosts: list[str]) -> bytes:
+    """outlayer.toml's fetch hosts, as the module's outlayer.fetch section: one place only, so
+    no reader has to decide which of two lists counts."""
+    if FETCH_SECTION in custom_sections(wasm):
+        raise BuildFailure(
+            Category.COMPILATION_ERROR,
+            f"the module declares its own {FETCH_SECTION} section and outlayer.toml lists "
+            "[capabilities] fetch_hosts too: declare the hosts in one place",
+        )
+    return with_fetch_section(wasm, hosts)
 
 
 def _drop_prebuilt(source_dir: Path) -> list[str]:

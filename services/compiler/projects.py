@@ -19,6 +19,9 @@ optional ``outlayer.toml`` names):
                              # entry file; make: the make target
     features = ["extra"]     # Rust: cargo features
 
+    [capabilities]
+    fetch_hosts = ["api.example.com"]  # appended to the module as its outlayer.fetch section
+
 Dependencies are fetched before the build (``deps_*.py``, network to the registries only); the
 build itself runs offline in the sandbox.
 """
@@ -39,6 +42,7 @@ from typing import Any
 
 from outlayer.config import CompilerSettings
 from outlayer.errors import ExecutionErrorType as Category
+from outlayer.fetch_hosts import HostListError, checked_hosts
 from services.compiler.deps_cargo import cargo_home_config, fetch_cargo
 from services.compiler.deps_go import fetch_go
 from services.compiler.deps_http import FetchReport, Progress
@@ -98,6 +102,7 @@ class Recipe:
     # Host folders the build also needs, mounted read-only where they are (a toolchain).
     mounts: list[Path] = field(default_factory=list)
     toolchain: str = ""  # shown in the build's metadata
+    fetch_hosts: tuple[str, ...] = ()  # outlayer.toml's, for the built module's outlayer.fetch
     lockfile: str = ""  # relative to the project folder: hashed into the metadata after the build
 
 
@@ -109,6 +114,8 @@ class BuildConfig:
     directory: str = ""
     target: str = ""
     features: tuple[str, ...] = ()
+    # [capabilities] fetch_hosts: appended to the built module as its outlayer.fetch section.
+    fetch_hosts: tuple[str, ...] = ()
 
 
 # The parts of a release profile that change how std is compiled.
@@ -161,12 +168,34 @@ def read_build_config(repo_root: Path) -> BuildConfig:
         isinstance(f, str) and _NAME.match(f) for f in features
     ):
         raise _bad_config("features must be a list of feature names")
-    return BuildConfig(language, directory.strip("/"), target, tuple(features))
+    return BuildConfig(language, directory.strip("/"), target, tuple(features),
+                       _fetch_hosts(data.get("capabilities", {})))  # fmt: skip
+
+
+def _fetch_hosts(capabilities: object) -> tuple[str, ...]:
+    if not isinstance(capabilities, dict):
+        raise _bad_config("[capabilities] must be a table")
+    unknown = sorted(set(capabilities) - {"fetch_hosts"})
+    if unknown:
+        raise _bad_config(f"unknown setting {unknown[0]!r} in [capabilities]; known: fetch_hosts")
+    hosts = capabilities.get("fetch_hosts", [])
+    if not isinstance(hosts, list):
+        raise _bad_config("fetch_hosts must be a list of host names")
+    try:
+        return tuple(checked_hosts(hosts))
+    except HostListError as exc:
+        raise _bad_config(str(exc)) from None
 
 
 def detect(repo_root: Path) -> Recipe:
     """The recipe for the repository checked out in ``repo_root`` (on the host)."""
     config = read_build_config(repo_root)
+    recipe = _recipe(repo_root, config)
+    recipe.fetch_hosts = config.fetch_hosts
+    return recipe
+
+
+def _recipe(repo_root: Path, config: BuildConfig) -> Recipe:
     project = repo_root / config.directory if config.directory else repo_root
     if not project.is_dir():
         raise _bad_config(f"directory {config.directory!r} does not exist in the repository")

@@ -21,6 +21,7 @@ from services.compiler.builder import DEFAULT_ESTIMATE_S, FAILED, IN_PROGRESS, R
 from services.compiler.sandbox import BuildLimits, Sandbox, SandboxRun
 from services.compiler.service import compile_reply
 from services.executor import ExecutionJob, Executor
+from services.executor.capabilities.manifest import declared_fetch_hosts
 from tests.compiler.conftest import HELLO_C, make_compiler
 from tests.test_services_cli import free_port
 
@@ -286,3 +287,38 @@ def test_folders_left_by_a_stopped_compiler_are_swept_at_start(
     make_compiler(settings, tmp_path, git).close()
     assert not stale.exists() and not half_seed.exists()
     assert seed.exists() and recent.exists()  # seeds are kept; a running build is not touched
+
+
+def test_fetch_hosts_from_outlayer_toml_become_the_modules_section(
+    compiler: Compiler, git: GitServer, executor: Executor
+) -> None:
+    """[capabilities] fetch_hosts is appended to the built module as its outlayer.fetch
+    section (so languages that cannot write one from source can declare hosts), covered by the
+    module's checksum; bad lists and a second declaration are refused."""
+    toml = '[capabilities]\nfetch_hosts = ["api.example.com", "*.Prices.example"]\n'
+    commit = git.publish("alice", "fetcher", {"main.c": HELLO_C, "outlayer.toml": toml})
+    built = compiler.compile(f"{git.url}/alice/fetcher", commit, wait_seconds=None)
+    assert built.status == READY and built.entry is not None
+    wasm = compiler.cache.read(built.entry.checksum)
+    assert wasm is not None and hashlib.sha256(wasm).hexdigest() == built.entry.checksum
+    assert declared_fetch_hosts(wasm) == ["api.example.com", "*.prices.example"]
+    assert executor.execute(ExecutionJob(wasm)).output == "hello from C\n"
+
+    for bad, why in (('fetch_hosts = ["bad host!"]', "is not a host name"),
+                     ('fetch_hosts = "api.example.com"', "must be a list"),
+                     ('hosts = ["a.example"]', "unknown setting 'hosts'")):  # fmt: skip
+        files = {"main.c": HELLO_C, "outlayer.toml": f"[capabilities]\n{bad}\n"}
+        commit = git.publish("alice", "bad-fetcher", files)
+        category, message = failed(compiler, f"{git.url}/alice/bad-fetcher", commit)
+        assert category is Category.COMPILATION_ERROR and why in message, message
+
+    declared = ('#include <stdio.h>\n__asm__(".section .custom_section.outlayer.fetch,\\"\\",@\\n'
+                '.ascii \\"own.example\\\\n\\"\\n.text\\n");\n'
+                'int main(void) { puts("hi"); return 0; }\n')  # fmt: skip
+    twice = git.publish("alice", "twice", {"main.c": declared, "outlayer.toml": toml})
+    category, message = failed(compiler, f"{git.url}/alice/twice", twice)
+    assert category is Category.COMPILATION_ERROR and "in one place" in message
+    alone = git.publish("alice", "own", {"main.c": declared})
+    own = compiler.compile(f"{git.url}/alice/own", alone, wait_seconds=None)
+    assert own.status == READY and own.entry is not None
+    assert declared_fetch_hosts(compiler.cache.read(own.entry.checksum) or b"") == ["own.example"]

@@ -307,7 +307,10 @@ def test_fetch_hosts_from_outlayer_toml_become_the_modules_section(
     for bad, why in (('fetch_hosts = ["bad host!"]', "is not a host name"),
                      ('fetch_hosts = "api.example.com"', "must be a list"),
                      ('hosts = ["a.example"]', "unknown setting 'hosts'")):  # fmt: skip
-        files = {"main.c": HELLO_C, "outlayer.toml": f"[capabilities]\n{bad}\n"}
+        files: dict[str, str | bytes] = {
+            "main.c": HELLO_C,
+            "outlayer.toml": f"[capabilities]\n{bad}\n",
+        }
         commit = git.publish("alice", "bad-fetcher", files)
         category, message = failed(compiler, f"{git.url}/alice/bad-fetcher", commit)
         assert category is Category.COMPILATION_ERROR and why in message, message

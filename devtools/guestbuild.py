@@ -151,7 +151,9 @@ def build(guest: Guest) -> bool:
         )
     began = time.monotonic()
     print(f"    building {guest.name} ...", flush=True)
-    env = {**os.environ, **dict(guest.env)}
+    # nearc runs make without -j: both cores shorten a contract's build (not in the fingerprint:
+    # how fast a build runs does not change what it makes).
+    env = {**os.environ, "MAKEFLAGS": f"-j{os.cpu_count() or 1}", **dict(guest.env)}
     done = subprocess.run(
         guest.command, cwd=guest.cwd, env=env, capture_output=True, text=True, check=False
     )

@@ -34,6 +34,7 @@ bench: setup
 	@.venv/bin/python -m bench.compiler_builds
 	@.venv/bin/python -m bench.real_repositories
 	@.venv/bin/python -m bench.dashboard_tti
+	@.venv/bin/python -m bench.host_calls
 
 # The contract's stateful property test, searched longer than in CI (500 cases; CI runs 60, about
 # 3.5 minutes, so expect well over half an hour).

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from outlayer.config import CoordinatorSettings
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
+from outlayer.near.account_id import is_account_id
 from outlayer.result import ExecutionResult
 from outlayer.v1 import execution_pb2
 from outlayer.v1 import public_pb2 as pb
@@ -253,8 +253,6 @@ def stats(engine: Engine) -> pb.Stats:
 
 # --- executions: an account's requests on chain, the outcome of HTTPS calls ---------------------
 
-# A NEAR account id (nomicon: 2 to 64 characters, lowercase parts joined by "." "-" "_").
-_ACCOUNT = re.compile(r"(?=.{2,64}$)(([a-z\d]+[\-_])*[a-z\d]+\.)*([a-z\d]+[\-_])*[a-z\d]+")
 _RUNNING = {JobStatus.QUEUED: "queued", JobStatus.COMPILING: "compiling",
             JobStatus.LEASED: "running"}  # fmt: skip
 _FINISHED = (JobStatus.DONE.value, JobStatus.FAILED.value)
@@ -266,7 +264,7 @@ HTTPS_KEY_PREFIX = call_job_key("x").removesuffix("x")
 
 
 def check_account(account: str, what: str) -> None:
-    if not _ACCOUNT.fullmatch(account):
+    if not is_account_id(account):
         raise invalid_argument(
             f"{what} must be a NEAR account id (2 to 64 characters: lowercase letters, digits "
             f"and - _ . between them, like alice.near), got {account!r}"

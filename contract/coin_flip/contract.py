@@ -79,12 +79,20 @@ def on_flipped():
         if result.get("status") == "success" and randomness.get("origin") == origin:
             outcome = output.get("side")
             if outcome in ("heads", "tails"):
-                game = {"player": player, "guess": guess, "settled": True, "outcome": outcome,
-                        "won": outcome == guess, "request_id": result.get("request_id"),
-                        "randomness": randomness}
+                game = {
+                    "player": player,
+                    "guess": guess,
+                    "settled": True,
+                    "outcome": outcome,
+                    "won": outcome == guess,
+                    "request_id": result.get("request_id"),
+                    "randomness": randomness,
+                }
         if not game["settled"]:
-            game["error"] = result.get("error") or {"type": "invalid_output",
-                                                   "message": "no outcome bound to the request"}
+            game["error"] = result.get("error") or {
+                "type": "invalid_output",
+                "message": "no outcome bound to the request",
+            }
     else:
         game["error"] = {"type": "request_failed", "message": "OutLayer refused the request"}
     near.storage_write("game:" + player, json.dumps(game))

@@ -17,6 +17,7 @@ from outlayer import vrf
 from outlayer.config import Settings
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import RequestedLimits
+from outlayer.near.rpc import NearRpc
 from outlayer.result import ExecutionResult
 from services.compiler.failures import BuildFailure
 from services.compiler.projects import detect
@@ -203,6 +204,11 @@ def test_signing_is_refused(executor: Executor) -> None:
 
 def test_rpc_reads_on_localnet(executor: Executor, settings: Settings, tmp_path: Path) -> None:
     with running_localnet(tmp_path / "chain") as (url, root):
+        # A chain just started may have only its genesis final: wait for a first final block.
+        rpc = NearRpc(url)
+        deadline = time.monotonic() + 30
+        while rpc.block()["header"]["height"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         chain = settings.model_copy(update={"executor": settings.executor.model_copy(update={
             "guest": settings.executor.guest.model_copy(update={"chain_rpc": url})})})  # fmt: skip
         guest = (ComponentGuest()

@@ -60,17 +60,23 @@ class ChainReader:
         return json.dumps(shown, sort_keys=True).encode()
 
     def _query(self, params: dict[str, str], timeout: float, account: str) -> dict[str, Any]:
-        try:
-            result: dict[str, Any] = self._rpc.call("query", params, timeout=timeout)
-        except NearRpcError as exc:
-            if exc.cause == "UNKNOWN_ACCOUNT":
-                raise OutlayerError(ErrorCode.NOT_FOUND, f"no account {account} on chain") from None
-            if exc.cause == "CONTRACT_EXECUTION_ERROR":
-                raise OutlayerError(ErrorCode.INTERNAL, exc.message) from None
-            if exc.cause == "NO_CONTRACT_CODE":
-                raise OutlayerError(ErrorCode.NOT_FOUND, f"{account} has no contract") from None
-            raise OutlayerError(exc.code, exc.message) from None
+        result: dict[str, Any] = _call(self._rpc, "query", params, timeout, account)
         return result
+
+
+def _call(rpc: NearRpc, method: str, params: Any, timeout: float, account: str = "") -> Any:
+    """One RPC call, the node's errors in the guest's terms (the same for modules and
+    components): no account or no contract is NOT_FOUND, a failed view FAILED."""
+    try:
+        return rpc.call(method, params, timeout=timeout)
+    except NearRpcError as exc:
+        if exc.cause == "UNKNOWN_ACCOUNT" and account:
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"no account {account} on chain") from None
+        if exc.cause == "NO_CONTRACT_CODE" and account:
+            raise OutlayerError(ErrorCode.NOT_FOUND, f"{account} has no contract") from None
+        if exc.cause == "CONTRACT_EXECUTION_ERROR" or not account:
+            raise OutlayerError(ErrorCode.INTERNAL, exc.message) from None
+        raise OutlayerError(exc.code, exc.message) from None
 
 
 def _check_account(account: str) -> None:
@@ -107,7 +113,7 @@ def _at(finality_or_block: str) -> dict[str, Any]:
     return {"block_id": given}
 
 
-def _query(request_type: str, account: str, finality_or_block: str, **extra: str) -> Any:
+def _params(request_type: str, account: str, finality_or_block: str, **extra: str) -> Any:
     _check_account(account)
     return ("query", {"request_type": request_type, "account_id": account,
                       **_at(finality_or_block), **extra})  # fmt: skip
@@ -117,7 +123,7 @@ def _view(a: dict[str, str]) -> tuple[str, Any]:
     if not _METHOD.fullmatch(a["method-name"]):
         raise invalid_argument(f"{a['method-name'][:80]!r} is not a contract method name")
     args = base64.b64encode(a["args-json"].encode()).decode()
-    return _query("call_function", a["contract-id"], a["finality-or-block"],  # type: ignore[no-any-return]
+    return _params("call_function", a["contract-id"], a["finality-or-block"],  # type: ignore[no-any-return]
                   method_name=a["method-name"], args_base64=args)  # fmt: skip
 
 
@@ -160,13 +166,13 @@ def _raw(a: dict[str, str]) -> tuple[str, Any]:
 
 _READS: dict[str, Callable[[dict[str, str]], tuple[str, Any]]] = {
     "view": _view,
-    "view-account": lambda a: _query("view_account", a["account-id"], a["finality-or-block"]),
-    "view-access-key": lambda a: _query("view_access_key", a["account-id"],
+    "view-account": lambda a: _params("view_account", a["account-id"], a["finality-or-block"]),
+    "view-access-key": lambda a: _params("view_access_key", a["account-id"],
                                         a["finality-or-block"], public_key=a["public-key"]),
-    "view-access-key-list": lambda a: _query("view_access_key_list", a["account-id"],
+    "view-access-key-list": lambda a: _params("view_access_key_list", a["account-id"],
                                              a["finality-or-block"]),
-    "view-code": lambda a: _query("view_code", a["account-id"], a["finality-or-block"]),
-    "view-state": lambda a: _query("view_state", a["account-id"], a["finality-or-block"],
+    "view-code": lambda a: _params("view_code", a["account-id"], a["finality-or-block"]),
+    "view-state": lambda a: _params("view_state", a["account-id"], a["finality-or-block"],
                                    prefix_base64=a["prefix-base64"]),
     "block": lambda a: ("block", _at(a["finality-or-block"])),
     "chunk": _chunk,
@@ -200,10 +206,8 @@ def near_api_read(rpc: NearRpc, function: str, args: dict[str, str], timeout: fl
         method, params = build(args)
     except KeyError as exc:
         raise invalid_argument(f"near:rpc/api {function} lacks its argument {exc}") from None
-    try:
-        result = rpc.call(method, params, timeout=timeout)
-    except NearRpcError as exc:
-        raise OutlayerError(ErrorCode.INTERNAL, exc.message) from None
+    account = args.get("contract-id") or args.get("account-id") or ""
+    result = _call(rpc, method, params, timeout, account)
     if function == "view":
         if "error" in result:
             raise OutlayerError(ErrorCode.INTERNAL, f"the view failed: {result['error']}")

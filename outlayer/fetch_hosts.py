@@ -43,9 +43,11 @@ def parse_section(payload: bytes) -> list[str]:
     return checked_hosts(hosts)
 
 
-def custom_sections(wasm: bytes) -> dict[str, bytes]:
-    """The custom sections of a module by name (the last one of a name wins)."""
-    found: dict[str, bytes] = {}
+def custom_section(wasm: bytes, wanted: str) -> bytes | None:
+    """The payload of the module's last custom section named ``wanted`` (None: there is none).
+    Run for every job: only section headers are read, and only the wanted one is copied."""
+    found: bytes | None = None
+    key = wanted.encode()
     at = 8  # after the magic and version
     while at < len(wasm):
         section_id = wasm[at]
@@ -55,8 +57,8 @@ def custom_sections(wasm: bytes) -> dict[str, bytes]:
             raise HostListError("a section runs past the end of the module")
         if section_id == 0:
             name_size, name_at = _leb128(wasm, at)
-            name = wasm[name_at : name_at + name_size].decode("utf-8", errors="replace")
-            found[name] = wasm[name_at + name_size : end]
+            if wasm[name_at : name_at + name_size] == key:
+                found = wasm[name_at + name_size : end]
         at = end
     return found
 

@@ -27,7 +27,7 @@ import wasmtime
 
 from outlayer.config import CompilerSettings
 from outlayer.errors import ExecutionErrorType as Category
-from outlayer.fetch_hosts import FETCH_SECTION, custom_sections, with_fetch_section
+from outlayer.fetch_hosts import FETCH_SECTION, custom_section, with_fetch_section
 from outlayer.telemetry import meter
 from services.compiler.cache import CacheEntry, ModuleCache
 from services.compiler.deps_http import FetchReport, Progress
@@ -365,7 +365,7 @@ class Compiler:
 def _declare_fetch_hosts(wasm: bytes, hosts: list[str]) -> bytes:
     """outlayer.toml's fetch hosts, as the module's outlayer.fetch section: one place only, so
     no reader has to decide which of two lists counts."""
-    if FETCH_SECTION in custom_sections(wasm):
+    if custom_section(wasm, FETCH_SECTION) is not None:
         raise BuildFailure(
             Category.COMPILATION_ERROR,
             f"the module declares its own {FETCH_SECTION} section and outlayer.toml lists "

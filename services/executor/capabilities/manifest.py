@@ -6,11 +6,11 @@ is part of the measured module (its SHA-256) and cannot be widened by the operat
 
 from __future__ import annotations
 
-from outlayer.fetch_hosts import FETCH_SECTION, custom_sections, parse_section
+from outlayer.fetch_hosts import FETCH_SECTION, custom_section, parse_section
 
 
 def declared_fetch_hosts(wasm: bytes) -> list[str]:
     """The hosts of the ``outlayer.fetch`` section ([] when there is none); ValueError when it
     is malformed."""
-    section = custom_sections(wasm).get(FETCH_SECTION)
+    section = custom_section(wasm, FETCH_SECTION)
     return [] if section is None else parse_section(section)

@@ -130,6 +130,8 @@ def test_a_near_connect_wallet_signs_in_and_signs_on_localnet(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # The page's and the wallet's console, shown by pytest when a step fails.
+    page.on("console", lambda message: print(f"console {message.type}: {message.text}"))
     page.goto(f"{stack.dashboard}&manifest={wallet_url}/manifest.json")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     signed_in_through_near_connect(page, stack)
@@ -161,8 +163,9 @@ def signed_in_through_near_connect(page: Page, stack: RunningStack) -> None:
 
 
 def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
-    """create_payment_key from the dashboard: shown by the wallet; approved, signed by the wallet
-    with alice's key and final on localnet."""
+    """create_payment_key from the dashboard: shown by the wallet; rejected or closed, nothing is
+    sent; approved, signed by the wallet with alice's key and final on localnet. Each request
+    after a completed one is shown and answered as the first was."""
     nonce_before = access_key_nonce(stack, ALICE)
     assert payment_key(stack, 2) is None  # the stack made alice's key 1
     page.goto(f"{stack.dashboard}#/keys")  # a reload: the wallet is asked again, still alice
@@ -174,8 +177,15 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     expect(wallet.get_by_role("list", name="what you sign")).to_contain_text(
         "to outlayer.localnet: call create_payment_key"
     )
-    # Only one signing per run: a second request after a completed one did not complete in full
-    # runs (open: session 7's closing note), so rejecting and closing are not exercised here.
+    wallet.get_by_role("button", name="Reject").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "the wallet did not sign: User rejected the transaction"
+    )
+    assert payment_key(stack, 2) is None
+    assert access_key_nonce(stack, ALICE) == nonce_before
+
+    create.click()
+    expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
     wallet.get_by_role("button", name="Approve").click()
     created = page.get_by_text(re.compile(r"created payment key \d+"))
     # As long as the dashboard waits for the transaction to be final (120 s) on a busy machine.
@@ -183,6 +193,13 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     assert "created payment key 2" in created.inner_text()
     on_chain = payment_key(stack, 2)
     assert on_chain["token_id"] == "usdc.localnet" and on_chain["balance"] == "0"
+    assert access_key_nonce(stack, ALICE) == nonce_before + 1
+
+    create.click()
+    expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
+    page.locator(".hot-connector-popup .modal-container:visible").click(position={"x": 5, "y": 5})
+    expect(page.get_by_role("alert")).to_contain_text("the wallet was closed before it signed")
+    assert payment_key(stack, 3) is None
     assert access_key_nonce(stack, ALICE) == nonce_before + 1
 
 

@@ -434,6 +434,19 @@ def send_without_delay(transport: asyncio.BaseTransport) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def unread_bytes_waiting(transport: asyncio.BaseTransport) -> bool:
+    """Whether the connection's socket holds bytes the loop has not read yet (TLS records
+    count: the client is sending)."""
+    wrapped = transport.get_extra_info("socket")
+    if wrapped is None:
+        return False
+    try:  # asyncio's wrapper has no recv(); a duplicate of the descriptor peeks the same socket
+        with wrapped.dup() as sock:
+            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # nothing waiting (EAGAIN), or reset: nothing to keep the connection for
+        return False
+
+
 def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with a deadline for each request's headers, a cap on open
     connections, and JSON bodies for the errors it answers itself."""
@@ -468,6 +481,12 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
         def _headers_late(self) -> None:
             self._header_timer = None
             if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+                return
+            if not self._got_bytes and unread_bytes_waiting(self.transport):
+                # The client did send: a busy loop had not read it yet. Its headers get a
+                # deadline of their own, from now.
+                self._arm()
+                self._got_bytes = True
                 return
             if self._got_bytes:  # part of a request: say why it is closed
                 message = (f"the request's headers did not arrive within "

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from devtools.gitserver import GitServer, folder_files
 from outlayer.errors import ExecutionErrorType as Category
 from outlayer.result import ResponseFormat
@@ -16,6 +18,10 @@ from tests.compiler.test_builds import counting
 EXAMPLE = Path(__file__).parents[2] / "examples" / "guests" / "rust" / "echo-json"
 MANIFEST = '[package]\nname = "guest"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
 MAIN = 'fn main() { println!("hi"); }\n'
+
+# Each build compiles std first (a sandbox run of ~1 min on a quiet machine, ~4 min when the
+# suite's other half is building too): the suite's 300 s is too short for a test of several.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def test_rust_crates_build_and_run_with_std_built_once_per_profile(

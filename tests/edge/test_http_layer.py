@@ -239,3 +239,47 @@ def test_the_edge_s_connections_send_without_delay() -> None:
         return seen[0]
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def test_a_request_the_loop_has_not_read_yet_is_not_taken_for_a_silent_client() -> None:
+    """The header deadline closes a connection that sent nothing; a busy loop that has not read
+    a client's bytes yet peeks at them first (without consuming them) and keeps it open."""
+    import asyncio
+
+    from services.edge.server import unread_bytes_waiting
+
+    async def peeked() -> tuple[list[bool], bytes]:
+        transports: list[asyncio.Transport] = []
+        received: list[bytes] = []
+
+        class Busy(asyncio.Protocol):  # reads nothing until told to: a loop behind on its work
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                assert isinstance(transport, asyncio.Transport)
+                transport.pause_reading()
+                transports.append(transport)
+
+            def data_received(self, data: bytes) -> None:
+                received.append(data)
+
+        server = await asyncio.get_running_loop().create_server(Busy, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, silent = await asyncio.open_connection("127.0.0.1", port)
+        _, sending = await asyncio.open_connection("127.0.0.1", port)
+        sending.write(b"GET / HTTP/1.1\r\n\r\n")
+        await sending.drain()
+        while len(transports) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # the bytes are in the server's socket, unread
+        waiting = [unread_bytes_waiting(t) for t in transports]
+        for transport in transports:
+            transport.resume_reading()
+        while not received:
+            await asyncio.sleep(0.01)
+        for writer in (silent, sending):
+            writer.close()
+        server.close()
+        return sorted(waiting), b"".join(received)  # accepted in either order
+
+    waiting, data = asyncio.run(peeked())
+    assert waiting == [False, True]  # the silent client's socket holds nothing, the sender's
+    assert data == b"GET / HTTP/1.1\r\n\r\n"  # peeking consumed nothing

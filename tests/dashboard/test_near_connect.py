@@ -186,6 +186,7 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
 
     create.click()
     expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
+    no_stale_popup(page)
     wallet.get_by_role("button", name="Approve").click()
     created = page.get_by_text(re.compile(r"created payment key \d+"))
     # As long as the dashboard waits for the transaction to be final (120 s) on a busy machine.
@@ -197,10 +198,17 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
 
     create.click()
     expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
+    no_stale_popup(page)
     page.locator(".hot-connector-popup .modal-container:visible").click(position={"x": 5, "y": 5})
     expect(page.get_by_role("alert")).to_contain_text("the wallet was closed before it signed")
     assert payment_key(stack, 3) is None
     assert access_key_nonce(stack, ALICE) == nonce_before + 1
+
+
+def no_stale_popup(page: Page) -> None:
+    """A request's wallet popup (and its iframe) is gone once it is answered: the request
+    shown is the only one in the page."""
+    expect(page.locator(".hot-connector-popup iframe")).to_have_count(1)
 
 
 def signed_out(page: Page) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from outlayer.config import Settings
+from outlayer.config import EdgeSettings, Settings
 from services.executor import Executor
 from tests.edge.conftest import Stack, edge_stack
 
@@ -20,10 +20,11 @@ CALLERS = 60
 
 @pytest.fixture
 def patient_stack(settings: Settings, executor: Executor, tmp_path: Path) -> Iterator[Stack]:
-    """The edge's default header deadline (10 s), not the tests' 1 s: sixty client threads in
-    this process, which also runs the edge and the coordinator, may each take over a second
-    between connecting and sending on a loaded machine."""
-    with edge_stack(settings, executor, tmp_path, header_timeout_seconds=10.0) as running:
+    """The edge's default header deadline, not the tests' 1 s: sixty client threads in this
+    process, which also runs the edge and the coordinator, may each take over a second between
+    connecting and sending on a loaded machine."""
+    default = EdgeSettings().header_timeout_seconds
+    with edge_stack(settings, executor, tmp_path, header_timeout_seconds=default) as running:
         yield running
 
 

@@ -242,8 +242,9 @@ def test_the_edge_s_connections_send_without_delay() -> None:
 
 
 def test_a_request_the_loop_has_not_read_yet_is_not_taken_for_a_silent_client() -> None:
-    """The header deadline closes a connection that sent nothing; a busy loop that has not read
-    a client's bytes yet peeks at them first (without consuming them) and keeps it open."""
+    """What the header deadline asks before it closes a connection as silent: whether bytes the
+    loop has not read yet are waiting. A silent client's socket holds none, a sender's does,
+    and peeking consumes nothing."""
     import asyncio
 
     from services.edge.server import unread_bytes_waiting

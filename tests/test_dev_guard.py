@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -113,12 +114,17 @@ def test_private_files_are_created_owner_only_even_over_an_old_file(tmp_path: Pa
     assert old.read_text() == "new"
 
 
+def _own_ports() -> Ports:
+    """Free ports, never the defaults a user's `make run` holds."""
+    return Ports(*(free_port() for _ in fields(Ports)))
+
+
 def _exiting(code: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
 
 
 def test_a_service_that_exits_while_starting_fails_the_wait_at_once(tmp_path: Path) -> None:
-    stack = DevStack(tmp_path, Ports(), log=lambda _: None)
+    stack = DevStack(tmp_path, _own_ports(), log=lambda _: None)
     stack.supervisor.add("coordinator", lambda: _exiting(4))
     stack.processes["coordinator"].wait()
     with pytest.raises(OutlayerError, match=r"coordinator \(exit code 4\) exited"):
@@ -130,7 +136,7 @@ def test_a_slow_start_says_what_is_still_starting(
 ) -> None:
     monkeypatch.setattr(devstack, "PROGRESS_EVERY_S", 0.1)
     said: list[str] = []
-    stack = DevStack(tmp_path, Ports(), log=said.append)
+    stack = DevStack(tmp_path, _own_ports(), log=said.append)
     with pytest.raises(OutlayerError, match=r"within 0.5 s \(still starting: edge\)"):
         stack._wait(lambda: False, "the edge", ("edge",), timeout_s=0.5)
     assert any(line.startswith("waiting for the edge (") for line in said), said

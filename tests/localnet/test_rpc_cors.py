@@ -9,7 +9,7 @@ import httpx
 
 from tests.localnet_server import running_localnet
 
-ORIGIN = "https://127.0.0.1:8443"
+ORIGIN = "https://dashboard.example.org"  # any other origin than the node's
 
 
 def test_preflight_and_answers_allow_any_origin(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -190,7 +191,10 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     wallet.get_by_role("button", name="Approve").click()
     created = page.get_by_text(re.compile(r"created payment key \d+"))
     # As long as the dashboard waits for the transaction to be final (120 s) on a busy machine.
-    expect(created).to_be_visible(timeout=120_000)
+    try:
+        expect(created).to_be_visible(timeout=120_000)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{where_it_stuck(page, stack, nonce_before)}") from None
     assert "created payment key 2" in created.inner_text()
     on_chain = payment_key(stack, 2)
     assert on_chain["token_id"] == "usdc.localnet" and on_chain["balance"] == "0"
@@ -203,6 +207,31 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     expect(page.get_by_role("alert")).to_contain_text("the wallet was closed before it signed")
     assert payment_key(stack, 3) is None
     assert access_key_nonce(stack, ALICE) == nonce_before + 1
+
+
+def where_it_stuck(page: Page, stack: RunningStack, nonce_before: int) -> str:
+    """What each party shows when an approved request has not completed: the wallet's screen,
+    the dashboard's status, the chain (still producing blocks? the nonce used?), the stack's
+    log. Printed with the failure: this request has failed in full runs only."""
+    rpc = NearRpc(stack.rpc_url)
+    heights = []
+    for _ in range(2):
+        heights.append(rpc.call("status", {})["sync_info"]["latest_block_height"])
+        time.sleep(1.5)
+    try:
+        wallet_text = the_wallet(page).locator("body").inner_text(timeout=2_000)
+    except Exception as error:  # a diagnosis: whatever became of the wallet frame
+        wallet_text = f"(no wallet frame: {error})"
+    frames = page.locator(".hot-connector-popup iframe").count()
+    dashboard = page.locator("main").inner_text(timeout=2_000)[-600:]
+    log_tail = "\n".join(stack.log.read_text().splitlines()[-40:])
+    return (
+        f"wallet frames in the page: {frames}; the wallet shows: {wallet_text!r}\n"
+        f"the dashboard shows: ...{dashboard!r}\n"
+        f"localnet head: {heights[0]} then {heights[1]} 1.5 s later; alice's nonce "
+        f"{access_key_nonce(stack, ALICE)} (was {nonce_before}); key 2: {payment_key(stack, 2)}\n"
+        f"the stack's log, last 40 lines:\n{log_tail}"
+    )
 
 
 def no_stale_popup(page: Page) -> None:

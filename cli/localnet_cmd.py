@@ -61,8 +61,11 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def demo_command(args: argparse.Namespace) -> int:
     from devstack.demo import run_demo
+    from outlayer.config import load_settings
 
-    result = run_demo(args.rpc, args.state_dir / "root.json", args.input, log=_progress)
+    result = run_demo(
+        args.rpc, args.state_dir / "root.json", args.input, load_settings(), log=_progress
+    )
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if result.get("status") == "success" else 1

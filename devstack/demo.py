@@ -17,7 +17,7 @@ from typing import Any
 import nacl.signing
 
 from devtools.guestbuild import CONTRACTS_OUT_DIR, OUT_DIR
-from outlayer.config import load_settings
+from outlayer.config import Settings
 from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.limits import RequestedLimits
 from outlayer.near.actions import (
@@ -40,8 +40,13 @@ LIMITS = {"max_instructions": 100_000_000, "max_execution_seconds": 10, "max_mem
 
 
 def run_demo(
-    rpc_url: str, root_key: Path, input_data: str, log: Callable[[str], None] = print
+    rpc_url: str,
+    root_key: Path,
+    input_data: str,
+    settings: Settings,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    """``settings``: the executor's (its module cache, its limits), as the caller configured."""
     if not root_key.is_file():
         raise OutlayerError(
             ErrorCode.NOT_FOUND,
@@ -63,7 +68,7 @@ def run_demo(
     log(f"the contract emitted execution_requested for request {event['request_id']}")
 
     log("the worker runs the guest in the executor sandbox")
-    with Executor(load_settings(), prestart=False) as executor:
+    with Executor(settings, prestart=False) as executor:
         limits = event["resource_limits"]
         result = executor.execute(ExecutionJob(
             wasm=GUEST.read_bytes(), input=event["input_data"].encode(),

@@ -12,6 +12,7 @@ import nacl.signing
 import pytest
 
 from devstack.demo import run_demo
+from outlayer.config import Settings
 from outlayer.near.actions import (
     Action,
     AddKeyAction,
@@ -45,14 +46,17 @@ def new_account(rpc: NearRpc, root: Signer, name: str, amount: int = 10 * NEAR) 
     return signer
 
 
-def test_demo_runs_one_request_end_to_end(served: tuple[str, Signer, Path]) -> None:
+def test_demo_runs_one_request_end_to_end(
+    served: tuple[str, Signer, Path], settings: Settings
+) -> None:
     url, _, key_file = served
-    result = run_demo(url, key_file, '{"q": 1}', log=lambda _: None)
+    result = run_demo(url, key_file, '{"q": 1}', settings, log=lambda _: None)
     assert result["status"] == "success"
     assert result["output"]["input"] == '{"q": 1}'
     assert result["output"]["env_names"] == ["NEAR_REQUEST_ID", "NEAR_SENDER_ID"]
     assert result["resources_used"]["instructions"] > 0
-    again = run_demo(url, key_file, "two", log=lambda _: None)  # accounts and contract reused
+    # The accounts and the contract are reused.
+    again = run_demo(url, key_file, "two", settings, log=lambda _: None)
     assert again["request_id"] == result["request_id"] + 1
 
 

@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import httpx
 import wasmtime
 
 from bench.queue_throughput import database as bench_database
+from devtools.ports import free_port
 from outlayer.wasmstore import WasmStore
 
 LEVELS = {1: 40, 8: 160, 64: 192}  # concurrency: calls
@@ -176,13 +176,6 @@ def _cmdline(pid: int) -> bytes:
             return cmdline.read()
     except OSError:
         return b""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run(

@@ -21,8 +21,8 @@ from devstack.supervise import (
     check_ports_free,
     write_private,
 )
+from devtools.ports import free_port
 from outlayer.errors import OutlayerError
-from tests.test_services_cli import free_port
 
 HOLD_LOCK = """
 import sys, time

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import https_call
-from tests.test_services_cli import free_port
+from devtools.ports import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

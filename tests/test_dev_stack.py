@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import DEMO_REPO
-from tests.test_services_cli import free_port
+from devtools.ports import free_port
 
 
 def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
 
 from devstack.demo import account, provision, send_request, wait_final
+from devtools.ports import free_port
 from outlayer.config import TlsSettings
 from outlayer.grpcclient import open_channel
 from outlayer.near.keys import Signer
@@ -72,13 +72,6 @@ NEAR_USERS = 3
 PHASE_CALLS = 15
 PHASE_REQUESTS = 2
 BOUND_S = 600.0  # failure bound for anything to happen
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def toml(sections: dict[str, dict[str, Any]], top: dict[str, Any]) -> str:

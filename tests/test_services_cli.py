@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from devtools.ports import free_port
 from outlayer.config import TlsSettings
 from outlayer.grpcclient import open_channel
 from outlayer.v1 import coordinator_pb2 as pb
@@ -23,13 +23,6 @@ from outlayer.v1 import coordinator_pb2_grpc, execution_pb2
 from outlayer.wasmstore import WasmStore
 from tests.conftest import wat_guest
 from tests.origins import https_call
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Stack:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devtools.gitserver import GitServer
+from devtools.ports import free_port
 from outlayer.config import Settings
 from outlayer.errors import ExecutionErrorType as Category
 from services.compiler.builder import DEFAULT_ESTIMATE_S, FAILED, IN_PROGRESS, READY, Compiler
@@ -23,7 +24,6 @@ from services.compiler.service import compile_reply
 from services.executor import ExecutionJob, Executor
 from services.executor.capabilities.manifest import declared_fetch_hosts
 from tests.compiler.conftest import HELLO_C, make_compiler
-from tests.test_services_cli import free_port
 
 
 @pytest.fixture(params=["docker", "bwrap"])

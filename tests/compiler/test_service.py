@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from devtools.gitserver import GitServer
+from devtools.ports import free_port
 from outlayer.config import Settings
 from outlayer.tls import ensure_dev_pki, identity_in
 from outlayer.v1 import compiler_pb2 as pb
@@ -39,7 +40,6 @@ from services.executor.modules import ModuleSource
 from services.executor.runner import JobRunner
 from tests.compiler.conftest import HELLO_C
 from tests.compiler_fixture import compiler_settings, running_compiler
-from tests.test_services_cli import free_port
 
 
 @dataclass

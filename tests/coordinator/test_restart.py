@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from devstack.supervise import Supervisor
+from devtools.ports import free_port
 from outlayer.v1 import public_pb2, public_pb2_grpc
 from outlayer.wasmstore import WasmStore
 from services.coordinator.billing import HoldSweeper
@@ -29,7 +30,6 @@ from services.coordinator.workers import register_worker
 from services.executor import Executor
 from services.executor.runner import JobRunner
 from tests.conftest import wat_guest
-from tests.test_services_cli import free_port
 
 NEAR = 10**24
 LEASE_S = 2.0

@@ -16,7 +16,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from devstack.stack import DASHBOARD_DIR
-from tests.test_services_cli import free_port
+from devtools.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 # As root, on a closed network: no sandbox, and none of Chromium's own connections out.

@@ -21,10 +21,10 @@ import nacl.signing
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Locator, Page, expect
 
+from devtools.ports import free_port
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
 from tests.dashboard.harness import RunningStack, chromium, dev_stack, new_context
-from tests.test_services_cli import free_port
 
 ALICE = "alice.localnet"
 WALLET_DIR = Path(__file__).parent / "near_connect_wallet"

@@ -109,6 +109,42 @@ def the_wallet(page: Page) -> FrameLocator:
     return page.frame_locator(".hot-connector-popup iframe:visible")
 
 
+# NEAR Connect shows a wallet's popup 50 px low and slides it up 0.1 s later (a timer, then a
+# 0.2 s transition). On a loaded machine the timer fires late, the popup rests low, a click is
+# aimed there and lands 50 px under the button once it moves: the request waits for ever. A
+# click in the wallet waits until its popup has rested in place for 0.3 s.
+POPUP_IN_PLACE = """() => {
+    const shown = [...document.querySelectorAll('.hot-connector-popup')]
+        .filter((popup) => popup.style.display !== 'none');
+    const popup = shown[shown.length - 1];
+    const content = popup?.querySelector('.modal-content');
+    const container = popup?.querySelector('.modal-container');
+    const transform = content && getComputedStyle(content).transform;
+    const inPlace = (transform === 'none' || transform === 'matrix(1, 0, 0, 1, 0, 0)')
+        && getComputedStyle(container).opacity === '1'
+        && popup.getAnimations({ subtree: true }).length === 0;
+    if (!inPlace) {
+        window.outlayerPopupAtRestSince = undefined;
+        return false;
+    }
+    window.outlayerPopupAtRestSince ??= performance.now();
+    return performance.now() - window.outlayerPopupAtRestSince >= 300;
+}"""
+
+
+def popup_in_place(page: Page) -> None:
+    page.evaluate("() => { window.outlayerPopupAtRestSince = undefined; }")  # this wait's own
+    page.wait_for_function(POPUP_IN_PLACE, polling=50, timeout=30_000)
+
+
+def click_in_wallet(page: Page, button: str) -> None:
+    """Clicks the wallet's button once its popup is in place (see POPUP_IN_PLACE)."""
+    target = the_wallet(page).get_by_role("button", name=button)
+    expect(target).to_be_visible(timeout=30_000)
+    popup_in_place(page)
+    target.click()
+
+
 def connect(page: Page) -> None:
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("button", name="Connect a wallet").click()
@@ -147,18 +183,21 @@ def signed_in_through_near_connect(page: Page, stack: RunningStack) -> None:
     connect(page)
     listed = page.locator(".hot-connector-popup .connect-item", has_text=WALLET_NAME)
     expect(listed).to_be_visible()
+    popup_in_place(page)
     page.locator(".hot-connector-popup .modal-container").click(position={"x": 5, "y": 5})
     expect(signin_alert(page)).to_contain_text("no wallet chosen")
 
     page.get_by_role("button", name="Connect a wallet").click()
+    expect(listed).to_be_visible()
+    popup_in_place(page)
     listed.click()
     wallet = the_wallet(page)
     wrong = Signer(ALICE, nacl.signing.SigningKey.generate()).to_json()
     wallet.get_by_label("Key file (near-cli JSON)").fill(json.dumps(wrong))
-    wallet.get_by_role("button", name="Connect").click()
+    click_in_wallet(page, "Connect")
     expect(wallet.get_by_role("alert")).to_contain_text("has no access key")
     wallet.get_by_label("Key file (near-cli JSON)").fill(stack.key_file(ALICE).read_text())
-    wallet.get_by_role("button", name="Connect").click()
+    click_in_wallet(page, "Connect")
     expect(page.locator(".account")).to_contain_text(f"{ALICE} (wallet)", timeout=30_000)
     assert page.evaluate("() => sessionStorage.getItem('outlayer.devwallet')") is None
 
@@ -178,7 +217,7 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     expect(wallet.get_by_role("list", name="what you sign")).to_contain_text(
         "to outlayer.localnet: call create_payment_key"
     )
-    wallet.get_by_role("button", name="Reject").click()
+    click_in_wallet(page, "Reject")
     expect(page.get_by_role("alert")).to_contain_text(
         "the wallet did not sign: User rejected the transaction"
     )
@@ -188,7 +227,7 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     create.click()
     expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
     no_stale_popup(page)
-    wallet.get_by_role("button", name="Approve").click()
+    click_in_wallet(page, "Approve")
     created = page.get_by_text(re.compile(r"created payment key \d+"))
     # As long as the dashboard waits for the transaction to be final (120 s) on a busy machine.
     try:
@@ -203,6 +242,7 @@ def payment_key_signed_by_the_wallet(page: Page, stack: RunningStack) -> None:
     create.click()
     expect(wallet.get_by_role("button", name="Approve")).to_be_visible(timeout=30_000)
     no_stale_popup(page)
+    popup_in_place(page)
     page.locator(".hot-connector-popup .modal-container:visible").click(position={"x": 5, "y": 5})
     expect(page.get_by_role("alert")).to_contain_text("the wallet was closed before it signed")
     assert payment_key(stack, 3) is None

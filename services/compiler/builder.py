@@ -145,8 +145,8 @@ class Compiler:
         self._sweep_stale_builds()
 
     def _sweep_stale_builds(self) -> None:
-        """Build folders left by a compiler that stopped mid-build (older than any build may
-        run) are removed; a build never resumes."""
+        """Build folders and sandboxes left by a compiler that stopped mid-build (older than
+        any build may run) are removed; a build never resumes."""
         cutoff = time.time() - 2 * self.settings.build_timeout_seconds
         folders = [
             *self.settings.work_dir.glob("?" * 32 + "-????????"),  # <cache key>-<random>
@@ -155,6 +155,13 @@ class Compiler:
         for folder in folders:
             if folder.is_dir() and folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
+        try:
+            swept = self.sandbox.sweep_stale(2 * self.settings.build_timeout_seconds)
+        except Exception as exc:  # the sandbox cannot run at all: check() says why, at start
+            _LOG.warning("could not sweep stale build sandboxes: %s", exc)
+            return
+        if swept:
+            _LOG.info("removed %d build sandbox(es) a stopped compiler left behind", swept)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,11 +76,22 @@ class Sandbox(Protocol):
         """Runs ``argv`` with ``build_dir`` mounted at /build (and ``mounts``, read-only, where
         they are on the host)."""
 
+    def sweep_stale(self, older_than_seconds: float) -> int:
+        """Removes the sandboxes a compiler that stopped mid-build left behind (older than any
+        build may run, so no running compiler's); returns how many."""
+
+
+BUILD_LABEL = "outlayer.role"  # every build container carries BUILD_LABEL=build
+# ... and the work folder of the compiler that made it: a compiler sweeps only its own (another
+# compiler on the same engine may allow its builds longer).
+WORK_DIR_LABEL = "outlayer.work_dir"
+
 
 def sandbox_for(settings: CompilerSettings) -> Sandbox:
     if settings.sandbox == "bwrap":
         return BwrapSandbox(settings.toolchain_mounts)
-    return DockerSandbox(settings.docker_image, settings.toolchain_mounts)
+    labels = {WORK_DIR_LABEL: str(settings.work_dir.resolve())}
+    return DockerSandbox(settings.docker_image, settings.toolchain_mounts, labels)
 
 
 def _make_writable(build_dir: Path) -> str:
@@ -96,9 +108,14 @@ def _make_writable(build_dir: Path) -> str:
 class DockerSandbox:
     name = "docker"
 
-    def __init__(self, image: str, toolchains: list[Path]) -> None:
+    def __init__(
+        self, image: str, toolchains: list[Path], labels: dict[str, str] | None = None
+    ) -> None:
+        """``labels``: more labels on this sandbox's containers, which its sweep then also
+        requires (so it sweeps only its own)."""
         self._image = image
         self._toolchains = toolchains
+        self._labels = {BUILD_LABEL: "build", **(labels or {})}
 
     def _client(self) -> Any:  # docker ships no type hints
         import docker
@@ -151,7 +168,7 @@ class DockerSandbox:
             nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
             log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-            labels={"outlayer.role": "build"}, detach=True,
+            labels=self._labels, detach=True,
         )  # fmt: skip
         try:
             container.start()
@@ -171,6 +188,22 @@ class DockerSandbox:
             return SandboxRun(code, output, timed_out, oom, cpu.stop())
         finally:
             container.remove(force=True)
+
+    def sweep_stale(self, older_than_seconds: float) -> int:
+        """A compiler killed mid-build leaves its container running (or exited, never
+        removed); a live compiler removes each of its own within a build's timeout."""
+        client = self._client()
+        filters = {"label": [f"{key}={value}" for key, value in self._labels.items()]}
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for container in client.containers.list(all=True, filters=filters):
+            # Docker's "Created" is RFC 3339 with nanoseconds: whole seconds are enough here.
+            created = datetime.strptime(container.attrs["Created"][:19], "%Y-%m-%dT%H:%M:%S")
+            if created.replace(tzinfo=UTC).timestamp() < cutoff:
+                with contextlib.suppress(Exception):  # removed meanwhile by someone else
+                    container.remove(force=True)
+                    removed += 1
+        return removed
 
 
 class _DockerCpu:
@@ -207,6 +240,9 @@ class BwrapSandbox:
                 "sandbox)",
             )
         _Cgroup.check()
+
+    def sweep_stale(self, older_than_seconds: float) -> int:
+        return 0  # --die-with-parent: a build never outlives its compiler
 
     def run(
         self,

@@ -74,6 +74,9 @@ class CountingSandbox:
     def check(self) -> None:
         self.inner.check()
 
+    def sweep_stale(self, older_than_seconds: float) -> int:
+        return self.inner.sweep_stale(older_than_seconds)
+
     def run(self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path,
             limits: BuildLimits, *, mounts: Sequence[Path] = ()) -> SandboxRun:  # fmt: skip
         self.runs += 1

@@ -8,14 +8,23 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from outlayer.config import CompilerSettings
 from services.compiler.projects import BUILD_ROOT
-from services.compiler.sandbox import BUILDER_UID, BuildLimits, Sandbox, sandbox_for
+from services.compiler.sandbox import (
+    BUILD_LABEL,
+    BUILDER_UID,
+    WORK_DIR_LABEL,
+    BuildLimits,
+    Sandbox,
+    sandbox_for,
+)
 
 LIMITS = BuildLimits(timeout_seconds=30, memory_mb=256, cpus=1, pids=64)
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/build"}
@@ -148,3 +157,80 @@ def test_the_process_limit_stops_a_fork_bomb(sandbox: Sandbox, tmp_path: Path) -
     done = sandbox.run(tmp_path / "build", ["python3", "bomb.py"], ENV, BUILD_ROOT, limits)
     born = int(done.output.split("BORN")[1].split()[0])
     assert 0 < born < 32
+
+
+def test_build_containers_a_stopped_compiler_left_are_swept_and_no_others(
+    tmp_path: Path,
+) -> None:
+    """A compiler killed mid-build leaves its container (running, or exited and never removed):
+    one of its own older than any build may run is removed, by the sandbox's sweep and by a
+    compiler as it starts; a younger one, another compiler's, or one not a build's is kept."""
+    import docker
+    from docker.errors import NotFound
+
+    from services.compiler.builder import Compiler
+
+    settings = CompilerSettings(sandbox="docker", work_dir=tmp_path, build_timeout_seconds=0.5)
+    sandbox = sandbox_for(settings)
+    sandbox.check()
+    client = docker.from_env()
+    test = {"outlayer.test": uuid.uuid4().hex}  # to clean up this test's containers
+    own = {BUILD_LABEL: "build", WORK_DIR_LABEL: str(tmp_path.resolve())}
+
+    def container(labels: dict[str, str], *, start: bool = True) -> Any:
+        made = client.containers.create(
+            settings.docker_image,
+            ["sleep", "600"],
+            labels={**labels, **test},
+            network_mode="none",
+            volumes={"/usr": {"bind": "/usr", "mode": "ro"}},
+        )  # fmt: skip  (the image's tools are the host's, as in a build)
+        if start:
+            made.start()
+        return made
+
+    try:
+        running, exited = container(own), container(own, start=False)
+        kept = [
+            container({BUILD_LABEL: "build", WORK_DIR_LABEL: str(tmp_path / "other")}),
+            container({WORK_DIR_LABEL: str(tmp_path.resolve())}),  # not a build's
+        ]
+        assert sandbox.sweep_stale(600) == 0  # younger than a build may run: kept
+        assert client.containers.get(running.id).status == "running"
+        time.sleep(1.1)  # Docker's creation times count whole seconds
+        assert sandbox.sweep_stale(0) == 2
+        for gone in (running, exited):
+            with pytest.raises(NotFound):
+                client.containers.get(gone.id)
+        assert [client.containers.get(c.id).status for c in kept] == ["running", "running"]
+
+        left = container(own)
+        time.sleep(1.1)  # older than twice the build timeout
+        Compiler(settings, sandbox=sandbox).close()  # a compiler starting sweeps
+        with pytest.raises(NotFound):
+            client.containers.get(left.id)
+    finally:
+        ours = {"label": [f"{key}={value}" for key, value in test.items()]}
+        for made in client.containers.list(all=True, filters=ours):
+            made.remove(force=True)
+
+
+def test_a_compiler_starts_when_its_sandbox_cannot_sweep(tmp_path: Path) -> None:
+    """The sweep is housekeeping: a sandbox that cannot run yet (its check says why) does not
+    keep the compiler from starting."""
+    from services.compiler.builder import Compiler
+
+    class Unreachable:
+        name = "docker"
+
+        def check(self) -> None:
+            raise AssertionError("not called by the constructor")
+
+        def run(self, *_: Any, **__: Any) -> Any:
+            raise AssertionError("nothing is built here")
+
+        def sweep_stale(self, older_than_seconds: float) -> int:
+            raise ConnectionError("the Docker Engine is not reachable")
+
+    compiler = Compiler(CompilerSettings(work_dir=tmp_path), sandbox=Unreachable())
+    compiler.close()

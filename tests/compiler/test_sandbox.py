@@ -159,6 +159,13 @@ def test_the_process_limit_stops_a_fork_bomb(sandbox: Sandbox, tmp_path: Path) -
     assert 0 < born < 32
 
 
+def own_folders(root: Path, **settings: Any) -> CompilerSettings:
+    """A compiler's settings with its folders in ``root``, none in the user's home."""
+    return CompilerSettings(
+        work_dir=root, cache_dir=root / "wasm", package_cache_dir=root / "packages", **settings
+    )
+
+
 def test_build_containers_a_stopped_compiler_left_are_swept_and_no_others(
     tmp_path: Path,
 ) -> None:
@@ -170,7 +177,7 @@ def test_build_containers_a_stopped_compiler_left_are_swept_and_no_others(
 
     from services.compiler.builder import Compiler
 
-    settings = CompilerSettings(sandbox="docker", work_dir=tmp_path, build_timeout_seconds=0.5)
+    settings = own_folders(tmp_path, sandbox="docker", build_timeout_seconds=0.5)
     sandbox = sandbox_for(settings)
     sandbox.check()
     client = docker.from_env()
@@ -232,5 +239,5 @@ def test_a_compiler_starts_when_its_sandbox_cannot_sweep(tmp_path: Path) -> None
         def sweep_stale(self, older_than_seconds: float) -> int:
             raise ConnectionError("the Docker Engine is not reachable")
 
-    compiler = Compiler(CompilerSettings(work_dir=tmp_path), sandbox=Unreachable())
+    compiler = Compiler(own_folders(tmp_path), sandbox=Unreachable())
     compiler.close()

@@ -1,6 +1,6 @@
 """Gas of the register contract's on-chain TDX verification, step by step, on localnet.
 
-The real Intel quote and collateral (../shared/test-vectors/tdx/), the chain's clock at
+The real Intel quote and collateral (tests/vectors/tdx/), the chain's clock at
 2025-06-25 (inside the collateral's validity). Each call gets 300 Tgas; a verification that
 needs more continues in the next call. Prints a Markdown table (pasted into docs/performance.md).
 """
@@ -8,16 +8,16 @@ needs more continues in the next call. Prints a Markdown table (pasted into docs
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from bench._common import contract_bytes
 from localnet.chain import Chain
 from localnet.node import NEAR, Localnet, TxResult
 from outlayer.attestation import verify_quote
+from tests.vectors import TDX
 
 TGAS = 10**12
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "test-vectors" / "tdx"
+VECTORS = TDX
 VALID_AT = 1750809600
 REGISTER, OWNER, OPERATOR = "register.test", "owner.test", "operator.test"
 KEYS = {"identity_key": "11" * 32, "tls_spki": "30" * 91}

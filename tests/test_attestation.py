@@ -1,4 +1,4 @@
-"""TDX quote verification against the real quote and Intel collateral in ../shared/test-vectors
+"""TDX quote verification against the real quote and Intel collateral in tests/vectors/tdx
 (valid as of 2025-06-25): every refusal path, and the CLI's verdict and exit codes."""
 
 from __future__ import annotations
@@ -11,14 +11,9 @@ from pathlib import Path
 import pytest
 
 from outlayer.attestation import Verdict, load_allowlist, verify_quote
+from tests.vectors import TDX
 
-# The product side's real TDX quote and collateral, in shared/ beside the clone (read-only).
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "test-vectors" / "tdx"
-if not (VECTORS / "tdx_quote").is_file():
-    pytest.fail(
-        f"the TDX test vectors are missing: expected {VECTORS} (../shared beside the clone)",
-        pytrace=False,
-    )
+VECTORS = TDX
 QUOTE = VECTORS / "tdx_quote"
 COLLATERAL = VECTORS / "tdx_quote_collateral.json"
 VALID_AT = 1750809600  # 2025-06-25T00:00:00Z, inside the collateral's validity

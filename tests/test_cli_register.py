@@ -1,6 +1,6 @@
 """``outlayer keystore register`` and ``outlayer attestation verify --from-chain`` against the
 register contract on a localnet served over JSON-RPC, its clock moved to 2025-06-25 (when the
-real quote's collateral in ../shared/test-vectors is valid)."""
+real quote's collateral in tests/vectors/tdx is valid)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The register contract on localnet: Intel's real TDX quote and collateral (../shared/test-vectors,
+"""The register contract on localnet: Intel's real TDX quote and collateral (tests/vectors/tdx,
 valid as of 2025-06-25, so the chain's clock starts there) verified on chain, with dcap-qvl (off
 chain, outlayer/attestation.py) as the oracle for what the quote says; every refusal path; revoke.
 """
@@ -22,13 +22,9 @@ from localnet.chain import Chain
 from localnet.node import NEAR, Localnet, TxResult
 from outlayer.attestation import verify_quote
 from tests.conftest import built_contract
+from tests.vectors import TDX
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "test-vectors" / "tdx"
-if not (VECTORS / "tdx_quote").is_file():
-    pytest.fail(
-        f"the TDX test vectors are missing: expected {VECTORS} (../shared beside the clone)",
-        pytrace=False,
-    )
+VECTORS = TDX
 QUOTE = (VECTORS / "tdx_quote").read_bytes()
 COLLATERAL_TEXT = (VECTORS / "tdx_quote_collateral.json").read_text()
 COLLATERAL = json.loads(COLLATERAL_TEXT)

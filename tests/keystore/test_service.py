@@ -44,10 +44,11 @@ from services.keystore.server import build_server
 from services.keystore.tee import DstackTee
 from tests.dstack_standin import running_dstack_standin
 from tests.localnet_server import running_localnet
+from tests.vectors import TDX
 
 REPO = "https://github.com/alice/bot"
 SECRET = "planted-s3cr3t-7f1c"
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "test-vectors" / "tdx"
+VECTORS = TDX
 ACCEPT_DEV = AttestationSettings(accept_development=True)
 VERIFIED_AT = 1750809600  # within the recorded collateral's validity (see its README)
 
@@ -161,8 +162,6 @@ def test_a_tdx_keystore_through_dstack_is_refused_when_its_quote_binds_another_k
     """No TDX here: the dstack stand-in answers with a genuine recorded quote, whose report_data
     cannot bind this keystore's fresh TLS key. The client must refuse it, after the quote's own
     checks pass (as of its collateral's validity)."""
-    if not (VECTORS / "tdx_quote").is_file():
-        pytest.fail(f"the TDX test vectors are missing from {VECTORS}")
     allowlist = tmp_path / "allow.json"
     recorded = verify_quote(
         (VECTORS / "tdx_quote").read_bytes(),

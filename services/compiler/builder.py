@@ -147,7 +147,8 @@ class Compiler:
     def _sweep_stale_builds(self) -> None:
         """Build folders and sandboxes left by a compiler that stopped mid-build (older than
         any build may run) are removed; a build never resumes."""
-        cutoff = time.time() - 2 * self.settings.build_timeout_seconds
+        stale_after = 2 * self.settings.build_timeout_seconds
+        cutoff = time.time() - stale_after
         folders = [
             *self.settings.work_dir.glob("?" * 32 + "-????????"),  # <cache key>-<random>
             *self.settings.work_dir.glob("std-seeds/.building-*"),
@@ -156,7 +157,7 @@ class Compiler:
             if folder.is_dir() and folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
         try:
-            swept = self.sandbox.sweep_stale(2 * self.settings.build_timeout_seconds)
+            swept = self.sandbox.sweep_stale(stale_after)
         except Exception as exc:  # the sandbox cannot run at all: check() says why, at start
             _LOG.warning("could not sweep stale build sandboxes: %s", exc)
             return

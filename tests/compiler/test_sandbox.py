@@ -190,8 +190,8 @@ def test_build_containers_a_stopped_compiler_left_are_swept_and_no_others(
             ["sleep", "600"],
             labels={**labels, **test},
             network_mode="none",
-            volumes={"/usr": {"bind": "/usr", "mode": "ro"}},
-        )  # fmt: skip  (the image's tools are the host's, as in a build)
+            volumes={"/usr": {"bind": "/usr", "mode": "ro"}},  # the host's tools, as in a build
+        )
         if start:
             made.start()
         return made

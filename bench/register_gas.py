@@ -14,10 +14,9 @@ from bench._common import contract_bytes
 from localnet.chain import Chain
 from localnet.node import NEAR, Localnet, TxResult
 from outlayer.attestation import verify_quote
-from tests.vectors import TDX
+from tests.vectors import TDX as VECTORS
 
 TGAS = 10**12
-VECTORS = TDX
 VALID_AT = 1750809600
 REGISTER, OWNER, OPERATOR = "register.test", "owner.test", "operator.test"
 KEYS = {"identity_key": "11" * 32, "tls_spki": "30" * 91}

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from outlayer.attestation import Verdict, load_allowlist, verify_quote
-from tests.vectors import TDX
+from tests.vectors import TDX as VECTORS
 
-VECTORS = TDX
 QUOTE = VECTORS / "tdx_quote"
 COLLATERAL = VECTORS / "tdx_quote_collateral.json"
 VALID_AT = 1750809600  # 2025-06-25T00:00:00Z, inside the collateral's validity

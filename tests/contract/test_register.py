@@ -22,9 +22,8 @@ from localnet.chain import Chain
 from localnet.node import NEAR, Localnet, TxResult
 from outlayer.attestation import verify_quote
 from tests.conftest import built_contract
-from tests.vectors import TDX
+from tests.vectors import TDX as VECTORS
 
-VECTORS = TDX
 QUOTE = (VECTORS / "tdx_quote").read_bytes()
 COLLATERAL_TEXT = (VECTORS / "tdx_quote_collateral.json").read_text()
 COLLATERAL = json.loads(COLLATERAL_TEXT)

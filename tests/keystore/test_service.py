@@ -44,11 +44,10 @@ from services.keystore.server import build_server
 from services.keystore.tee import DstackTee
 from tests.dstack_standin import running_dstack_standin
 from tests.localnet_server import running_localnet
-from tests.vectors import TDX
+from tests.vectors import TDX as VECTORS
 
 REPO = "https://github.com/alice/bot"
 SECRET = "planted-s3cr3t-7f1c"
-VECTORS = TDX
 ACCEPT_DEV = AttestationSettings(accept_development=True)
 VERIFIED_AT = 1750809600  # within the recorded collateral's validity (see its README)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
 from sqlalchemy import select as select_row
 from sqlmodel import Session, col, select
 
@@ -52,6 +52,38 @@ JOBS = _table(Job)
 CHARGES = _table(HttpsCharge)
 EARNINGS = _table(OwnerEarnings)
 HISTORY = _table(EarningsEntry)
+# The statements of a call's hold and settlement, built once: a statement made anew per call
+# costs more CPU in SQLAlchemy (building it, then its cache key) than running it does.
+# Bound values are named b_* (a name of a column being SET is SQLAlchemy's own).
+_KEY_FOR_UPDATE = select_row(KEYS).where(KEYS.c.key_id == bindparam("b_key_id")).with_for_update()
+_SET_HELD = (
+    update(KEYS).where(KEYS.c.key_id == bindparam("b_key_id")).values(held=bindparam("b_held"))
+)
+_SET_HELD_AND_BALANCE = _SET_HELD.values(balance=bindparam("b_balance"))
+_SET_HELD_AND_UNSETTLED = _SET_HELD.values(unsettled=bindparam("b_unsettled"))
+_INSERT_CALL = insert(CALLS)
+_CALL_FOR_UPDATE = (
+    select_row(CALLS).where(CALLS.c.call_id == bindparam("b_call_id")).with_for_update()
+)
+_SET_CHARGED = (
+    update(CALLS)
+    .where(CALLS.c.call_id == bindparam("b_call_id"))
+    .values(charged=bindparam("b_charged"), job_id=bindparam("b_job_id"))
+)
+_SETTLE_JOB = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("b_job_id"), JOBS.c.settled_at.is_(None))
+    .values(settled_at=bindparam("b_now"))
+)
+_INSERT_CHARGE = insert(CHARGES)
+_EARNINGS_WHERE = (
+    EARNINGS.c.owner == bindparam("b_owner"),
+    EARNINGS.c.token_id == bindparam("b_token_id"),
+)
+_EARNINGS_FOR_UPDATE = select_row(EARNINGS.c.total).where(*_EARNINGS_WHERE).with_for_update()
+_INSERT_EARNINGS = insert(EARNINGS)
+_SET_EARNINGS = update(EARNINGS).where(*_EARNINGS_WHERE).values(total=bindparam("b_total"))
+_INSERT_HISTORY = insert(HISTORY)
 SECRET_PREFIX = "olk_"
 NEAR = "near"  # a key's token_id when it holds yoctoNEAR
 # Compute is not charged for a guest that never ran, nor when the platform failed it: a
@@ -234,9 +266,7 @@ class Billing:
         (The hot path in SQLAlchemy Core: a third of the ORM's CPU per call.)"""
         hold = int(call.hold)
         with self._engine.begin() as connection:
-            key = connection.execute(
-                select_row(KEYS).where(KEYS.c.key_id == key_id).with_for_update()
-            ).one()
+            key = connection.execute(_KEY_FOR_UPDATE, {"b_key_id": key_id}).one()
             if key.deleted:  # deleted on chain since it was looked up
                 raise OutlayerError(
                     ErrorCode.UNAUTHENTICATED,
@@ -250,10 +280,8 @@ class Billing:
                     f"{unit_name(key.token_id)} available; this call may cost up to {hold} "
                     "(lower its limits, or top the key up)",
                 )
-            connection.execute(
-                update(KEYS).where(KEYS.c.key_id == key_id).values(held=str(int(key.held) + hold))
-            )
-            connection.execute(insert(CALLS).values(call.model_dump()))
+            connection.execute(_SET_HELD, {"b_key_id": key_id, "b_held": str(int(key.held) + hold)})
+            connection.execute(_INSERT_CALL, call.model_dump())
 
     def release(self, call_id: str) -> None:
         """Gives a hold back when the call could not be queued."""
@@ -288,43 +316,38 @@ class Billing:
         assert result is not None  # a finished job's, checked above
         now = utcnow()
         with self._engine.begin() as connection:
-            call = connection.execute(
-                select_row(CALLS).where(CALLS.c.call_id == call_id).with_for_update()
-            ).first()
+            call = connection.execute(_CALL_FOR_UPDATE, {"b_call_id": call_id}).first()
             if call is None or call.job_id not in (0, state.id):
                 raise OutlayerError(ErrorCode.NOT_FOUND, f"no call {call_id} for job {state.id}")
             if call.charged is not None:
                 return Settled(int(call.charged), result, call.token_id)
             # The result has reached its caller: the job is settled in the same transaction
             # as the charge (one commit, and never one without the other).
-            connection.execute(
-                update(JOBS)
-                .where(JOBS.c.id == state.id, JOBS.c.settled_at.is_(None))
-                .values(settled_at=now)
-            )
+            connection.execute(_SETTLE_JOB, {"b_job_id": state.id, "b_now": now})
             compute, deposit = self._charge(call, result)
             charged = compute + deposit
-            key = connection.execute(
-                select_row(KEYS).where(KEYS.c.key_id == call.key_id).with_for_update()
-            ).one()
-            changes = {"held": str(int(key.held) - int(call.hold))}
+            key = connection.execute(_KEY_FOR_UPDATE, {"b_key_id": call.key_id}).one()
+            held = str(int(key.held) - int(call.hold))
             if key.nonce is None:  # the operator's key: its balance is here
-                changes["balance"] = str(int(key.balance) - charged)
+                connection.execute(_SET_HELD_AND_BALANCE, {
+                    "b_key_id": key.key_id, "b_held": held,
+                    "b_balance": str(int(key.balance) - charged),
+                })  # fmt: skip
             else:  # an on-chain key: owed until a settlement on chain debits it
-                changes["unsettled"] = str(int(key.unsettled) + charged)
+                connection.execute(_SET_HELD_AND_UNSETTLED, {
+                    "b_key_id": key.key_id, "b_held": held,
+                    "b_unsettled": str(int(key.unsettled) + charged),
+                })  # fmt: skip
                 if charged:
-                    connection.execute(insert(CHARGES).values(
-                        call_id=call.call_id, key_id=key.key_id, key_owner=key.owner,
-                        key_nonce=key.nonce, project_owner=call.owner, project_name=call.project,
-                        token_id=key.token_id, amount=str(deposit), fee=str(compute),
-                        ledger_id=None, state=ChargeState.UNSETTLED, created_at=now,
-                    ))  # fmt: skip
-            connection.execute(update(KEYS).where(KEYS.c.key_id == key.key_id).values(changes))
-            connection.execute(
-                update(CALLS)
-                .where(CALLS.c.call_id == call_id)
-                .values(charged=str(charged), job_id=state.id)
-            )
+                    connection.execute(_INSERT_CHARGE, {
+                        "call_id": call.call_id, "key_id": key.key_id, "key_owner": key.owner,
+                        "key_nonce": key.nonce, "project_owner": call.owner,
+                        "project_name": call.project, "token_id": key.token_id,
+                        "amount": str(deposit), "fee": str(compute), "ledger_id": None,
+                        "state": ChargeState.UNSETTLED, "created_at": now,
+                    })  # fmt: skip
+            settled = {"b_call_id": call_id, "b_charged": str(charged), "b_job_id": state.id}
+            connection.execute(_SET_CHARGED, settled)
             if deposit:
                 self._credit(connection, call, deposit, now)
         return Settled(charged, result, call.token_id)
@@ -349,22 +372,20 @@ class Billing:
     @staticmethod
     def _credit(connection: Connection, call: Any, deposit: int, now: datetime) -> None:
         """The project owner's earnings: the total per unit (locked) and the entry."""
-        where = (EARNINGS.c.owner == call.owner, EARNINGS.c.token_id == call.token_id)
-        total = connection.execute(
-            select_row(EARNINGS.c.total).where(*where).with_for_update()
-        ).scalar()
+        where = {"b_owner": call.owner, "b_token_id": call.token_id}
+        total = connection.execute(_EARNINGS_FOR_UPDATE, where).scalar()
         if total is None:
-            connection.execute(insert(EARNINGS).values(
-                owner=call.owner, token_id=call.token_id, total=str(deposit)))  # fmt: skip
+            connection.execute(_INSERT_EARNINGS, {
+                "owner": call.owner, "token_id": call.token_id, "total": str(deposit)
+            })  # fmt: skip
         else:
-            connection.execute(
-                update(EARNINGS).where(*where).values(total=str(int(total) + deposit))
-            )
-        connection.execute(insert(HISTORY).values(
-            owner=call.owner, call_id=call.call_id, project=f"{call.owner}/{call.project}",
-            amount=str(deposit), payer_key_id=call.key_id, created_at=now,
-            token_id=call.token_id, source="https", request_id=None,
-        ))  # fmt: skip
+            connection.execute(_SET_EARNINGS, {**where, "b_total": str(int(total) + deposit)})
+        connection.execute(_INSERT_HISTORY, {
+            "owner": call.owner, "call_id": call.call_id,
+            "project": f"{call.owner}/{call.project}", "amount": str(deposit),
+            "payer_key_id": call.key_id, "created_at": now, "token_id": call.token_id,
+            "source": "https", "request_id": None,
+        })  # fmt: skip
 
     def holding(self, call_id: str) -> bool:
         """Whether the call still holds its hold (neither charged nor released)."""

@@ -40,7 +40,14 @@ from outlayer import vrf
 from outlayer.errors import ExecutionErrorType
 from outlayer.limits import ResourceLimits
 from services.executor import _memgrow
-from services.executor._guest_abi import BYTE_FUEL, CALL_FUEL, HostBridge, HostStatus, _charge
+from services.executor._guest_abi import (
+    BYTE_FUEL,
+    CALL_FUEL,
+    SIGNING_REFUSED,
+    HostBridge,
+    HostStatus,
+    _charge,
+)
 from services.executor._sandbox import (
     MAX_TABLE_ELEMENTS,
     MAX_TABLES,
@@ -55,7 +62,6 @@ from services.executor._sandbox import (
     Watchdog,
     _first_line,
 )
-from services.executor.capabilities.chain import SIGNING_REFUSED
 
 WIT_DIR = Path(__file__).parent / "wit"  # our interfaces, the leading platform's signatures
 COMPONENT_SUFFIX = "-component.cwasm"  # a compiled component's file in the module cache

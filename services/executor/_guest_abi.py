@@ -26,6 +26,8 @@ BYTE_FUEL = 20
 PER_CALLER = 1  # flags: the caller's own space instead of the project's shared one
 EXPECT_ABSENT = 2  # storage_swap: succeed only if the key is absent (expected is ignored)
 MAX_ARGUMENT_BYTES = 1 << 20
+# near:rpc/api's answer to a guest asking to sign (components; the chain capability's too).
+SIGNING_REFUSED = "signing from a guest is not enabled on this platform"
 
 
 class HostStatus(enum.IntEnum):

@@ -22,9 +22,9 @@ from outlayer.result import ExecutionResult
 from services.compiler.failures import BuildFailure
 from services.compiler.projects import detect
 from services.executor._components import component_path, is_component
+from services.executor._guest_abi import SIGNING_REFUSED
 from services.executor._sandbox import ModuleCache, make_engine, preload
 from services.executor.capabilities import GuestServices
-from services.executor.capabilities.chain import SIGNING_REFUSED
 from services.executor.capabilities.local import local_services
 from services.executor.executor import ExecutionJob, Executor
 from tests.capabilities.component_guest import (

@@ -16,6 +16,7 @@ from typing import Any
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.near.account_id import is_account_id
 from outlayer.near.rpc import NearRpc, NearRpcError
+from services.executor._guest_abi import SIGNING_REFUSED
 
 _METHOD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 
@@ -85,7 +86,6 @@ def _check_account(account: str) -> None:
 
 
 # --- near:rpc/api reads (components, issue #15) ------------------------------------------------
-SIGNING_REFUSED = "signing from a guest is not enabled on this platform"
 _WAIT_UNTIL = frozenset({"NONE", "INCLUDED", "EXECUTED_OPTIMISTIC", "INCLUDED_FINAL", "EXECUTED",
                          "FINAL"})  # fmt: skip
 # What near:rpc/api raw may call: read-only methods (every signing one is refused).

@@ -165,7 +165,16 @@ class Compiler:
             _LOG.info("removed %d build sandbox(es) a stopped compiler left behind", swept)
 
     def close(self) -> None:
+        """Builds not started are dropped and those in progress end with their sandboxes
+        removed (the process may exit next: nothing of a build outlives it)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            stopped = self.sandbox.stop_builds()
+        except Exception as exc:  # the engine went away first: the next start sweeps them
+            _LOG.warning("could not stop the builds in progress: %s", exc)
+            return
+        if stopped:
+            _LOG.info("stopped %d build(s) in progress", stopped)
 
     # --- the public operation -----------------------------------------------------------------
     def compile(
@@ -319,6 +328,12 @@ class Compiler:
             run = self.sandbox.run(work, recipe.argv, recipe.env, recipe.cwd, self._limits,
                                    mounts=recipe.mounts)  # fmt: skip
             build_seconds = time.monotonic() - built
+            if run.stopped:
+                raise BuildFailure(
+                    Category.COMPILATION_ERROR,
+                    "the compiler stopped during the build; ask again and it is built anew",
+                    transient=True,  # not remembered: nothing is wrong with the source
+                )
             if run.timed_out:
                 raise BuildFailure(
                     Category.COMPILATION_ERROR,

@@ -54,6 +54,7 @@ class SandboxRun:
     timed_out: bool = False
     out_of_memory: bool = False
     cpu_ms: int = 0  # CPU time the build used (all its processes), as the sandbox measured it
+    stopped: bool = False  # ended by stop_builds (the compiler is stopping), not by itself
 
 
 class Sandbox(Protocol):
@@ -78,6 +79,10 @@ class Sandbox(Protocol):
     def sweep_stale(self, older_than_seconds: float) -> int:
         """Removes the sandboxes a compiler that stopped mid-build left behind (older than any
         build may run, so no running compiler's); returns how many."""
+
+    def stop_builds(self) -> int:
+        """Ends this sandbox's builds in progress and removes what they ran in (the compiler
+        is stopping); their runs return ``stopped``. Returns how many it ended."""
 
 
 BUILD_LABEL = "outlayer.role"  # every build container carries BUILD_LABEL=build
@@ -115,6 +120,9 @@ class DockerSandbox:
         self._image = image
         self._toolchains = toolchains
         self._labels = {BUILD_LABEL: "build", **(labels or {})}
+        self._lock = threading.Lock()
+        self._running: dict[str, Any] = {}  # container id: container, while its build runs
+        self._stopping = False
 
     def _client(self) -> Any:  # docker ships no type hints
         import docker
@@ -154,6 +162,7 @@ class DockerSandbox:
         mounts: Sequence[Path] = (),
     ) -> SandboxRun:
         import requests
+        from docker.errors import APIError
         from docker.types import LogConfig
 
         client = self._client()
@@ -169,7 +178,12 @@ class DockerSandbox:
             log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
             labels=self._labels, detach=True,
         )  # fmt: skip
+        with self._lock:
+            self._running[container.id] = container
+            stopping = self._stopping
         try:
+            if stopping:
+                return SandboxRun(None, "", stopped=True)
             container.start()
             cpu = _DockerCpu(container)
             timed_out = False
@@ -179,14 +193,38 @@ class DockerSandbox:
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 container.kill()
                 timed_out, code = True, None
+            if self._stopping and code != 0:  # killed by stop_builds, whatever the code says
+                return SandboxRun(None, "", stopped=True)
             container.reload()
             oom = bool(container.attrs["State"].get("OOMKilled"))
             raw: bytes = container.logs(stdout=True, stderr=True)
             output = raw[-MAX_OUTPUT_BYTES:].decode("utf-8", "replace")
             oom = oom or (code == 137 and not timed_out)
             return SandboxRun(code, output, timed_out, oom, cpu.stop())
+        except APIError:
+            if self._stopping:  # stop_builds removed the container under the build
+                return SandboxRun(None, "", stopped=True)
+            raise
         finally:
-            container.remove(force=True)
+            with self._lock:
+                self._running.pop(container.id, None)
+            try:
+                container.remove(force=True)
+            except APIError:
+                if not self._stopping:
+                    raise
+                # stop_builds removed it, or is removing it (Docker: 404, or 409 in progress)
+
+    def stop_builds(self) -> int:
+        from docker.errors import APIError
+
+        with self._lock:
+            self._stopping = True  # a build starting from now on does not start
+            running = list(self._running.values())
+        for container in running:
+            with contextlib.suppress(APIError):  # it ended, and was removed, meanwhile
+                container.remove(force=True)
+        return len(running)
 
     def sweep_stale(self, older_than_seconds: float) -> int:
         """A compiler killed mid-build leaves its container running (or exited, never
@@ -243,6 +281,9 @@ class BwrapSandbox:
 
     def sweep_stale(self, older_than_seconds: float) -> int:
         return 0  # --die-with-parent: a build never outlives its compiler
+
+    def stop_builds(self) -> int:
+        return 0  # --die-with-parent: its builds end with the compiler's process
 
     def run(
         self,

@@ -77,6 +77,8 @@ class StdSeeds:
                 (work / name).write_text(text)
             _LOG.info("building std for wasm32-wasip1 (profile %s), once", recipe.std_profile)
             run = sandbox.run(work, self._argv(recipe), recipe.env, SOURCE_DIR, self._limits)
+            if run.stopped:
+                return False  # the compiler is stopping
             if run.exit_code != 0:
                 _LOG.warning("building std failed; builds compile it themselves: %s",
                              run.output[-2000:])  # fmt: skip

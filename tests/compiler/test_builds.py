@@ -77,6 +77,9 @@ class CountingSandbox:
     def sweep_stale(self, older_than_seconds: float) -> int:
         return self.inner.sweep_stale(older_than_seconds)
 
+    def stop_builds(self) -> int:
+        return self.inner.stop_builds()
+
     def run(self, build_dir: Path, argv: list[str], env: dict[str, str], cwd: Path,
             limits: BuildLimits, *, mounts: Sequence[Path] = ()) -> SandboxRun:  # fmt: skip
         self.runs += 1

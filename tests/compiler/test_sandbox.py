@@ -239,5 +239,51 @@ def test_a_compiler_starts_when_its_sandbox_cannot_sweep(tmp_path: Path) -> None
         def sweep_stale(self, older_than_seconds: float) -> int:
             raise ConnectionError("the Docker Engine is not reachable")
 
+        def stop_builds(self) -> int:
+            raise ConnectionError("the Docker Engine is not reachable")
+
     compiler = Compiler(own_folders(tmp_path), sandbox=Unreachable())
-    compiler.close()
+    compiler.close()  # nor from stopping
+
+
+def test_a_stopping_compiler_ends_its_builds_and_leaves_no_container(tmp_path: Path) -> None:
+    """A compiler stopped mid-build (Ctrl-C on the dev stack, a deploy's SIGTERM) removes its
+    build containers before its process exits: the build in progress returns ``stopped`` (the
+    builder gives its callers a transient failure, never remembered) and a build that would
+    start after it does not start."""
+    import docker
+
+    from services.compiler.builder import Compiler
+
+    settings = own_folders(tmp_path, sandbox="docker")
+    compiler = Compiler(settings)
+    compiler.sandbox.check()
+    client = docker.from_env()
+    own = {"label": [f"{BUILD_LABEL}=build", f"{WORK_DIR_LABEL}={tmp_path.resolve()}"]}
+    build = tmp_path / "build"
+    build.mkdir()
+    runs: list[Any] = []
+    builder = threading.Thread(
+        target=lambda: runs.append(run_in(compiler, build, "sleep 600")), daemon=True
+    )
+    builder.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not client.containers.list(filters=own) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.containers.list(filters=own), "the build's container never started"
+
+        compiler.close()
+        assert client.containers.list(all=True, filters=own) == []  # gone as close returns
+        builder.join(timeout=30)
+        assert [(r.stopped, r.exit_code) for r in runs] == [(True, None)]
+        late = run_in(compiler, build, "echo never")
+        assert late.stopped and late.output == ""
+        assert client.containers.list(all=True, filters=own) == []
+    finally:
+        for left in client.containers.list(all=True, filters=own):
+            left.remove(force=True)
+
+
+def run_in(compiler: Any, build: Path, script: str) -> Any:
+    return compiler.sandbox.run(build, ["bash", "-c", script], ENV, BUILD_ROOT, LIMITS)

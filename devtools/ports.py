@@ -11,7 +11,8 @@ from pathlib import Path
 # Ports are picked below the kernel's ephemeral range: a port picked there (what binding port 0
 # gives) may be taken, before the child binds it, as the local end of any outgoing connection
 # on the machine, which a full test run makes thousands of (seen: a dev stack's coordinator that
-# could not bind the port it was given).
+# could not bind the port it was given). `make run`'s defaults (3030, 4317, 8443, 50060-50070)
+# are outside this range, so a test's stack never takes a port a user's stack holds.
 LOWEST = 10_000
 UNSAFE_IN_BROWSERS = frozenset({10080})  # Chromium refuses to load pages from it (above LOWEST)
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")

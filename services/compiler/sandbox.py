@@ -57,6 +57,9 @@ class SandboxRun:
     stopped: bool = False  # ended by stop_builds (the compiler is stopping), not by itself
 
 
+STOPPED = SandboxRun(None, "", stopped=True)  # a run stop_builds ended, or never let start
+
+
 class Sandbox(Protocol):
     name: str
 
@@ -183,7 +186,7 @@ class DockerSandbox:
             stopping = self._stopping
         try:
             if stopping:
-                return SandboxRun(None, "", stopped=True)
+                return STOPPED
             container.start()
             cpu = _DockerCpu(container)
             timed_out = False
@@ -194,7 +197,7 @@ class DockerSandbox:
                 container.kill()
                 timed_out, code = True, None
             if self._stopping and code != 0:  # killed by stop_builds, whatever the code says
-                return SandboxRun(None, "", stopped=True)
+                return STOPPED
             container.reload()
             oom = bool(container.attrs["State"].get("OOMKilled"))
             raw: bytes = container.logs(stdout=True, stderr=True)
@@ -203,7 +206,7 @@ class DockerSandbox:
             return SandboxRun(code, output, timed_out, oom, cpu.stop())
         except APIError:
             if self._stopping:  # stop_builds removed the container under the build
-                return SandboxRun(None, "", stopped=True)
+                return STOPPED
             raise
         finally:
             with self._lock:

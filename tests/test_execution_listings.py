@@ -11,8 +11,12 @@ import json
 import pytest
 
 from devstack.demo import send_request
+from outlayer.near.keys import public_key_text
 from outlayer.near.rpc import NearRpc
-from outlayer.v1 import public_pb2
+from outlayer.v1 import coordinator_pb2_grpc, public_pb2
+from services.indexer.cursor import Cursor
+from services.indexer.feed import RequestFeed
+from services.indexer.indexer import Chain, Indexer
 from tests.test_onchain_flow import REPO, World, run_everything, world  # noqa: F401
 from tests.test_self_service_flow import (  # noqa: F401
     USD,
@@ -65,6 +69,94 @@ def test_a_request_is_listed_by_its_sender_with_its_resolve_transaction(
     cache = world.public.GetCompileCache(public_pb2.GetCompileCacheRequest())
     assert cache.available and cache.modules >= 1 and cache.total_bytes > 0
     assert cache.hits >= 1 and cache.builds == 0
+
+
+class _StopsBeforeAcknowledging:
+    """The coordinator as an indexer sees it, but the indexer dies (this raises) as it is about
+    to acknowledge a resolve: the transaction is on chain, the coordinator has not heard."""
+
+    def __init__(self, stub: coordinator_pb2_grpc.CoordinatorServiceStub) -> None:
+        self._stub = stub
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stub, name)
+
+    def AcknowledgeJob(self, request: object) -> object:  # noqa: N802 (the RPC's name)
+        raise _IndexerDied
+
+
+class _IndexerDied(Exception):
+    pass
+
+
+def _indexer_on(world: World, coordinator: object) -> Indexer:  # noqa: F811 (the fixture's type)
+    return Indexer(RequestFeed(world.rpc, world.outlayer.account_id), coordinator,  # type: ignore[arg-type]
+                   rpc=world.rpc, operator=world.worker,
+                   chain=Chain(world.outlayer.account_id, "localnet"),
+                   cursor=Cursor(world.cursor_file), start_height=0)  # fmt: skip
+
+
+def test_a_restarted_indexer_lists_the_resolve_it_sent_before_it_died(
+    world: World,  # noqa: F811 (the fixture)
+) -> None:
+    alice = world.alice.account_id
+    sent = world.request(data='{"ask": 8}')
+    dying = _indexer_on(world, _StopsBeforeAcknowledging(world.stub))
+    dying.follow_once()
+    while world.runner.run_once() is not None:
+        pass
+    with pytest.raises(_IndexerDied):
+        dying.settle_once()
+    final = world.final(sent).value  # resolved on chain: the caller has its answer
+    listed = world.public.ListPublicRequests(public_pb2.ListPublicRequestsRequest(sender=alice))
+    assert [(r.status, r.resolved, r.resolve_tx_hash) for r in listed.requests] == [
+        ("success", False, "")
+    ]
+
+    restarted = world.indexer()  # its resolve is refused as settled: it finds its own earlier one
+    assert restarted.settle_once() == 1
+    row = world.public.ListPublicRequests(
+        public_pb2.ListPublicRequestsRequest(sender=alice)
+    ).requests[0]
+    assert row.resolved and row.charged == final["charged"] and int(row.charged) > 0
+    assert method_of(world.rpc, row.resolve_tx_hash, world.worker.account_id) == (
+        "resolve_execution"
+    )
+    assert restarted.settle_once() == 0  # acknowledged: nothing left to settle
+
+
+def test_a_resolve_the_coordinator_cannot_record_is_not_sent(
+    world: World,  # noqa: F811 (the fixture)
+) -> None:
+    class Unrecorded(_StopsBeforeAcknowledging):
+        def RecordResolveAttempt(self, request: object) -> object:  # noqa: N802
+            raise _IndexerDied
+
+    sent = world.request(data='{"ask": 9}')
+    indexer = _indexer_on(world, Unrecorded(world.stub))
+    indexer.follow_once()
+    while world.runner.run_once() is not None:
+        pass
+    nonce_before = world.rpc.call("query", {
+        "request_type": "view_access_key", "finality": "final",
+        "account_id": world.worker.account_id,
+        "public_key": public_key_text(world.worker.public_key),
+    })["nonce"]  # fmt: skip
+    with pytest.raises(_IndexerDied):
+        indexer.settle_once()
+    nonce_after = world.rpc.call("query", {
+        "request_type": "view_access_key", "finality": "final",
+        "account_id": world.worker.account_id,
+        "public_key": public_key_text(world.worker.public_key),
+    })["nonce"]  # fmt: skip
+    assert nonce_after == nonce_before  # nothing was sent
+
+    world.indexer().settle_once()  # the coordinator is back: recorded, sent, acknowledged
+    assert "output" in world.final(sent).value
+    row = world.public.ListPublicRequests(
+        public_pb2.ListPublicRequestsRequest(sender=world.alice.account_id)
+    ).requests[0]
+    assert row.resolved and row.resolve_tx_hash
 
 
 def test_https_rows_and_requests_through_the_edge(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,8 +148,16 @@ class NearRpc:
 
     # --- transactions ---------------------------------------------------------------------------
     def send(
-        self, signer: Signer, receiver_id: str, actions: Sequence[Action], wait_until: str = "FINAL"
+        self,
+        signer: Signer,
+        receiver_id: str,
+        actions: Sequence[Action],
+        wait_until: str = "FINAL",
+        *,
+        before_sending: Callable[[str], None] | None = None,
     ) -> TxOutcome:
+        """``before_sending``: called with the signed transaction's hash (base58) before it
+        is sent; if it raises, nothing is sent."""
         slot = (signer.account_id, signer.public_key)
         with self._guard:
             lock = self._signer_locks.setdefault(slot, threading.Lock())
@@ -172,6 +180,8 @@ class NearRpc:
             )
             signed = SignedTransaction(tx, signer.sign(tx.hash()))
             encoded = base64.b64encode(signed.encode()).decode()
+            if before_sending is not None:
+                before_sending(base58.b58encode(tx.hash()).decode())
             try:
                 if wait_until == "NONE":
                     tx_hash = self.call("broadcast_tx_async", [encoded])
@@ -197,6 +207,7 @@ class NearRpc:
         deposit: int = 0,
         gas: int = 300 * TGAS,
         wait_until: str = "FINAL",
+        before_sending: Callable[[str], None] | None = None,
     ) -> TxOutcome:
         action = FunctionCallAction(method, json.dumps(args or {}).encode(), gas, deposit)
-        return self.send(signer, receiver_id, [action], wait_until)
+        return self.send(signer, receiver_id, [action], wait_until, before_sending=before_sending)

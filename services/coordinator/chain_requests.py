@@ -18,6 +18,9 @@ from services.coordinator.queue import utcnow
 
 # NEAR transaction hashes are 32 bytes in base58: at most 44 characters.
 MAX_TX_HASH = 64
+# A request's resolve attempts kept (newest first): a resolve is retried only when the chain
+# refused one or its answer was lost, so a request rarely has more than one or two.
+KEPT_ATTEMPTS = 8
 
 
 def record_submitted(engine: Engine, job_id: int, spec: pb.JobSpec) -> None:
@@ -36,6 +39,21 @@ def record_submitted(engine: Engine, job_id: int, spec: pb.JobSpec) -> None:
             ))  # fmt: skip
     except IntegrityError:  # another replica recorded it first
         return
+
+
+def record_resolve_attempt(engine: Engine, job_id: int, tx_hash: str) -> list[str]:
+    """Records a resolve_execution transaction signed for the job's request, before it is
+    sent; returns the attempts recorded before it, newest first (none for a job not made on
+    chain)."""
+    with Session(engine) as session, session.begin():
+        row = session.get(ChainRequest, job_id, with_for_update=True)
+        if row is None:
+            return []
+        earlier = (row.resolve_attempts or "").split()
+        kept = [tx_hash, *(h for h in earlier if h != tx_hash)][:KEPT_ATTEMPTS]
+        row.resolve_attempts = " ".join(kept)
+        session.add(row)
+        return [h for h in earlier if h != tx_hash]
 
 
 def record_resolved(engine: Engine, job_id: int, tx_hash: str, charged: str) -> None:

@@ -265,7 +265,9 @@ class HttpsCharge(SQLModel, table=True):
 class ChainRequest(SQLModel, table=True):
     """A request made on chain (request_execution) and its job: what its sender's public
     listing is read by. Written when the indexer queues it; the resolve_execution that
-    delivered its result (and the fee charged) when the indexer acknowledges it."""
+    delivered its result (and the fee charged) when the indexer acknowledges it; before
+    that, the resolve transactions it signed (newest first, space-separated), each recorded
+    before it was sent."""
 
     __tablename__ = "chain_requests"
     __table_args__ = (
@@ -281,6 +283,7 @@ class ChainRequest(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     resolve_tx: str | None = Field(default=None, max_length=64)
     charged: str | None = Field(default=None, max_length=80)
+    resolve_attempts: str | None = Field(default=None, max_length=400)
 
 
 class SystemHiddenLog(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable
 
@@ -22,7 +23,11 @@ from outlayer.v1 import compiler_pb2_grpc, coordinator_pb2_grpc, public_pb2_grpc
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.admin import save_hidden_log
 from services.coordinator.chain_mirror import ChainMirror
-from services.coordinator.chain_requests import record_resolved, record_submitted
+from services.coordinator.chain_requests import (
+    record_resolve_attempt,
+    record_resolved,
+    record_submitted,
+)
 from services.coordinator.modules import CompileWaiter, ModuleResolver
 from services.coordinator.public import PERMISSIONS as PUBLIC_PERMISSIONS
 from services.coordinator.public import SLOW_METHODS as PUBLIC_SLOW_METHODS
@@ -47,6 +52,7 @@ SUBMITTERS = frozenset({"edge", "indexer"})
 SETTLERS = frozenset({"edge", "indexer"})
 EXECUTORS = frozenset({"executor"})  # and each must also present its worker token
 CHAIN_FOLLOWERS = frozenset({"indexer"})
+_TX_HASH = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")  # a NEAR transaction hash, base58
 # Who may call what (the mesh interceptor checks the caller's certificate against it).
 PERMISSIONS = {
     "SubmitJob": SUBMITTERS,
@@ -60,6 +66,7 @@ PERMISSIONS = {
     "ApplyChainChanges": CHAIN_FOLLOWERS,
     "ClaimSettlementBatch": CHAIN_FOLLOWERS,
     "RecordSettlementTransaction": CHAIN_FOLLOWERS,
+    "RecordResolveAttempt": CHAIN_FOLLOWERS,
 }
 
 
@@ -220,6 +227,16 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
             raise invalid_argument("RecordSettlementTransaction needs ledger_ids and tx_hash")
         recorded = self._settlements.record_transaction(list(request.ledger_ids), request.tx_hash)
         return pb.RecordSettlementTransactionResponse(recorded=recorded)
+
+    def RecordResolveAttempt(
+        self, request: pb.RecordResolveAttemptRequest, context: grpc.ServicerContext
+    ) -> pb.RecordResolveAttemptResponse:
+        if not request.job_id or not _TX_HASH.fullmatch(request.tx_hash):
+            raise invalid_argument(
+                "RecordResolveAttempt needs a job_id and a tx_hash (base58, 32 to 44 characters)"
+            )
+        earlier = record_resolve_attempt(self._engine, request.job_id, request.tx_hash)
+        return pb.RecordResolveAttemptResponse(earlier_tx_hashes=earlier)
 
     def _worker(self, context: grpc.ServicerContext) -> str:
         """The worker a call comes from, by its bearer token (the certificate is checked by

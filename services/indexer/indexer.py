@@ -14,7 +14,7 @@ import grpc
 
 from outlayer.errors import OutlayerError
 from outlayer.near.keys import Signer
-from outlayer.near.rpc import NearRpc
+from outlayer.near.rpc import NearRpc, TxOutcome
 from outlayer.origin import near_request_id
 from outlayer.result import ExecutionResult, response_format_on_chain
 from outlayer.v1 import coordinator_pb2 as pb
@@ -164,16 +164,18 @@ class Indexer:
             if request_id is None:
                 continue  # another contract's job (a shared coordinator)
             result = ExecutionResult.from_proto(job.result)
-            outcome = self._rpc.function_call(
-                self._operator, self._chain.contract_id, "resolve_execution",
-                result.to_resolve_args(request_id, self._block_seconds),
-            )  # fmt: skip
+            outcome, earlier = self._send_resolve(job.job_id, request_id, result)
             failure = outcome.failure
             if failure is not None and not any(reason in failure for reason in GONE):
                 log.warning("resolving request %s failed (will retry): %s", request_id, failure)
                 continue
             if failure is not None:
-                log.warning("request %s is already settled on chain: %s", request_id, failure)
+                landed = self._earlier_resolve(earlier, request_id)
+                if landed is None:
+                    log.warning("request %s is already settled on chain: %s", request_id, failure)
+                else:  # ours, sent before a restart that came ahead of its acknowledgement
+                    log.info("request %s was resolved by %s", request_id, landed.tx_hash)
+                    outcome, failure = landed, None
             applied = failure is None
             # The transaction that put the result on chain, and the fee its event says it
             # kept: the request's public listing shows both.
@@ -185,6 +187,40 @@ class Indexer:
             self._unsettled.discard(request_id)
             settled += 1
         return settled
+
+    def _send_resolve(
+        self, job_id: int, request_id: int, result: ExecutionResult
+    ) -> tuple[TxOutcome, list[str]]:
+        """Sends resolve_execution, recorded with the coordinator before it is sent (so a
+        restart before AcknowledgeJob still finds it); returns its outcome and the job's
+        earlier attempts, newest first."""
+        earlier: list[str] = []
+
+        def record_attempt(tx_hash: str) -> None:
+            recorded = self._coordinator.RecordResolveAttempt(
+                pb.RecordResolveAttemptRequest(job_id=job_id, tx_hash=tx_hash)
+            )
+            earlier.extend(recorded.earlier_tx_hashes)
+
+        outcome = self._rpc.function_call(
+            self._operator, self._chain.contract_id, "resolve_execution",
+            result.to_resolve_args(request_id, self._block_seconds),
+            before_sending=record_attempt,
+        )  # fmt: skip
+        return outcome, earlier
+
+    def _earlier_resolve(self, earlier: list[str], request_id: int) -> TxOutcome | None:
+        """Which of this indexer's earlier resolve transactions for the request put its
+        result on chain (its execution_completed event names the request), if one did."""
+        for tx_hash in earlier:
+            try:
+                outcome = self._rpc.tx_status(tx_hash, self._operator.account_id, "FINAL")
+            except OutlayerError as exc:  # never landed (dropped, expired) or not known here
+                log.info("earlier resolve %s of request %s: %s", tx_hash, request_id, exc)
+                continue
+            if outcome.failure is None and _completed(outcome.logs, request_id) is not None:
+                return outcome
+        return None
 
     # --- HTTPS usage → chain -------------------------------------------------------------------
     def settle_https_once(self) -> int:
@@ -265,6 +301,13 @@ RESOLVE_BLOCKS = 20
 def charged_by(logs: list[str], request_id: int) -> str:
     """The fee resolve_execution kept (yoctoNEAR), from its execution_completed event; "" when
     the logs do not say."""
+    completed = _completed(logs, request_id)
+    charged = str(completed.get("charged", "")) if completed is not None else ""
+    return charged if charged.isdigit() else ""
+
+
+def _completed(logs: list[str], request_id: int) -> dict[str, Any] | None:
+    """The request's execution_completed event in a resolve's logs (None: not there)."""
     for line in logs:
         if not line.startswith(EVENT_PREFIX):
             continue
@@ -276,9 +319,8 @@ def charged_by(logs: list[str], request_id: int) -> str:
             continue
         for data in event.get("data") or []:
             if isinstance(data, dict) and str(data.get("request_id")) == str(request_id):
-                charged = str(data.get("charged", ""))
-                return charged if charged.isdigit() else ""
-    return ""
+                return data
+    return None
 
 
 EVENT_PREFIX = "EVENT_JSON:"

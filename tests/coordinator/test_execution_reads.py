@@ -18,7 +18,12 @@ from outlayer.origin import job_key
 from outlayer.result import ExecutionResult, ResourcesUsed
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator import JobQueue
-from services.coordinator.chain_requests import record_resolved, record_submitted
+from services.coordinator.chain_requests import (
+    KEPT_ATTEMPTS,
+    record_resolve_attempt,
+    record_resolved,
+    record_submitted,
+)
 from services.coordinator.database import MIGRATIONS, make_engine
 from services.coordinator.models import HttpsCharge
 from services.coordinator.public_reads import chain_request, chain_requests, compile_cache
@@ -172,6 +177,20 @@ def test_the_settlement_transaction_is_kept_on_the_batch_s_charges(engine: Engin
     with Session(engine) as session:
         charges = {c.call_id: c.settlement_tx for c in session.exec(select(HttpsCharge)).all()}
     assert charges == {"c0": "TxHash1", "c1": "TxHash1", "c2": None}
+
+
+def test_resolve_attempts_are_kept_newest_first_and_bounded(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    job = submit(engine, queue, near_spec(12, "erin.test"))
+    hashes = [f"{n}".rjust(44, "A") for n in range(KEPT_ATTEMPTS + 3)]
+    assert record_resolve_attempt(engine, job, hashes[0]) == []
+    assert record_resolve_attempt(engine, job, hashes[1]) == [hashes[0]]
+    assert record_resolve_attempt(engine, job, hashes[1]) == [hashes[0]]  # the same one again
+    for tx_hash in hashes[2:]:
+        record_resolve_attempt(engine, job, tx_hash)
+    newest_first = hashes[::-1]
+    assert record_resolve_attempt(engine, job, "B" * 44) == newest_first[:KEPT_ATTEMPTS]
+    assert record_resolve_attempt(engine, 999, "B" * 44) == []  # no such request: nothing kept
 
 
 def test_requests_queued_before_the_migration_are_listed(database_url: str) -> None:

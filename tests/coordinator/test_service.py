@@ -239,6 +239,26 @@ def test_bad_jobs_are_refused_at_submission(mesh: Mesh, spec: pb.JobSpec, messag
     assert message in (raised.value.details() or "")
 
 
+@pytest.mark.parametrize(
+    ("job_id", "tx_hash"),
+    [(0, "1" * 44), (1, ""), (1, "0" * 44), (1, "x" * 45), (1, "short"), (1, "1" * 43 + "!")],
+)
+def test_a_bad_resolve_attempt_is_refused(mesh: Mesh, job_id: int, tx_hash: str) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        mesh.stub.RecordResolveAttempt(pb.RecordResolveAttemptRequest(job_id=job_id,
+                                                                      tx_hash=tx_hash))  # fmt: skip
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "job_id and a tx_hash (base58" in (raised.value.details() or "")
+
+
+def test_a_resolve_attempt_of_a_job_not_made_on_chain_records_nothing(mesh: Mesh) -> None:
+    job = mesh.submit(https_call("k"), wat_guest("hello")).job_id
+    for _ in range(2):
+        answer = mesh.stub.RecordResolveAttempt(pb.RecordResolveAttemptRequest(
+            job_id=job, tx_hash="1" * 44))  # fmt: skip
+        assert list(answer.earlier_tx_hashes) == []
+
+
 def test_with_mtls_each_service_may_call_only_its_own_methods(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
@@ -264,6 +284,8 @@ def test_with_mtls_each_service_may_call_only_its_own_methods(
                 denied = grpc.StatusCode.PERMISSION_DENIED
                 assert submit == (grpc.StatusCode.OK if may_submit else denied), service
                 assert lease == (grpc.StatusCode.OK if may_lease else denied), service
+                attempt = pb.RecordResolveAttemptRequest(job_id=1, tx_hash="1" * 44)
+                assert _outcome(stub.RecordResolveAttempt, attempt, ()) == denied, service
     finally:
         server.stop(grace=None)
 

@@ -125,6 +125,15 @@ def test_a_restarted_indexer_lists_the_resolve_it_sent_before_it_died(
     assert restarted.settle_once() == 0  # acknowledged: nothing left to settle
 
 
+def _operator_nonce(world: World) -> int:  # noqa: F811 (the fixture's type)
+    key = world.rpc.call("query", {
+        "request_type": "view_access_key", "finality": "final",
+        "account_id": world.worker.account_id,
+        "public_key": public_key_text(world.worker.public_key),
+    })  # fmt: skip
+    return int(key["nonce"])
+
+
 def test_a_resolve_the_coordinator_cannot_record_is_not_sent(
     world: World,  # noqa: F811 (the fixture)
 ) -> None:
@@ -137,18 +146,10 @@ def test_a_resolve_the_coordinator_cannot_record_is_not_sent(
     indexer.follow_once()
     while world.runner.run_once() is not None:
         pass
-    nonce_before = world.rpc.call("query", {
-        "request_type": "view_access_key", "finality": "final",
-        "account_id": world.worker.account_id,
-        "public_key": public_key_text(world.worker.public_key),
-    })["nonce"]  # fmt: skip
+    nonce_before = _operator_nonce(world)
     with pytest.raises(_IndexerDied):
         indexer.settle_once()
-    nonce_after = world.rpc.call("query", {
-        "request_type": "view_access_key", "finality": "final",
-        "account_id": world.worker.account_id,
-        "public_key": public_key_text(world.worker.public_key),
-    })["nonce"]  # fmt: skip
+    nonce_after = _operator_nonce(world)
     assert nonce_after == nonce_before  # nothing was sent
 
     world.indexer().settle_once()  # the coordinator is back: recorded, sent, acknowledged

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 
+import base58
 import pytest
 
 from devstack.demo import send_request
 from outlayer.near.keys import public_key_text
-from outlayer.near.rpc import NearRpc
+from outlayer.near.rpc import NearRpc, NearRpcError
+from outlayer.v1 import coordinator_pb2 as pb
 from outlayer.v1 import coordinator_pb2_grpc, public_pb2
 from services.indexer.cursor import Cursor
 from services.indexer.feed import RequestFeed
@@ -89,9 +91,26 @@ class _IndexerDied(Exception):
     pass
 
 
-def _indexer_on(world: World, coordinator: object) -> Indexer:  # noqa: F811 (the fixture's type)
+class _StatusUnavailable:
+    """The node, as an indexer sees it, but a transaction's status is not to be had (a timeout)."""
+
+    def __init__(self, rpc: NearRpc) -> None:
+        self._rpc = rpc
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._rpc, name)
+
+    def tx_status(self, *_args: object, **_kwargs: object) -> object:
+        raise NearRpcError("HANDLER_ERROR", "TIMEOUT_ERROR", "TIMEOUT_ERROR: timed out")
+
+
+def _indexer_on(
+    world: World,  # noqa: F811 (the fixture's type)
+    coordinator: object,
+    rpc: object = None,
+) -> Indexer:
     return Indexer(RequestFeed(world.rpc, world.outlayer.account_id), coordinator,  # type: ignore[arg-type]
-                   rpc=world.rpc, operator=world.worker,
+                   rpc=rpc or world.rpc, operator=world.worker,  # type: ignore[arg-type]
                    chain=Chain(world.outlayer.account_id, "localnet"),
                    cursor=Cursor(world.cursor_file), start_height=0)  # fmt: skip
 
@@ -112,6 +131,21 @@ def test_a_restarted_indexer_lists_the_resolve_it_sent_before_it_died(
     assert [(r.status, r.resolved, r.resolve_tx_hash) for r in listed.requests] == [
         ("success", False, "")
     ]
+
+    # Recorded after it, so looked at first: a hash the node never saw, and a transaction of
+    # the same request that is not a resolve (the request itself, alice's).
+    job_id = world.stub.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near")).jobs[0].job_id
+    for decoy in (base58.b58encode(bytes(range(32))).decode(), sent.tx_hash):
+        world.stub.RecordResolveAttempt(pb.RecordResolveAttemptRequest(job_id=job_id,
+                                                                       tx_hash=decoy))  # fmt: skip
+
+    blind = _indexer_on(world, world.stub, _StatusUnavailable(world.rpc))
+    assert blind.settle_once() == 0  # cannot tell which landed: left for a later pass
+    assert (
+        not world.public.ListPublicRequests(public_pb2.ListPublicRequestsRequest(sender=alice))
+        .requests[0]
+        .resolved
+    )
 
     restarted = world.indexer()  # its resolve is refused as settled: it finds its own earlier one
     assert restarted.settle_once() == 1

@@ -12,9 +12,9 @@ from typing import Any
 
 import grpc
 
-from outlayer.errors import OutlayerError
+from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.near.keys import Signer
-from outlayer.near.rpc import NearRpc, TxOutcome
+from outlayer.near.rpc import NearRpc, NearRpcError, TxOutcome
 from outlayer.origin import near_request_id
 from outlayer.result import ExecutionResult, response_format_on_chain
 from outlayer.v1 import coordinator_pb2 as pb
@@ -170,7 +170,11 @@ class Indexer:
                 log.warning("resolving request %s failed (will retry): %s", request_id, failure)
                 continue
             if failure is not None:
-                landed = self._earlier_resolve(earlier, request_id)
+                try:
+                    landed = self._earlier_resolve(earlier, request_id)
+                except OutlayerError as exc:  # cannot tell yet: acknowledged on a later pass
+                    log.warning("request %s: %s (will retry)", request_id, exc)
+                    continue
                 if landed is None:
                     log.warning("request %s is already settled on chain: %s", request_id, failure)
                 else:  # ours, sent before a restart that came ahead of its acknowledgement
@@ -211,16 +215,43 @@ class Indexer:
 
     def _earlier_resolve(self, earlier: list[str], request_id: int) -> TxOutcome | None:
         """Which of this indexer's earlier resolve transactions for the request put its
-        result on chain (its execution_completed event names the request), if one did."""
+        result on chain, if one did. Raises OutlayerError when that cannot be told yet (the
+        node unreachable or busy, or one of them not final yet)."""
         for tx_hash in earlier:
             try:
-                outcome = self._rpc.tx_status(tx_hash, self._operator.account_id, "FINAL")
-            except OutlayerError as exc:  # never landed (dropped, expired) or not known here
-                log.info("earlier resolve %s of request %s: %s", tx_hash, request_id, exc)
-                continue
-            if outcome.failure is None and _completed(outcome.logs, request_id) is not None:
+                outcome = self._rpc.tx_status(tx_hash, self._operator.account_id)
+            except NearRpcError as exc:
+                if exc.cause == "UNKNOWN_TRANSACTION":
+                    continue  # never landed: dropped, expired, or never sent at all
+                raise
+            if outcome.raw.get("final_execution_status") != "FINAL":
+                raise OutlayerError(ErrorCode.UNAVAILABLE,
+                                    f"its earlier resolve {tx_hash} is not final yet")  # fmt: skip
+            if self._resolved_by(outcome, request_id):
                 return outcome
         return None
+
+    def _resolved_by(self, outcome: TxOutcome, request_id: int) -> bool:
+        """The transaction is our operator's resolve_execution on our contract, it succeeded,
+        and the contract's own receipts say it completed this request."""
+        transaction = outcome.raw.get("transaction") or {}
+        actions = transaction.get("actions") or [{}]
+        call = actions[0].get("FunctionCall") if isinstance(actions[0], dict) else None
+        contract = self._chain.contract_id
+        contract_logs = [
+            line
+            for receipt in outcome.raw.get("receipts_outcome") or []
+            if receipt.get("outcome", {}).get("executor_id") == contract
+            for line in receipt["outcome"].get("logs") or []
+        ]
+        return (
+            outcome.failure is None
+            and transaction.get("signer_id") == self._operator.account_id
+            and transaction.get("receiver_id") == contract
+            and isinstance(call, dict)
+            and call.get("method_name") == "resolve_execution"
+            and _completed(contract_logs, request_id) is not None
+        )
 
     # --- HTTPS usage → chain -------------------------------------------------------------------
     def settle_https_once(self) -> int:

@@ -239,9 +239,21 @@ def test_bad_jobs_are_refused_at_submission(mesh: Mesh, spec: pb.JobSpec, messag
     assert message in (raised.value.details() or "")
 
 
+_A_TX_HASH = "2" * 44  # 32 bytes in base58
+
+
 @pytest.mark.parametrize(
     ("job_id", "tx_hash"),
-    [(0, "1" * 44), (1, ""), (1, "0" * 44), (1, "x" * 45), (1, "short"), (1, "1" * 43 + "!")],
+    [
+        (0, _A_TX_HASH),
+        (2**63, _A_TX_HASH),
+        (1, ""),
+        (1, "0" * 44),
+        (1, "x" * 45),
+        (1, "short"),
+        (1, "1" * 44),
+        (1, "2" * 43 + "!"),
+    ],
 )
 def test_a_bad_resolve_attempt_is_refused(mesh: Mesh, job_id: int, tx_hash: str) -> None:
     with pytest.raises(grpc.RpcError) as raised:
@@ -255,7 +267,7 @@ def test_a_resolve_attempt_of_a_job_not_made_on_chain_records_nothing(mesh: Mesh
     job = mesh.submit(https_call("k"), wat_guest("hello")).job_id
     for _ in range(2):
         answer = mesh.stub.RecordResolveAttempt(pb.RecordResolveAttemptRequest(
-            job_id=job, tx_hash="1" * 44))  # fmt: skip
+            job_id=job, tx_hash=_A_TX_HASH))  # fmt: skip
         assert list(answer.earlier_tx_hashes) == []
 
 
@@ -264,7 +276,7 @@ def test_with_mtls_each_service_may_call_only_its_own_methods(
 ) -> None:
     from outlayer.tls import ensure_dev_pki, identity_in
 
-    ensure_dev_pki(tmp_path, ("coordinator", "executor", "edge"))
+    ensure_dev_pki(tmp_path, ("coordinator", "executor", "edge", "indexer"))
     secure = settings.model_copy(
         update={"tls": settings.tls.model_copy(update={"enabled": True, "dir": tmp_path})}
     )
@@ -284,8 +296,14 @@ def test_with_mtls_each_service_may_call_only_its_own_methods(
                 denied = grpc.StatusCode.PERMISSION_DENIED
                 assert submit == (grpc.StatusCode.OK if may_submit else denied), service
                 assert lease == (grpc.StatusCode.OK if may_lease else denied), service
-                attempt = pb.RecordResolveAttemptRequest(job_id=1, tx_hash="1" * 44)
+                attempt = pb.RecordResolveAttemptRequest(job_id=1, tx_hash=_A_TX_HASH)
                 assert _outcome(stub.RecordResolveAttempt, attempt, ()) == denied, service
+        creds = identity_in(tmp_path, "indexer").channel_credentials()
+        with grpc.secure_channel(f"127.0.0.1:{port}", creds, options) as channel:
+            stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+            attempt = pb.RecordResolveAttemptRequest(job_id=1, tx_hash=_A_TX_HASH)
+            assert _outcome(stub.RecordResolveAttempt, attempt, ()) == grpc.StatusCode.OK
+            assert _outcome(stub.LeaseJob, pb.LeaseJobRequest(), auth) == denied
     finally:
         server.stop(grace=None)
 

@@ -32,13 +32,19 @@ from outlayer.tls import peer_service, uses_mtls
 
 log = logging.getLogger("outlayer.grpc")
 ERROR_DOMAIN = "outlayer"
+# An error's message travels twice in the call's trailing metadata (grpc-message and the typed
+# status), which gRPC caps at 8 KiB in all: a message quoting a long input is cut to this.
+MAX_ERROR_MESSAGE = 1000
 Permissions = Mapping[str, frozenset[str]]  # method name → identities allowed
 
 
 def abort(context: grpc.ServicerContext, error: OutlayerError) -> None:
     """Ends the call with ``error``'s status and typed details (raises, as ``context.abort``)."""
     info = error_details_pb2.ErrorInfo(reason=error.code.value, domain=ERROR_DOMAIN)
-    status = status_pb2.Status(code=error.grpc_status.value[0], message=str(error))
+    text = str(error)
+    if len(text) > MAX_ERROR_MESSAGE:
+        text = f"{text[:MAX_ERROR_MESSAGE]}... ({len(text) - MAX_ERROR_MESSAGE} more characters)"
+    status = status_pb2.Status(code=error.grpc_status.value[0], message=text)
     status.details.add().Pack(info)
     context.abort_with_status(rpc_status.to_status(status))
 

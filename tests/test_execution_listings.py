@@ -238,9 +238,9 @@ def test_https_rows_and_requests_through_the_edge(
     )
     detail = p.http.get(f"/public/requests/{request['request_id']}").json()
     assert detail["status"] == "failed" and "output_json" not in detail
-    assert (
-        p.http.get("/public/requests", params={"sender": alice, "status": "success"}).json() == {}
-    )
+    assert p.http.get("/public/requests", params={"sender": alice, "status": "success"}).json() == {
+        "requests": []
+    }
 
     bad: list[tuple[str, dict[str, str | int], str]] = [
         ("/public/requests", {"sender": "Not Valid"}, "must be a NEAR account id"),

@@ -13,6 +13,7 @@ from grpc_status import rpc_status
 from sqlalchemy import Engine
 
 from outlayer.config import Settings
+from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.grpcserver import ServiceBinding, create_server
 from outlayer.tls import SERVICES, ensure_dev_pki, identity_in
 from outlayer.v1 import coordinator_pb2 as cpb
@@ -183,3 +184,35 @@ def test_an_unexpected_exception_is_internal_without_its_text(pki: Path) -> None
     code, details, reason = refusal(failed.value)
     assert code is grpc.StatusCode.INTERNAL and reason == "internal"
     assert "secret internals" not in details
+
+
+def test_a_refusal_quoting_a_long_input_keeps_its_status_and_is_cut(pki: Path) -> None:
+    """gRPC caps a call's trailing metadata at 8 KiB: a message quoting a long input would
+    otherwise turn the refusal into RESOURCE_EXHAUSTED (which the edge answers as 402)."""
+
+    class Quoting(coordinator_pb2_grpc.CoordinatorServiceServicer):
+        def GetJob(  # noqa: N802 (the RPC's name)
+            self, request: cpb.GetJobRequest, context: grpc.ServicerContext
+        ) -> cpb.JobStatus:
+            raise OutlayerError(ErrorCode.NOT_FOUND, "no project " + "a" * 20_000)
+
+    identity = identity_in(pki, "coordinator")
+    binding = ServiceBinding(
+        "outlayer.v1.CoordinatorService",
+        coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
+        Quoting(),  # type: ignore[abstract]
+        {"GetJob": frozenset({"edge"})},
+    )
+    server, port = create_server("127.0.0.1:0", [binding], 2, identity.server_credentials())
+    server.start()
+    try:
+        with channel_as(pki, "edge", port, "coordinator") as channel:
+            stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as failed:
+                stub.GetJob(cpb.GetJobRequest(job_id=1), timeout=10)
+    finally:
+        server.stop(grace=None)
+    code, details, reason = refusal(failed.value)
+    assert code is grpc.StatusCode.NOT_FOUND and reason == "not_found"
+    assert details.startswith("not_found: no project aaa") and len(details) < 1100
+    assert details.endswith(f"({len('not_found: no project ') + 20_000 - 1000} more characters)")

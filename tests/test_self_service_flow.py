@@ -250,9 +250,10 @@ def _settled_and_withdrawn(p: Platform, nonce: int, secret: str, charged: int, e
 
     def settled() -> bool:
         now = p.public(f"/public/project-earnings/{dev}")
-        return "https_unsettled" not in now and now.get("on_chain") == [
-            {"token_id": p.token, "amount": str(earned)}
-        ]
+        return bool(
+            now["https_unsettled"] == []
+            and now["on_chain"] == [{"token_id": p.token, "amount": str(earned)}]
+        )
 
     eventually(settled, "the HTTPS earnings settled on chain and mirrored")
     assert p.view("get_developer_earnings", {"account_id": dev}) == {p.token: str(earned)}

@@ -55,6 +55,8 @@ log = logging.getLogger("outlayer.edge")
 KEYSTORE_SERVICE = keystore_pb2.DESCRIPTOR.services_by_name["KeystoreService"].full_name
 FORWARDED_HEADERS = tuple(h.lower() for h in HEADERS)
 MAX_HEADER_VALUE = 1024  # a forwarded header (gRPC metadata is small: 8 KiB for all of it)
+# A path variable: an account (at most 64 characters), a project name (64), a call id.
+MAX_PATH_VALUE = 256
 RPC_TIMEOUT_S = 90.0  # the longest call waits 60 s for its result
 RETRY_AFTER_S = 1
 # A body over the cap is read on (and dropped) up to this much more, so that a client still
@@ -128,13 +130,11 @@ class Edge:
     ) -> Answer:
         if path == "/openapi.json" and verb == "GET":
             return Answer(200, self.openapi)
-        if path == "/healthz" and verb == "GET":
+        if path == "/healthz" and verb in ("GET", "HEAD"):  # probes use either
             return Answer(200, {"status": "ok"})
         found = match(self.routes, verb, path)
         if found is None:
-            allowed = sorted({r.verb for r in self.routes if r.pattern.match(path)})
-            if path in ("/openapi.json", "/healthz"):
-                allowed = ["GET"]
+            allowed = self.methods_on(path)
             if allowed:
                 return _error(405, "method_not_allowed",
                               f"{verb} is not served on {path}; use {', '.join(allowed)}",
@@ -163,6 +163,14 @@ class Edge:
         if _accepted(request, response):
             return Answer(202, _render(response), {"location": response.poll_url})
         return Answer(200, _render(response))
+
+    def methods_on(self, path: str) -> list[str]:
+        """The HTTP methods served on ``path`` (none: no such route)."""
+        if path == "/openapi.json":
+            return ["GET"]
+        if path == "/healthz":
+            return ["GET", "HEAD"]
+        return sorted({r.verb for r in self.routes if r.pattern.match(path)})
 
     def _keystore_call(
         self, route: Route, request: Message, metadata: tuple[tuple[str, str], ...]
@@ -232,6 +240,10 @@ def _request(route: Route, params: dict[str, str], query: str, body: bytes) -> M
                 text = f"unknown query parameter {name!r}; this endpoint takes {takes}"
                 return _error(400, "invalid_query", text)
             fields[name] = value
+    for variable, value in params.items():
+        if len(value) > MAX_PATH_VALUE:
+            text = f"{variable} in the path is over {MAX_PATH_VALUE} characters ({len(value)})"
+            return _error(400, "invalid_argument", text)
     fields.update(params)
     name = route.method.input_type.name
     try:
@@ -280,6 +292,11 @@ def _accepted(request: Message, response: Message) -> bool:
 
 def _render(response: Any) -> Any:
     body = json_format.MessageToDict(response, preserving_proto_field_name=True)
+    # An empty list is [], not missing: a client iterates it without asking first.
+    for field_descriptor in response.DESCRIPTOR.fields:
+        entry = field_descriptor.message_type
+        if field_descriptor.is_repeated and not (entry and entry.GetOptions().map_entry):
+            body.setdefault(field_descriptor.name, [])
     if isinstance(response, public_pb2.CallResponse) and response.HasField("result"):
         body["result"] = ExecutionResult.from_proto(response.result).to_json()  # the one shape
     return body
@@ -357,9 +374,21 @@ def create_app(edge: Edge) -> ASGIApp:
         return _json(answer)
 
     async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)  # Starlette's own: a method it does not route
-        code = "method_not_allowed" if exc.status_code == 405 else "bad_request"
-        return _json(_error(exc.status_code, code, str(exc.detail)))
+        # Starlette's own: a method it does not route, a dashboard file that is not there.
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        answer = _error(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 405:  # a method no route takes (TRACE, PROPFIND, ...)
+            allowed = edge.methods_on(request.url.path)
+            if not allowed:
+                answer = _error(404, "not_found", f"no route {request.url.path}; see /openapi.json")
+            else:
+                answer.headers["allow"] = ", ".join(allowed)
+                answer.body["message"] = (
+                    f"{request.method} is not served on {request.url.path}; "
+                    f"use {', '.join(allowed)}"
+                )
+        return _json(answer)
 
     async def failed(request: Request, exc: Exception) -> Response:
         log.exception("the edge failed on %s %s", request.method, request.url.path)

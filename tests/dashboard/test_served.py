@@ -31,7 +31,7 @@ def test_the_built_files_are_served_at_dashboard(built: Path) -> None:
     script = client.get("/dashboard/assets/app.js")
     assert script.headers["content-type"].startswith("text/javascript")
     missing = client.get("/dashboard/assets/nope.js")
-    assert missing.status_code == 404
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     assert client.get("/healthz").json() == {"status": "ok"}  # the API as before
 
 

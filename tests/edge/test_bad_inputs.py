@@ -120,3 +120,19 @@ def test_a_path_that_is_not_ascii_is_a_json_400(stack: Stack) -> None:
     sock.sendall(b"GET /calls/\xff\xfe HTTP/1.1\r\nHost: edge\r\n\r\n")
     status, _, answer = read_response(sock)
     assert status == 400 and answer["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("path", ["/call/dev.near/" + "a" * 5000, "/call/" + "o" * 300 + "/echo"])
+def test_a_path_variable_over_the_cap_is_400_and_charges_nothing(stack: Stack, path: str) -> None:
+    key_id, secret = stack.key(balance=NEAR)
+    response = stack.http.post(path, json={"input": "x"}, headers={"X-Payment-Key": secret})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_argument"
+    assert "in the path is over 256 characters" in response.json()["message"]
+    assert balance(stack, key_id) == NEAR
+
+
+def test_a_long_project_name_under_the_cap_is_a_plain_404(stack: Stack) -> None:
+    response = stack.http.get("/public/projects/dev.near/" + "a" * 250)
+    assert response.status_code == 404, response.text
+    assert len(response.text) < 2000

@@ -164,13 +164,24 @@ def test_requests_beyond_the_concurrency_cap_get_503_with_retry_after(
             assert time.monotonic() < deadline, "the cap was never released"
 
 
-@pytest.mark.parametrize("verb", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
+@pytest.mark.parametrize("verb", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"])
 def test_wrong_methods_are_a_json_405(stack: Stack, verb: str) -> None:
     response = stack.http.request(verb, "/call/dev.near/echo")
     assert response.status_code == 405, response.text
     assert response.json()["code"] == "method_not_allowed"
-    if verb != "TRACE":
-        assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "POST"
+    assert f"{verb} is not served on /call/dev.near/echo; use POST" in response.json()["message"]
+
+
+def test_an_unknown_method_on_an_unknown_path_is_a_json_404(stack: Stack) -> None:
+    response = stack.http.request("TRACE", "/nowhere")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_probes_may_use_head_on_healthz(stack: Stack) -> None:
+    head = stack.http.head("/healthz")
+    assert head.status_code == 200 and head.content == b""
+    assert stack.http.post("/healthz").headers["allow"] == "GET, HEAD"
 
 
 def test_head_is_a_405_and_unknown_paths_a_json_404(stack: Stack) -> None:

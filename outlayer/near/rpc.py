@@ -71,6 +71,14 @@ class TxOutcome:
         return [log for r in self.raw.get("receipts_outcome", []) for log in r["outcome"]["logs"]]
 
 
+def is_tx_hash(text: str) -> bool:
+    """A NEAR transaction hash as NEAR writes it: 32 bytes in base58."""
+    try:
+        return len(text) <= 44 and len(base58.b58decode(text)) == 32
+    except ValueError:
+        return False
+
+
 class NearRpc:
     def __init__(self, url: str, timeout_s: float = 30.0) -> None:
         self.url = url

@@ -49,11 +49,10 @@ def record_resolve_attempt(engine: Engine, job_id: int, tx_hash: str) -> list[st
         row = session.get(ChainRequest, job_id, with_for_update=True)
         if row is None:
             return []
-        earlier = (row.resolve_attempts or "").split()
-        kept = [tx_hash, *(h for h in earlier if h != tx_hash)][:KEPT_ATTEMPTS]
-        row.resolve_attempts = " ".join(kept)
+        earlier = [h for h in (row.resolve_attempts or "").split() if h != tx_hash]
+        row.resolve_attempts = " ".join([tx_hash, *earlier][:KEPT_ATTEMPTS])
         session.add(row)
-        return [h for h in earlier if h != tx_hash]
+        return earlier
 
 
 def record_resolved(engine: Engine, job_id: int, tx_hash: str, charged: str) -> None:

@@ -6,7 +6,6 @@ import math
 import threading
 from collections.abc import Callable
 
-import base58
 import grpc
 from opentelemetry.metrics import Observation
 from sqlalchemy import Engine
@@ -16,6 +15,7 @@ from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import issue_grant
 from outlayer.grpcclient import open_channel
 from outlayer.grpcserver import ServiceBinding, create_server
+from outlayer.near.rpc import is_tx_hash
 from outlayer.result import ExecutionResult
 from outlayer.telemetry import meter
 from outlayer.tls import Identity, identity_for
@@ -230,9 +230,9 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
     def RecordResolveAttempt(
         self, request: pb.RecordResolveAttemptRequest, context: grpc.ServicerContext
     ) -> pb.RecordResolveAttemptResponse:
-        if not 0 < request.job_id < 2**63 or not _is_tx_hash(request.tx_hash):
+        if not 0 < request.job_id < 2**63 or not is_tx_hash(request.tx_hash):
             raise invalid_argument(
-                "RecordResolveAttempt needs a job_id and a tx_hash (base58, 32 to 44 characters)"
+                "RecordResolveAttempt needs a job_id and a tx_hash (base58, of 32 bytes)"
             )
         earlier = record_resolve_attempt(self._engine, request.job_id, request.tx_hash)
         return pb.RecordResolveAttemptResponse(earlier_tx_hashes=earlier)
@@ -243,14 +243,6 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
         metadata = dict(context.invocation_metadata())
         authorization = metadata.get("authorization")
         return authenticate(self._engine, authorization if isinstance(authorization, str) else None)
-
-
-def _is_tx_hash(text: str) -> bool:
-    """A NEAR transaction hash: 32 bytes in base58."""
-    try:
-        return len(text) <= 44 and len(base58.b58decode(text)) == 32
-    except ValueError:
-        return False
 
 
 def _status(state: JobState) -> pb.JobStatus:

@@ -134,12 +134,7 @@ class Edge:
             return Answer(200, {"status": "ok"})
         found = match(self.routes, verb, path)
         if found is None:
-            allowed = self.methods_on(path)
-            if allowed:
-                return _error(405, "method_not_allowed",
-                              f"{verb} is not served on {path}; use {', '.join(allowed)}",
-                              allow=", ".join(allowed))  # fmt: skip
-            return _error(404, "not_found", f"no route {verb} {path}; see /openapi.json")
+            return self.not_routed(verb, path)
         route, params = found
         metadata = _metadata(headers)
         if isinstance(metadata, Answer):
@@ -164,13 +159,19 @@ class Edge:
             return Answer(202, _render(response), {"location": response.poll_url})
         return Answer(200, _render(response))
 
-    def methods_on(self, path: str) -> list[str]:
-        """The HTTP methods served on ``path`` (none: no such route)."""
+    def not_routed(self, verb: str, path: str) -> Answer:
+        """405 with the methods served on ``path``, or 404 when none is."""
         if path == "/openapi.json":
-            return ["GET"]
-        if path == "/healthz":
-            return ["GET", "HEAD"]
-        return sorted({r.verb for r in self.routes if r.pattern.match(path)})
+            allowed = ["GET"]
+        elif path == "/healthz":
+            allowed = ["GET", "HEAD"]
+        else:
+            allowed = sorted({r.verb for r in self.routes if r.pattern.match(path)})
+        if allowed:
+            return _error(405, "method_not_allowed",
+                          f"{verb} is not served on {path}; use {', '.join(allowed)}",
+                          allow=", ".join(allowed))  # fmt: skip
+        return _error(404, "not_found", f"no route {verb} {path}; see /openapi.json")
 
     def _keystore_call(
         self, route: Route, request: Message, metadata: tuple[tuple[str, str], ...]
@@ -376,19 +377,10 @@ def create_app(edge: Edge) -> ASGIApp:
     async def refused(request: Request, exc: Exception) -> Response:
         # Starlette's own: a method it does not route, a dashboard file that is not there.
         assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-        answer = _error(exc.status_code, code, str(exc.detail))
         if exc.status_code == 405:  # a method no route takes (TRACE, PROPFIND, ...)
-            allowed = edge.methods_on(request.url.path)
-            if not allowed:
-                answer = _error(404, "not_found", f"no route {request.url.path}; see /openapi.json")
-            else:
-                answer.headers["allow"] = ", ".join(allowed)
-                answer.body["message"] = (
-                    f"{request.method} is not served on {request.url.path}; "
-                    f"use {', '.join(allowed)}"
-                )
-        return _json(answer)
+            return _json(edge.not_routed(request.method, request.url.path))
+        code = "not_found" if exc.status_code == 404 else "bad_request"
+        return _json(_error(exc.status_code, code, str(exc.detail)))
 
     async def failed(request: Request, exc: Exception) -> Response:
         log.exception("the edge failed on %s %s", request.method, request.url.path)

@@ -7,6 +7,7 @@ keystore can read them; ``store`` puts the blob in the contract (``store_secrets
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
@@ -21,7 +22,8 @@ from cli.chain_call import (
     refused_exits_1,
     storage_argument,
 )
-from outlayer.errors import invalid_argument
+from outlayer.errors import OutlayerError, invalid_argument
+from outlayer.repos import git_ref, github_repo
 
 
 def register(commands: Any) -> None:
@@ -49,10 +51,9 @@ def register(commands: Any) -> None:
     encrypt.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
     encrypt.set_defaults(handler=encrypt_command)
     store = actions.add_parser("store", help="store an encrypted blob in the contract")
-    store.add_argument("--repo", required=True)
-    store.add_argument("--branch")
+    _repo_arguments(store)
     store.add_argument("--profile", required=True)
-    store.add_argument("--blob", required=True, help="from `secrets encrypt`")
+    store.add_argument("--blob", required=True, type=_sealed_blob, help="from `secrets encrypt`")
     store.add_argument("--keystore-key", metavar="HEX",
                        help="the identity key of the keystore the blob is encrypted to (`secrets "
                        "encrypt` prints it); needed where the contract has a register "
@@ -64,11 +65,51 @@ def register(commands: Any) -> None:
     store.set_defaults(handler=store_command)
 
 
+def _repo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", required=True, type=_repo, help="https://github.com/OWNER/REPO")
+    parser.add_argument("--branch", type=_branch, help="secrets for this branch only")
+
+
 def _keystore_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", required=True, help="https://github.com/OWNER/REPO")
-    parser.add_argument("--branch")
+    _repo_arguments(parser)
     parser.add_argument("--keystore", metavar="URL", help="the edge's https:// URL")
     parser.add_argument("--cacert", type=Path, metavar="FILE", help="the edge's CA (development)")
+
+
+def _repo(text: str) -> str:
+    """A repository the contract keeps secrets for, as given (the contract normalises it)."""
+    try:
+        github_repo(text)
+    except OutlayerError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
+
+
+def _branch(text: str) -> str:
+    try:
+        return git_ref(text)
+    except OutlayerError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+# What `secrets encrypt` makes is a sealed box (a 32-byte key and a 16-byte tag around the JSON
+# of at least one variable): anything shorter, or not base64, was never made by it.
+SEALED_BOX_OVERHEAD = 48
+
+
+def _sealed_blob(text: str) -> str:
+    try:
+        sealed = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "not base64: give the blob `outlayer secrets encrypt` printed, unchanged"
+        ) from None
+    if len(sealed) <= SEALED_BOX_OVERHEAD + len("{}"):
+        raise argparse.ArgumentTypeError(
+            f"{len(sealed)} bytes is too short for encrypted secrets: give the blob `outlayer "
+            "secrets encrypt` printed, unchanged"
+        )
+    return text
 
 
 def _attested_key(args: argparse.Namespace) -> tuple[bytes, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from google.protobuf import json_format
 from outlayer.attestation import Verdict
 from outlayer.attested import NONCE_BYTES, check_attestation
 from outlayer.config import AttestationSettings
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.repos import normalize_repo
 from outlayer.v1 import keystore_pb2
 
@@ -29,7 +30,19 @@ from outlayer.v1 import keystore_pb2
 class KeystoreOverHttps:
     def __init__(self, base_url: str, cacert: Path | None = None, timeout_s: float = 30) -> None:
         self._base = base_url.rstrip("/")
-        self._http = httpx.Client(verify=str(cacert) if cacert else True, timeout=timeout_s)
+        if not self._base.startswith("https://"):
+            raise invalid_argument(f"the keystore is reached over https://, not {base_url!r}")
+        verify: ssl.SSLContext | bool = True
+        if cacert is not None:
+            try:
+                verify = ssl.create_default_context(cafile=str(cacert))
+            except (OSError, ssl.SSLError) as exc:  # missing, unreadable, not PEM
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise invalid_argument(
+                    f"{cacert} is not a CA certificate in PEM ({reason}); give the edge's CA "
+                    "(a development stack's is DIR/pki/ca.pem)"
+                ) from None
+        self._http = httpx.Client(verify=verify, timeout=timeout_s)
 
     def attestation(self, nonce: bytes) -> keystore_pb2.Attestation:
         body = self._get("/attestation", {"nonce": nonce.hex()})

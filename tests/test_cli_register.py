@@ -4,6 +4,7 @@ real quote's collateral in tests/vectors/tdx is valid)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -179,7 +180,7 @@ def test_secrets_are_stored_for_a_registered_keystore_named_by_its_key(
     assert code == 0, err
     store = ["secrets", "store", "--rpc", url, "--contract", outlayer.account_id, "--key-file",
              str(key_file), "--repo", "https://github.com/a/b", "--profile", "p",
-             "--blob", "AAAA"]  # fmt: skip
+             "--blob", base64.b64encode(bytes(64)).decode()]  # fmt: skip
     code, _, err = run(capsys, *store)
     assert code == 1 and "keystore_key is required" in err
     code, _, err = run(capsys, *store, "--keystore-key", "8d" * 32)

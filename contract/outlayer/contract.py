@@ -265,29 +265,69 @@ def add_token():
 
 
 # --- requests -----------------------------------------------------------------------------------
+GITHUB = "https://github.com/"
+REPO_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+REF_CHARS = REPO_NAME_CHARS + "/+"
+MAX_REF = 128
+
+
+def check_github_repo(repo, name):
+    """https://github.com/OWNER/REPO (with or without ".git"), as the compiler builds it:
+    OWNER and REPO of letters, digits, "_", "." and "-", neither "." nor ".."."""
+    if not isinstance(repo, str) or not repo.startswith(GITHUB):
+        fail(name + " must be a https://github.com/OWNER/REPO URL, got " + repr(repo)[:80])
+    if nbytes(repo) != len(repo) or len(repo) > 256:
+        fail(name + " must be an ASCII URL of at most 256 characters")
+    path = repo[len(GITHUB) :]
+    if path.endswith(".git"):
+        path = path[:-4]
+    parts = path.split("/")
+    if len(parts) != 2 or any(
+        not part or part.strip(REPO_NAME_CHARS) or part in (".", "..") for part in parts
+    ):
+        fail(
+            name + " must name exactly OWNER/REPO (letters, digits, _ . -), got " + repr(repo)[:300]
+        )
+    return repo
+
+
+def check_ref(ref, name):
+    """A branch or tag name by the compiler's rule (git's, kept strict enough that no name
+    reads as an option): letters, digits and . _ / + -; not starting with "-", not ending with
+    "." or "/", without ".." or "//"."""
+    text(ref, name, MAX_REF)
+    if (
+        ref.strip(REF_CHARS)
+        or ref.startswith("-")
+        or ref.endswith(".")
+        or ref.endswith("/")
+        or ".." in ref
+        or "//" in ref
+    ):
+        fail(
+            name
+            + " must be a branch or tag name (letters, digits and . _ / + -; not starting with"
+            + ' "-", not ending with "." or "/", without ".." or "//"), got '
+            + repr(ref)[:200]
+        )
+    return ref
+
+
 def check_source(source):
     if not isinstance(source, dict):
         fail(
             "code_source must be an object: "
             '{"repo": "https://github.com/OWNER/REPO", "commit": "<40 hex>"}'
         )
-    repo = source.get("repo")
-    if not isinstance(repo, str) or not repo.startswith("https://github.com/"):
-        fail("code_source.repo must be a https://github.com/OWNER/REPO URL, got " + repr(repo)[:80])
-    if nbytes(repo) != len(repo) or len(repo) > 256:
-        fail("code_source.repo must be an ASCII URL of at most 256 characters")
-    path = repo[len("https://github.com/") :]
-    if path.endswith(".git"):
-        path = path[:-4]
-    parts = path.split("/")
-    if len(parts) != 2 or not parts[0] or not parts[1] or " " in repo:
-        fail("code_source.repo must name exactly OWNER/REPO, got " + repr(repo))
+    repo = check_github_repo(source.get("repo"), "code_source.repo")
     refs = [k for k in ("commit", "branch", "tag") if source.get(k)]
     if len(refs) != 1:
         fail("code_source needs exactly one of commit (40 hex), branch or tag")
-    ref = text(source[refs[0]], "code_source." + refs[0], 128)
+    ref = text(source[refs[0]], "code_source." + refs[0], MAX_REF)
     if refs[0] == "commit" and (len(ref) != 40 or any(c not in HEX for c in ref.lower())):
         fail("code_source.commit must be 40 hexadecimal characters, got " + repr(ref))
+    if refs[0] != "commit":
+        check_ref(ref, "code_source." + refs[0])
     clean = {"repo": repo, refs[0]: ref}
     if source.get("build_target"):
         clean["build_target"] = text(source["build_target"], "code_source.build_target", 64)
@@ -342,7 +382,7 @@ def check_secrets_ref(ref):
     for name in ("account_id", "branch"):
         value = text(ref.get(name), "secrets_ref." + name, 64, required=False)
         if value:
-            clean[name] = value
+            clean[name] = check_ref(value, "secrets_ref.branch") if name == "branch" else value
     return clean
 
 
@@ -777,16 +817,14 @@ def norm_repo(repo):
         repo = repo[:-4]
     if not repo:
         fail("repo is required")
-    if nbytes(repo) != len(repo) or len(repo) > 256:
-        fail("repo must be an ASCII URL of at most 256 characters")
-    return repo
+    return check_github_repo(repo, "repo")
 
 
 def norm_branch(branch):
     """No branch and "" are the same secrets."""
-    if branch is None:
+    if not text(branch, "branch", MAX_REF, required=False):
         return ""
-    return text(branch, "branch", 128, required=False)
+    return check_ref(branch, "branch")
 
 
 def secret_key(account, repo, branch, profile):

@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from outlayer.errors import ExecutionErrorType as Category
-from outlayer.repos import normalize_repo
+from outlayer.repos import GIT_REF, REPO_NAME, normalize_repo
 from services.compiler.failures import BuildFailure
 
 GITHUB = "https://github.com"
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-# Branch and tag names: git's own rules, kept strict enough that no name reads as an option.
-_REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]{1,200}(?<![./])$")
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ def parse_source(
     if parts.query or parts.fragment:
         raise refuse(f"{repo!r} has a query or fragment; give just {origin}/OWNER/REPO")
     segments = parts.path.strip("/").removesuffix(".git").split("/")
-    if len(segments) != 2 or not all(_NAME.match(s) and s not in (".", "..") for s in segments):
+    if len(segments) != 2 or not all(REPO_NAME.match(s) and s not in (".", "..") for s in segments):
         raise refuse(f"{repo!r} must name exactly one repository: {origin}/OWNER/REPO")
     normalised = f"{origin}/{segments[0]}/{segments[1]}"
     given = [name for name, value in (("commit", commit), ("branch", branch), ("tag", tag))
@@ -87,6 +84,6 @@ def parse_source(
     if commit and not _COMMIT.match(commit):
         raise refuse(f"commit {commit!r} must be 40 hexadecimal characters (a full SHA-1)")
     for kind, value in (("branch", branch), ("tag", tag)):
-        if value and not _REF.match(value):
+        if value and not GIT_REF.match(value):
             raise refuse(f"{kind} {value!r} is not a valid git {kind} name")
     return Source(normalised, commit.lower(), branch, tag)

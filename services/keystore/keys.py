@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from outlayer.repos import normalize_repo
 
 MASTER_BYTES = 32
 MAX_SECRETS_BYTES = 64 * 1024
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # as the dashboard checks (sealed.ts)
 
 
 def _derive(master: bytes, purpose: bytes, *parts: str) -> bytes:
@@ -97,8 +99,14 @@ def signed_public_key(master: bytes, repo: str, branch: str | None = None) -> di
 def encrypt_secrets(public_key: bytes, secrets: dict[str, str]) -> str:
     """The base64 blob that the contract's ``store_secrets`` takes."""
     for name, value in secrets.items():
-        if not name or "=" in name or "\0" in name or "\0" in value:
-            raise invalid_argument(f"secret name {name!r} is not a valid environment variable")
+        if "\0" in value:
+            raise invalid_argument(f"the value of {name!r} holds a NUL byte, which no "
+                                   "environment variable can")  # fmt: skip
+        if not VARIABLE_NAME.match(name):
+            raise invalid_argument(
+                f"secret name {name!r} is not an environment variable name: use letters, "
+                "digits and _ (not starting with a digit)"
+            )
         if name in RESERVED:
             raise invalid_argument(
                 f"{name} is set by the platform for every run and cannot be a secret; "

@@ -22,7 +22,7 @@ from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.grants import GrantClaims, verify_grant
 from outlayer.near.rpc import NearRpc
 from outlayer.origin import near_request_id
-from outlayer.repos import normalize_repo
+from outlayer.repos import git_ref, github_repo, normalize_repo
 from outlayer.v1 import keystore_pb2, keystore_pb2_grpc
 from services.keystore.access import ChainView, evaluate
 from services.keystore.keys import (
@@ -137,11 +137,11 @@ class KeystoreServicer(keystore_pb2_grpc.KeystoreServiceServicer):
     def GetRepoPublicKey(
         self, request: keystore_pb2.GetRepoPublicKeyRequest, context: grpc.ServicerContext
     ) -> keystore_pb2.RepoPublicKey:
-        repo = request.repo.strip()
-        if not repo or repo != request.repo:
-            raise invalid_argument("repo is required, without spaces")
+        # Only a repository the contract would store secrets for, and a branch it would take.
+        repo = github_repo(request.repo)
+        branch = git_ref(request.branch) if request.branch else None
         return keystore_pb2.RepoPublicKey(
-            **signed_public_key(self._master, repo, request.branch or None),
+            **signed_public_key(self._master, repo, branch),
             register_contract=self._register_contract,
         )
 

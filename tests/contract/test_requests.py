@@ -179,6 +179,28 @@ def test_removed_worker_cannot_resolve(net: Net) -> None:
         ),
         ({"code_source": {"repo": "https://github.com/a", "commit": "ab" * 20}}, "OWNER/REPO"),
         ({"code_source": {"repo": "https://github.com/a/b", "commit": "xyz"}}, "40 hexadecimal"),
+        # Names the compiler would refuse are refused before any deposit is taken.
+        *[
+            ({"code_source": {"repo": repo, "commit": "ab" * 20}}, "OWNER/REPO")
+            for repo in (
+                "https://github.com/a b/c",
+                "https://github.com/a/../b",
+                "https://github.com/a/..",
+                "https://github.com/a/b?x=1",
+            )
+        ],
+        *[
+            ({"code_source": {"repo": "https://github.com/a/b", **ref}}, "branch or tag name")
+            for ref in (
+                {"branch": "--upload-pack=x"},
+                {"branch": "main two"},
+                {"tag": "v1..2"},
+                {"tag": "v1/"},
+                {"branch": "a//b"},
+                {"branch": "x@{1}"},
+            )
+        ],
+        ({"secrets_ref": {"profile": "p", "branch": "-x"}}, "secrets_ref.branch"),
         ({"code_source": {"repo": "https://github.com/a/b"}}, "exactly one of commit"),
         ({"resource_limits": {"max_instructions": 10**11 + 1}}, "above the cap"),
         ({"resource_limits": {"max_execution_seconds": 61}}, "above the cap"),
@@ -238,3 +260,19 @@ def test_output_over_the_on_chain_cap_is_refused_and_the_request_stays_open(net:
     error = {"type": "output_limit", "message": "output exceeded 16 KiB"}
     assert net.resolve(request_id, success=False, output=None, error=error).success
     assert net.ln.result(request.tx_hash).json()["error"] == error
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"repo": "https://github.com/Alice-1/my.repo_2.git", "branch": "release/v1.2+build-3"},
+        {"repo": "https://github.com/a/b", "tag": "v1.0.0-rc.1"},
+        {"repo": "https://github.com/a/b", "branch": "main"},
+    ],
+)
+def test_ordinary_repositories_branches_and_tags_are_accepted(
+    net: Net, source: dict[str, str]
+) -> None:
+    result = net.request({"code_source": source})
+    assert result.failure is None, result.failure  # yielded: pending until resolved
+    assert event(result, "execution_requested")["code_source"] == source

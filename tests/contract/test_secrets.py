@@ -230,6 +230,14 @@ def test_without_access_only_the_storing_account_may_use_the_secrets(net: Net) -
         ({"repo": "https://github.com/alice/h\u00e9llo"}, "ASCII"),
         ({"profile": ""}, "profile must be a non-empty string"),
         ({"branch": 5}, "branch must be a string"),
+        # A repository the compiler could never build, or a branch git would refuse, is refused
+        # before anything is stored or charged.
+        ({"repo": "not-a-url"}, "https://github.com/OWNER/REPO"),
+        ({"repo": "https://gitlab.com/alice/hello"}, "https://github.com/OWNER/REPO"),
+        ({"repo": "https://github.com/alice"}, "OWNER/REPO"),
+        ({"repo": "https://github.com/alice/hello/tree/main"}, "OWNER/REPO"),
+        ({"branch": "-x"}, "branch or tag name"),
+        ({"branch": "a..b"}, "branch or tag name"),
         ({"encrypted_secrets_base64": "QUJD" * 4097}, "longer than 16384 bytes"),
     ],
 )

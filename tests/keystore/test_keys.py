@@ -50,6 +50,16 @@ def test_round_trip_and_only_the_repository_key_decrypts() -> None:
         decrypt_secrets(repo_private_key(MASTER, REPO), tampered)
 
 
+@pytest.mark.parametrize("name", ["BAD NAME", "", "A=B", "1ST", "x-y", "N\0UL", "é"])
+def test_a_name_that_is_no_environment_variable_is_refused(name: str) -> None:
+    public = bytes(repo_private_key(MASTER, REPO).public_key)
+    with pytest.raises(OutlayerError, match="not an environment variable name"):
+        encrypt_secrets(public, {name: "x"})
+    with pytest.raises(OutlayerError, match="NUL byte"):
+        encrypt_secrets(public, {"GOOD": "a\0b"})
+    assert encrypt_secrets(public, {"_Fine_2": "x"})
+
+
 @pytest.mark.parametrize("name", sorted(RESERVED))
 def test_reserved_platform_variables_cannot_be_secrets(name: str) -> None:
     public = bytes(repo_private_key(MASTER, REPO).public_key)

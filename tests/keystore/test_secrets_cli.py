@@ -53,3 +53,41 @@ def test_encrypt_store_and_only_the_keystore_can_read(tmp_path: Path) -> None:
                            "--repo", REPO, "--profile", "p2", "--blob", blob.stdout.strip(),
                            "--access", '{"Everyone": {}}')  # fmt: skip
         assert refused.returncode == 1 and "unknown access condition" in refused.stderr
+
+
+def test_careless_arguments_get_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Nothing is fetched, encrypted or sent for arguments the platform would refuse later."""
+    public = "ab" * 32
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    cases = [
+        (["encrypt", "--repo", "not-a-url", "--public-key", public, "A=1"],
+         "is not a repository URL"),
+        (["encrypt", "--repo", "https://gitlab.com/a/b", "--public-key", public, "A=1"],
+         "https://github.com/OWNER/REPO"),
+        (["encrypt", "--repo", REPO, "--branch=-x", "--public-key", public, "A=1"],
+         "is not a branch or tag name"),
+        (["encrypt", "--repo", REPO, "--public-key", public, "BAD NAME=x"],
+         "not an environment variable name"),
+        (["encrypt", "--repo", REPO, "--keystore", "https://127.0.0.1:9",
+          "--cacert", str(tmp_path / "missing.pem"), "A=1"], "is not a CA certificate in PEM"),
+        (["encrypt", "--repo", REPO, "--keystore", "https://127.0.0.1:9",
+          "--cacert", str(not_pem), "A=1"], "is not a CA certificate in PEM"),
+        (["encrypt", "--repo", REPO, "--keystore", "http://127.0.0.1:9", "A=1"],
+         "over https://"),
+        (["public-key", "--repo", "not-a-url", "--master-key-file", str(tmp_path / "m")],
+         "is not a repository URL"),
+        (["store", "--repo", "not-a-url", "--profile", "p", "--blob", "x",
+          "--key-file", str(tmp_path / "k.json")], "is not a repository URL"),
+        (["store", "--repo", REPO, "--profile", "p", "--blob", "!!not base64!!",
+          "--key-file", str(tmp_path / "k.json")], "not base64"),
+        (["store", "--repo", REPO, "--profile", "p", "--blob", "c2VjcmV0",
+          "--key-file", str(tmp_path / "k.json")], "too short for encrypted secrets"),
+    ]  # fmt: skip
+    for args, says in cases:
+        done = outlayer(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert says in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.stdout == "", (args, done.stdout)
+    assert not (tmp_path / "m").exists()  # the refused public-key made no master file

@@ -234,9 +234,26 @@ def test_public_keys_are_signed_by_the_attested_identity(mesh: Mesh) -> None:
             keystore_pb2.GetRepoPublicKeyRequest(repo=REPO, branch="main")
         )
         assert branch.public_key != key.public_key
-        with pytest.raises(grpc.RpcError) as bad:
-            keystore.stub.GetRepoPublicKey(keystore_pb2.GetRepoPublicKeyRequest(repo=" "))
-        assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        # No key for what could never hold secrets: the contract refuses to store them.
+        for repo, ref, says in [
+            (" ", "", "https://github.com/OWNER/REPO"),
+            ("not-a-url", "", "https://github.com/OWNER/REPO"),
+            ("https://gitlab.com/alice/bot", "", "https://github.com/OWNER/REPO"),
+            ("https://github.com/alice", "", "https://github.com/OWNER/REPO"),
+            (REPO, "-x", "not a branch or tag name"),
+            (REPO, "a..b", "not a branch or tag name"),
+        ]:
+            with pytest.raises(grpc.RpcError) as bad:
+                keystore.stub.GetRepoPublicKey(
+                    keystore_pb2.GetRepoPublicKeyRequest(repo=repo, branch=ref)
+                )
+            assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT, repo
+            assert says in (bad.value.details() or ""), bad.value.details()
+        # Any spelling of the repository is the same key (outlayer.repos).
+        spelt = keystore.stub.GetRepoPublicKey(
+            keystore_pb2.GetRepoPublicKeyRequest(repo=" https://GitHub.com/Alice/Bot.git/ ")
+        )
+        assert spelt.public_key == key.public_key and spelt.repo == REPO
 
 
 # --- job secrets ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.near.keys import Signer, public_key_text
-from outlayer.near.rpc import TGAS, NearRpc, NearRpcError, TxOutcome
+from outlayer.near.rpc import PANIC, TGAS, NearRpc, NearRpcError, TxOutcome
 
 DEFAULT_RPC = "http://127.0.0.1:3030"
 DEFAULT_CONTRACT = "outlayer.localnet"
@@ -31,8 +31,6 @@ NEAR_DECIMALS = 24
 NEAR = 10**NEAR_DECIMALS
 DEFAULT_STORAGE_DEPOSIT = "0.1"  # NEAR; the contract keeps what the storage takes
 EXIT_REFUSED = 1
-# nearcore writes "Smart contract panicked: <message>" (localnet adds "FunctionCallError: ").
-_PANIC = re.compile(r"^(?:FunctionCallError: )?Smart contract panicked: ")
 _TOO_LITTLE = re.compile(r"attach at least (\d+) yoctoNEAR")
 
 
@@ -144,9 +142,8 @@ class Chain:
             )
         except NearRpcError as exc:
             raise self._rpc_error(exc, receiver_id, signing=True) from None
-        status = outcome.raw.get("status")
-        if isinstance(status, dict) and "Failure" in status:
-            why = failure_text(status["Failure"])
+        why = outcome.refusal
+        if why is not None:
             short = _TOO_LITTLE.search(why)
             if short:  # say it in the unit --deposit-near takes
                 why += f" ({near_text(short.group(1))}: raise --deposit-near)"
@@ -168,36 +165,8 @@ class Chain:
             return OutlayerError(ErrorCode.NOT_FOUND, f"{receiver_id} does not exist {where} "
                                  "(is --contract right?)")  # fmt: skip
         if exc.cause == "CONTRACT_EXECUTION_ERROR":  # a view that panicked
-            return invalid_argument(f"{receiver_id}: {_PANIC.sub('', exc.message)}")
+            return invalid_argument(f"{receiver_id}: {PANIC.sub('', exc.message)}")
         return exc
-
-
-def failure_text(failure: Any) -> str:
-    """A transaction's ``Failure`` as one readable line: the contract's panic message as it
-    wrote it, or the name of NEAR's error and its fields."""
-    message = _find(failure, "ExecutionError")
-    if isinstance(message, str):
-        return _PANIC.sub("", message).strip()
-    kind = failure.get("ActionError", {}).get("kind") if isinstance(failure, dict) else None
-    error = kind if isinstance(kind, dict) else failure
-    while isinstance(error, dict) and len(error) == 1:
-        (name, details), = error.items()  # fmt: skip
-        if not isinstance(details, dict) or len(details) != 1:
-            fields = json.dumps(details) if details else ""
-            return f"{name} {fields}".strip()
-        error = details
-    return json.dumps(failure)
-
-
-def _find(value: Any, key: str) -> Any:
-    if isinstance(value, dict):
-        if key in value:
-            return value[key]
-        for inner in value.values():
-            found = _find(inner, key)
-            if found is not None:
-                return found
-    return None
 
 
 def event_data(outcome: TxOutcome, name: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.signals import stop_on_signals
+from devstack.ports import Ports, port_number
 from outlayer.config import load_settings
 
 DEFAULT_DIR = Path.home() / ".outlayer" / "dev"
@@ -18,15 +19,16 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "dev", help="run the whole stack on this machine (or: dev request, dev certs)"
     )
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, metavar="DIR")
-    parser.add_argument("--localnet-port", type=int, default=3030)
-    parser.add_argument("--coordinator-port", type=int, default=50060)
-    parser.add_argument("--executor-port", type=int, default=50061)
-    parser.add_argument("--edge-port", type=int, default=8443)
-    parser.add_argument("--keystore-port", type=int, default=50064)
-    parser.add_argument("--compiler-port", type=int, default=50063)
-    parser.add_argument("--crates-port", type=int, default=50070,
-                        help="the development crate registry")  # fmt: skip
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, metavar="DIR",
+                        help=f"the stack's folder (default {DEFAULT_DIR}); one stack per "
+                        "folder")  # fmt: skip
+    # Unset ports are the defaults for a new stack; `dev request`/`dev demo` take a running
+    # stack's own ports from its folder (DIR/stack.json).
+    for name, default in vars(Ports()).items():
+        parser.add_argument(f"--{name}-port", type=port_number, metavar="PORT",
+                            help=f"default {default}" + (
+                                " (the development crate registry)" if name == "crates" else ""
+                            ))  # fmt: skip
     parser.set_defaults(handler=up_command)
     actions = parser.add_subparsers(dest="action", required=False, metavar="ACTION")
     certs = actions.add_parser(
@@ -45,10 +47,9 @@ def register(commands: Any) -> None:
 
 
 def up_command(args: argparse.Namespace) -> int:
-    from devstack.stack import DevStack, Ports
+    from devstack.stack import DevStack
 
-    ports = Ports(args.localnet_port, args.coordinator_port, args.executor_port, args.edge_port,
-                  args.keystore_port, args.compiler_port, args.crates_port)  # fmt: skip
+    ports = Ports(**{name: value for name, value in _ports_given(args).items()})
     stack = DevStack(args.dir, ports, log=_say)
     stop = stop_on_signals()
     try:
@@ -62,10 +63,6 @@ def up_command(args: argparse.Namespace) -> int:
         _say(f"  HTTPS edge (REST/JSON)      {stack.edge_url}  (OpenAPI: /openapi.json)")
         _say(f"  certificates                {args.dir / 'pki'}")
         extra = "" if args.dir == DEFAULT_DIR else f" --dir {args.dir}"
-        if args.localnet_port != 3030:
-            extra += f" --localnet-port {args.localnet_port}"
-        if args.edge_port != 8443:
-            extra += f" --edge-port {args.edge_port}"
         _say("an HTTPS call, paid from the dev payment key:")
         _say(f"  {stack.curl_line()}")
         if stack.has_dashboard:
@@ -83,9 +80,10 @@ def up_command(args: argparse.Namespace) -> int:
 def request_command(args: argparse.Namespace) -> int:
     from devstack.stack import request
 
+    ports = _running_ports(args)
     result = request(
         args.dir,
-        f"http://127.0.0.1:{args.localnet_port}",
+        f"http://127.0.0.1:{ports.localnet}",
         args.input,
         secrets_profile=args.secrets_profile,
         log=_say,
@@ -98,8 +96,9 @@ def request_command(args: argparse.Namespace) -> int:
 def demo_command(args: argparse.Namespace) -> int:
     from devstack.stack import https_call, request
 
-    on_chain = request(args.dir, f"http://127.0.0.1:{args.localnet_port}", args.input, log=_say)
-    over_https = https_call(args.dir, args.edge_port, args.input, log=_say)
+    ports = _running_ports(args)
+    on_chain = request(args.dir, f"http://127.0.0.1:{ports.localnet}", args.input, log=_say)
+    over_https = https_call(args.dir, ports.edge, args.input, log=_say)
     json.dump({"on_chain": on_chain, "https": over_https}, sys.stdout, indent=2)
     sys.stdout.write("\n")
     ok = (
@@ -108,6 +107,18 @@ def demo_command(args: argparse.Namespace) -> int:
         and over_https.get("result", {}).get("status") == "success"
     )
     return 0 if ok else 1
+
+
+def _ports_given(args: argparse.Namespace) -> dict[str, int]:
+    given = {name: getattr(args, f"{name}_port") for name in vars(Ports())}
+    return {name: port for name, port in given.items() if port is not None}
+
+
+def _running_ports(args: argparse.Namespace) -> Ports:
+    """The ports of the stack running on --dir (as it recorded them), with any given here."""
+    from devstack.ports import recorded_ports
+
+    return recorded_ports(args.dir, **_ports_given(args))
 
 
 def certs_command(args: argparse.Namespace) -> int:

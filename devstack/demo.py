@@ -18,7 +18,7 @@ import nacl.signing
 
 from devtools.guestbuild import CONTRACTS_OUT_DIR, OUT_DIR
 from outlayer.config import Settings
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.limits import RequestedLimits
 from outlayer.near.actions import (
     Action,
@@ -226,8 +226,9 @@ def send_request(
 ) -> TxOutcome:
     """``request_execution`` as a user sends it: the deposit the contract estimates for these
     limits, JSON output by default, answered once the transaction is included (the result comes
-    later)."""
-    cost = int(rpc.view(contract_id, "estimate_execution_cost", {"resource_limits": limits}))
+    later); a refusal raises with the contract's words."""
+    estimate = {"resource_limits": limits, "input_data": input_data}  # storage grows with input
+    cost = int(rpc.view(contract_id, "estimate_execution_cost", estimate))
     args: dict[str, object] = {
         "code_source": code_source,
         "resource_limits": limits,
@@ -236,9 +237,12 @@ def send_request(
     }
     if secrets_ref is not None:
         args["secrets_ref"] = secrets_ref
-    return rpc.function_call(
+    sent = rpc.function_call(
         user, contract_id, "request_execution", args, deposit=cost, wait_until="INCLUDED"
     )
+    if sent.refusal is not None:
+        raise invalid_argument(f"{contract_id} refused the request: {sent.refusal}")
+    return sent
 
 
 def wait_final(rpc: NearRpc, tx_hash: str, sender: str, timeout_s: float = 60) -> TxOutcome:

@@ -18,10 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.ports import Ports, record_ports
 from devstack.supervise import (
     DevLock,
     Supervisor,
@@ -31,7 +31,7 @@ from devstack.supervise import (
 )
 from devtools.crate_mirror import CrateMirror, start_debian_mirror
 from devtools.gitserver import GitServer, folder_files
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 from outlayer.near.keys import Signer
 from outlayer.near.rpc import NearRpc
 from outlayer.tls import ensure_dev_pki
@@ -67,17 +67,6 @@ FRESH_EACH_START = (
     "payment.key",
     "admin.token",
 )
-
-
-@dataclass(frozen=True)
-class Ports:
-    localnet: int = 3030
-    coordinator: int = 50060
-    executor: int = 50061
-    edge: int = 8443
-    keystore: int = 50064
-    compiler: int = 50063
-    crates: int = 50070  # the development crate registry (Debian's crates)
 
 
 class DevStack:
@@ -156,6 +145,7 @@ class DevStack:
         # Nothing is touched before this stack owns the folder and its ports are free.
         self._lock.acquire()
         check_ports_free(vars(self.ports))
+        record_ports(self.dir, self.ports)
         for name in FRESH_EACH_START:
             path = self.dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
@@ -413,7 +403,10 @@ def request(
             rpc, alice, "outlayer.localnet", code_source=source, input_data=input_data,
             limits=limits, secrets_ref=secrets_ref,
         )  # fmt: skip
-        return wait_final(rpc, sent.tx_hash, alice.account_id, timeout_s).value
+        settled = wait_final(rpc, sent.tx_hash, alice.account_id, timeout_s)
+        if settled.refusal is not None:  # refused when its receipt ran, after inclusion
+            raise invalid_argument(f"outlayer.localnet refused the request: {settled.refusal}")
+        return settled.value
 
     return _until_compiled(once, lambda result: result, timeout_s, log)
 

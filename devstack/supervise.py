@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from outlayer.errors import ErrorCode, OutlayerError
+from outlayer.errors import ErrorCode, OutlayerError, invalid_argument
 
 LOCK_FILE = "dev.lock"
 FIRST_BACKOFF_S = 1.0
@@ -45,7 +45,7 @@ class DevLock:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise
             raise OutlayerError(
-                ErrorCode.FAILED_PRECONDITION,
+                ErrorCode.IN_USE,
                 f"another `outlayer dev` (pid {holder}) is running on {self.path.parent}; stop "
                 f"it first (Ctrl-C in its terminal, or `kill {holder}`), or start this one with "
                 "--dir on another folder and other ports",
@@ -75,7 +75,7 @@ def check_ports_free(ports: Mapping[str, int], host: str = "127.0.0.1") -> None:
                 taken.append(f"{port} ({name}: --{name}-port)")
     if taken:
         raise OutlayerError(
-            ErrorCode.FAILED_PRECONDITION,
+            ErrorCode.IN_USE,
             f"port{'s' if len(taken) > 1 else ''} {', '.join(taken)} already in use on {host}; "
             "stop what listens there (`ss -ltnp` shows it) or choose other ports",
         )
@@ -83,8 +83,14 @@ def check_ports_free(ports: Mapping[str, int], host: str = "127.0.0.1") -> None:
 
 def private_folder(directory: Path) -> None:
     """The dev folder holds keys, tokens and the database: the owner's alone."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.chmod(0o700)
+    except OSError as exc:  # a file by that name, a folder we may not write, a full disk
+        raise invalid_argument(
+            f"{directory} cannot be the dev folder: {exc.strerror or exc}; name another folder "
+            "with --dir (it is created if missing)"
+        ) from None
 
 
 def write_private(path: Path, text: str) -> None:

@@ -85,7 +85,9 @@ class ErrorCode(enum.StrEnum):
     PERMISSION_DENIED = "permission_denied"
     UNAVAILABLE = "unavailable"
     CONFIGURATION = "configuration_error"
-    FAILED_PRECONDITION = "insufficient_balance"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    # Something this needs is held by another (a folder another process owns, a taken port).
+    IN_USE = "in_use"
     INTERNAL = "internal"
     # The requester fails the access condition of the secrets a request names.
     ACCESS_CONDITION = "access_condition_failed"
@@ -102,7 +104,8 @@ _GRPC_STATUS: dict[ErrorCode, str] = {  # grpc.StatusCode names
     ErrorCode.PERMISSION_DENIED: "PERMISSION_DENIED",
     ErrorCode.UNAVAILABLE: "UNAVAILABLE",
     ErrorCode.CONFIGURATION: "FAILED_PRECONDITION",
-    ErrorCode.FAILED_PRECONDITION: "RESOURCE_EXHAUSTED",
+    ErrorCode.INSUFFICIENT_BALANCE: "RESOURCE_EXHAUSTED",
+    ErrorCode.IN_USE: "FAILED_PRECONDITION",
     ErrorCode.INTERNAL: "INTERNAL",
     ErrorCode.ACCESS_CONDITION: "PERMISSION_DENIED",
     ErrorCode.CONFLICT: "ALREADY_EXISTS",

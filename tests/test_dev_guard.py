@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from devstack import stack as devstack
-from devstack.stack import DevStack, Ports
+from devstack.ports import Ports
+from devstack.stack import DevStack
 from devstack.supervise import (
     FIRST_BACKOFF_S,
     DevLock,
@@ -67,7 +68,9 @@ def test_a_second_stack_on_the_same_folder_is_refused_and_touches_nothing(tmp_pa
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert done.returncode == 2, done.stderr
-        assert f"another `outlayer dev` (pid {holder.pid}) is running on {folder}" in done.stderr
+        assert (
+            f"error: in_use: another `outlayer dev` (pid {holder.pid}) is running on {folder}"
+        ) in done.stderr
         for name, text in planted.items():
             assert (folder / name).read_text() == text
     finally:
@@ -94,7 +97,7 @@ def test_a_taken_port_is_refused_before_anything_is_touched(tmp_path: Path) -> N
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert f"port {taken} (edge: --edge-port) already in use" in done.stderr
+    assert f"error: in_use: port {taken} (edge: --edge-port) already in use" in done.stderr
     for name, text in planted.items():
         assert (folder / name).read_text() == text
     with pytest.raises(OutlayerError, match="already in use"), socket.socket() as other:
@@ -172,3 +175,37 @@ def test_the_supervisor_restarts_with_backoff_and_gives_up_on_localnet() -> None
     supervisor.add("localnet", lambda: _exiting(1), restartable=False)
     supervisor.services["localnet"].process.wait()
     assert supervisor.check() == "localnet exited with code 1; it cannot be restarted"
+
+
+def test_impossible_ports_and_folders_are_refused_in_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me")
+    cases = [
+        (["--edge-port", "99999"], "a port is a number from 1 to 65535, got 99999"),
+        (["--localnet-port", "-1"], "a port is a number from 1 to 65535, got -1"),
+        (["--crates-port", "http"], "a port is a number from 1 to 65535, got 'http'"),
+        (["--dir", str(a_file)], f"{a_file} cannot be the dev folder"),
+        (["--dir", str(a_file / "below")], f"{a_file / 'below'} cannot be the dev folder"),
+    ]
+    for args, says in cases:
+        done = subprocess.run([sys.executable, "-m", "cli.main", "dev", *args],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 2, (args, done.stderr)
+        assert says in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+    assert a_file.read_text() == "keep me"
+
+
+def test_a_running_stack_is_found_on_its_own_ports(tmp_path: Path) -> None:
+    """`dev request` and `dev demo` take the ports the stack on --dir recorded when it started,
+    and any port given on the command line over them."""
+    from devstack.ports import Ports, record_ports, recorded_ports
+
+    assert recorded_ports(tmp_path) == Ports()  # no stack there yet: the defaults
+    record_ports(tmp_path, Ports(localnet=4040, edge=9443))
+    assert (tmp_path / "stack.json").stat().st_mode & 0o777 == 0o600
+    assert recorded_ports(tmp_path) == Ports(localnet=4040, edge=9443)
+    assert recorded_ports(tmp_path, edge=7443) == Ports(localnet=4040, edge=7443)
+    (tmp_path / "stack.json").write_text("{not json")
+    with pytest.raises(OutlayerError, match="unreadable"):
+        recorded_ports(tmp_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,14 @@ class TxOutcome:
         return None
 
     @property
+    def refusal(self) -> str | None:
+        """The failure as one readable line (the contract's own words for a panic), if any."""
+        status = self.raw.get("status")
+        if isinstance(status, dict) and "Failure" in status:
+            return failure_text(status["Failure"])
+        return None
+
+    @property
     def value(self) -> Any:
         status = self.raw.get("status")
         if not isinstance(status, dict) or "SuccessValue" not in status:
@@ -69,6 +78,38 @@ class TxOutcome:
     @property
     def logs(self) -> list[str]:
         return [log for r in self.raw.get("receipts_outcome", []) for log in r["outcome"]["logs"]]
+
+
+# nearcore writes "Smart contract panicked: <message>" (localnet adds "FunctionCallError: ").
+PANIC = re.compile(r"^(?:FunctionCallError: )?Smart contract panicked: ")
+
+
+def failure_text(failure: Any) -> str:
+    """A transaction's ``Failure`` as one readable line: the contract's panic message as it
+    wrote it, or the name of NEAR's error and its fields."""
+    message = _find(failure, "ExecutionError")
+    if isinstance(message, str):
+        return PANIC.sub("", message).strip()
+    kind = failure.get("ActionError", {}).get("kind") if isinstance(failure, dict) else None
+    error = kind if isinstance(kind, dict) else failure
+    while isinstance(error, dict) and len(error) == 1:
+        (name, details), = error.items()  # fmt: skip
+        if not isinstance(details, dict) or len(details) != 1:
+            fields = json.dumps(details) if details else ""
+            return f"{name} {fields}".strip()
+        error = details
+    return json.dumps(failure)
+
+
+def _find(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        if key in value:
+            return value[key]
+        for inner in value.values():
+            found = _find(inner, key)
+            if found is not None:
+                return found
+    return None
 
 
 def is_tx_hash(text: str) -> bool:

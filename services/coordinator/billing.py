@@ -194,7 +194,7 @@ def check_may_pay(key: PaymentKey, project: str, hold: int, now_ns: int) -> None
             )
     if key.max_per_call is not None and hold > int(key.max_per_call):
         raise OutlayerError(
-            ErrorCode.FAILED_PRECONDITION,
+            ErrorCode.INSUFFICIENT_BALANCE,
             f"this call may cost up to {hold} ({key.token_id}), above payment key {name}'s "
             f"max_per_call of {key.max_per_call}: lower its limits or its attached deposit",
         )
@@ -275,7 +275,7 @@ class Billing:
             available = int(key.balance) - int(key.unsettled) - int(key.held)
             if available < hold:
                 raise OutlayerError(
-                    ErrorCode.FAILED_PRECONDITION,
+                    ErrorCode.INSUFFICIENT_BALANCE,
                     f"payment key {key_name(key)} has {available} "
                     f"{unit_name(key.token_id)} available; this call may cost up to {hold} "
                     "(lower its limits, or top the key up)",

@@ -135,20 +135,29 @@ def test_a_restarted_indexer_lists_the_resolve_it_sent_before_it_died(
     # Recorded after it, so looked at first: a hash the node never saw, and a transaction of
     # the same request that is not a resolve (the request itself, alice's).
     job_id = world.stub.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near")).jobs[0].job_id
-    for decoy in (base58.b58encode(bytes(range(32))).decode(), sent.tx_hash):
+    decoys = (base58.b58encode(bytes(range(32))).decode(), sent.tx_hash)
+    for decoy in decoys:
         world.stub.RecordResolveAttempt(pb.RecordResolveAttemptRequest(job_id=job_id,
                                                                        tx_hash=decoy))  # fmt: skip
 
+    listed_attempts = world.stub.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near"))
+    attempts = list(listed_attempts.jobs[0].resolve_tx_hashes)
+    assert len(attempts) == 3 and attempts[:2] == [sent.tx_hash, decoys[0]]  # newest first
+    nonce_before = _operator_nonce(world)
+
     blind = _indexer_on(world, world.stub, _StatusUnavailable(world.rpc))
     assert blind.settle_once() == 0  # cannot tell which landed: left for a later pass
+    again = world.stub.ListUnsettledJobs(pb.ListUnsettledJobsRequest(kind="near")).jobs[0]
+    assert list(again.resolve_tx_hashes) == attempts  # nothing signed, nothing recorded
     assert (
         not world.public.ListPublicRequests(public_pb2.ListPublicRequestsRequest(sender=alice))
         .requests[0]
         .resolved
     )
 
-    restarted = world.indexer()  # its resolve is refused as settled: it finds its own earlier one
+    restarted = world.indexer()  # it finds its own earlier resolve before sending another
     assert restarted.settle_once() == 1
+    assert _operator_nonce(world) == nonce_before  # no second resolve paid for
     row = world.public.ListPublicRequests(
         public_pb2.ListPublicRequestsRequest(sender=alice)
     ).requests[0]

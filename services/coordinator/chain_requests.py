@@ -8,9 +8,11 @@ charged) when the indexer acknowledges it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from outlayer.v1 import coordinator_pb2 as pb
 from services.coordinator.models import ChainRequest
@@ -53,6 +55,20 @@ def record_resolve_attempt(engine: Engine, job_id: int, tx_hash: str) -> list[st
         row.resolve_attempts = " ".join([tx_hash, *earlier][:KEPT_ATTEMPTS])
         session.add(row)
         return earlier
+
+
+def resolve_attempts(engine: Engine, job_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The resolve transactions recorded for these jobs, newest first (jobs without any are
+    left out)."""
+    if not job_ids:
+        return {}
+    with Session(engine) as session:
+        rows = session.exec(
+            select(ChainRequest.job_id, ChainRequest.resolve_attempts).where(
+                col(ChainRequest.job_id).in_(list(job_ids))
+            )
+        ).all()
+    return {job_id: attempts.split() for job_id, attempts in rows if attempts}
 
 
 def record_resolved(engine: Engine, job_id: int, tx_hash: str, charged: str) -> None:

@@ -27,6 +27,7 @@ from services.coordinator.chain_requests import (
     record_resolve_attempt,
     record_resolved,
     record_submitted,
+    resolve_attempts,
 )
 from services.coordinator.modules import CompileWaiter, ModuleResolver
 from services.coordinator.public import PERMISSIONS as PUBLIC_PERMISSIONS
@@ -187,7 +188,11 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServiceServicer):
     ) -> pb.ListUnsettledJobsResponse:
         limit = min(request.limit or 50, 500)
         jobs = self._queue.unsettled(request.kind, limit)
-        return pb.ListUnsettledJobsResponse(jobs=[_status(job) for job in jobs])
+        answer = pb.ListUnsettledJobsResponse(jobs=[_status(job) for job in jobs])
+        attempts = resolve_attempts(self._engine, [job.job_id for job in answer.jobs])
+        for job in answer.jobs:
+            job.resolve_tx_hashes.extend(attempts.get(job.job_id, ()))
+        return answer
 
     def AcknowledgeJob(
         self, request: pb.AcknowledgeJobRequest, context: grpc.ServicerContext

@@ -163,6 +163,19 @@ class Indexer:
             request_id = near_request_id(job.dedupe_key, self._chain.contract_id)
             if request_id is None:
                 continue  # another contract's job (a shared coordinator)
+            # A job with resolves signed already was being settled before a restart (or by the
+            # indexer this one took over from): if one of them landed, nothing is sent again.
+            checked = list(job.resolve_tx_hashes)
+            try:
+                landed = self._earlier_resolve(checked, request_id)
+            except OutlayerError as exc:  # cannot tell yet: nothing sent, a later pass looks
+                log.warning("request %s: %s (will retry)", request_id, exc)
+                continue
+            if landed is not None:
+                log.info("request %s was resolved by %s", request_id, landed.tx_hash)
+                self._acknowledge(job.job_id, request_id, landed)
+                settled += 1
+                continue
             result = ExecutionResult.from_proto(job.result)
             outcome, earlier = self._send_resolve(job.job_id, request_id, result)
             failure = outcome.failure
@@ -170,27 +183,32 @@ class Indexer:
                 log.warning("resolving request %s failed (will retry): %s", request_id, failure)
                 continue
             if failure is not None:
+                # Refused as settled: by a resolve recorded after the list was read, perhaps.
+                newer = [tx_hash for tx_hash in earlier if tx_hash not in checked]
                 try:
-                    landed = self._earlier_resolve(earlier, request_id)
+                    landed = self._earlier_resolve(newer, request_id)
                 except OutlayerError as exc:  # cannot tell yet: acknowledged on a later pass
                     log.warning("request %s: %s (will retry)", request_id, exc)
                     continue
                 if landed is None:
                     log.warning("request %s is already settled on chain: %s", request_id, failure)
-                else:  # ours, sent before a restart that came ahead of its acknowledgement
+                else:
                     log.info("request %s was resolved by %s", request_id, landed.tx_hash)
                     outcome, failure = landed, None
-            applied = failure is None
-            # The transaction that put the result on chain, and the fee its event says it
-            # kept: the request's public listing shows both.
-            self._coordinator.AcknowledgeJob(pb.AcknowledgeJobRequest(
-                job_id=job.job_id, resolved_on_chain=applied,
-                resolve_tx_hash=outcome.tx_hash if applied else "",
-                charged=charged_by(outcome.logs, request_id) if applied else "",
-            ))  # fmt: skip
-            self._unsettled.discard(request_id)
+            self._acknowledge(job.job_id, request_id, outcome if failure is None else None)
             settled += 1
         return settled
+
+    def _acknowledge(self, job_id: int, request_id: int, resolve: TxOutcome | None) -> None:
+        """Tells the coordinator the job is settled, with the transaction that put its result
+        on chain and the fee its event says it kept (the request's public listing shows both);
+        ``None``: settled without it (already settled or timed out on chain)."""
+        self._coordinator.AcknowledgeJob(pb.AcknowledgeJobRequest(
+            job_id=job_id, resolved_on_chain=resolve is not None,
+            resolve_tx_hash=resolve.tx_hash if resolve is not None else "",
+            charged=charged_by(resolve.logs, request_id) if resolve is not None else "",
+        ))  # fmt: skip
+        self._unsettled.discard(request_id)
 
     def _send_resolve(
         self, job_id: int, request_id: int, result: ExecutionResult

@@ -86,6 +86,8 @@ def _repo(text: str) -> str:
 
 
 def _branch(text: str) -> str:
+    if not text:
+        return ""  # as if --branch were not given
     try:
         return git_ref(text)
     except OutlayerError as exc:

@@ -29,15 +29,16 @@ GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]{1,128}(
 def github_repo(url: str) -> str:
     """``url`` normalised, once it names a repository the platform builds: the contract's rule
     (``check_github_repo``) for https://github.com/OWNER/REPO; raises ``invalid_argument``."""
-    repo = normalize_repo(url)
+    # ASCII before normalising: CPython lowercases and strips more than ASCII (the Kelvin sign,
+    # a no-break space), MicroPython in the contract does not.
+    repo = normalize_repo(url) if url.isascii() else ""
     path = repo.removeprefix(GITHUB).removesuffix(".git")
     parts = path.split("/")
     if (
         not repo.startswith(GITHUB)
-        or not repo.isascii()
         or len(repo) > 256
         or len(parts) != 2
-        or not all(REPO_NAME.match(part) and part not in (".", "..") for part in parts)
+        or not all(REPO_NAME.fullmatch(part) and part not in (".", "..") for part in parts)
     ):
         raise invalid_argument(
             f"{url!r} is not a repository URL: give https://github.com/OWNER/REPO (OWNER and "
@@ -49,7 +50,7 @@ def github_repo(url: str) -> str:
 def git_ref(name: str, what: str = "branch") -> str:
     """A branch or tag name by the rule the contract and the compiler share; raises
     ``invalid_argument``."""
-    if not GIT_REF.match(name):
+    if not GIT_REF.fullmatch(name):
         raise invalid_argument(
             f"{what} {name!r} is not a branch or tag name: letters, digits and . _ / + - (at "
             'most 128; not starting with "-", not ending with "." or "/", without ".." or "//")'

@@ -283,7 +283,8 @@ def check_github_repo(repo, name):
         path = path[:-4]
     parts = path.split("/")
     if len(parts) != 2 or any(
-        not part or part.strip(REPO_NAME_CHARS) or part in (".", "..") for part in parts
+        not part or len(part) > 100 or part.strip(REPO_NAME_CHARS) or part in (".", "..")
+        for part in parts
     ):
         fail(
             name + " must name exactly OWNER/REPO (letters, digits, _ . -), got " + repr(repo)[:300]
@@ -379,10 +380,12 @@ def check_secrets_ref(ref):
     if not isinstance(ref, dict):
         fail('secrets_ref must be {"profile": ..., "account_id": ...}')
     clean = {"profile": text(ref.get("profile"), "secrets_ref.profile", 64)}
-    for name in ("account_id", "branch"):
-        value = text(ref.get(name), "secrets_ref." + name, 64, required=False)
-        if value:
-            clean[name] = check_ref(value, "secrets_ref.branch") if name == "branch" else value
+    account = text(ref.get("account_id"), "secrets_ref.account_id", 64, required=False)
+    if account:
+        clean["account_id"] = account
+    branch = text(ref.get("branch"), "secrets_ref.branch", MAX_REF, required=False)
+    if branch:  # as secrets are stored for it
+        clean["branch"] = check_ref(branch, "secrets_ref.branch")
     return clean
 
 
@@ -817,14 +820,16 @@ def norm_repo(repo):
         repo = repo[:-4]
     if not repo:
         fail("repo is required")
-    return check_github_repo(repo, "repo")
+    if nbytes(repo) != len(repo) or len(repo) > 256:
+        fail("repo must be an ASCII URL of at most 256 characters")
+    return repo
 
 
 def norm_branch(branch):
     """No branch and "" are the same secrets."""
-    if not text(branch, "branch", MAX_REF, required=False):
+    if branch is None:
         return ""
-    return check_ref(branch, "branch")
+    return text(branch, "branch", MAX_REF, required=False)
 
 
 def secret_key(account, repo, branch, profile):
@@ -984,6 +989,11 @@ def store_secrets():
     a = args()
     account = near.predecessor_account_id()
     key, entry = secret_target(a, account)
+    # Stored only for what a request can name (reading and deleting take any spelling stored
+    # before these rules, so no deposit is ever held by a record that cannot be deleted).
+    check_github_repo(entry["repo"], "repo")
+    if entry["branch"]:
+        check_ref(entry["branch"], "branch")
     blob = a.get("encrypted_secrets_base64")
     if not isinstance(blob, str) or not blob:
         fail("encrypted_secrets_base64 is required")

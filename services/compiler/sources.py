@@ -74,16 +74,17 @@ def parse_source(
     if parts.query or parts.fragment:
         raise refuse(f"{repo!r} has a query or fragment; give just {origin}/OWNER/REPO")
     segments = parts.path.strip("/").removesuffix(".git").split("/")
-    if len(segments) != 2 or not all(REPO_NAME.match(s) and s not in (".", "..") for s in segments):
+    named = all(REPO_NAME.fullmatch(s) and s not in (".", "..") for s in segments)
+    if len(segments) != 2 or not named:
         raise refuse(f"{repo!r} must name exactly one repository: {origin}/OWNER/REPO")
     normalised = f"{origin}/{segments[0]}/{segments[1]}"
     given = [name for name, value in (("commit", commit), ("branch", branch), ("tag", tag))
              if value]  # fmt: skip
     if len(given) != 1:
         raise refuse("a code source needs exactly one of commit (40 hex), branch or tag")
-    if commit and not _COMMIT.match(commit):
+    if commit and not _COMMIT.fullmatch(commit):
         raise refuse(f"commit {commit!r} must be 40 hexadecimal characters (a full SHA-1)")
     for kind, value in (("branch", branch), ("tag", tag)):
-        if value and not GIT_REF.match(value):
+        if value and not GIT_REF.fullmatch(value):
             raise refuse(f"{kind} {value!r} is not a valid git {kind} name")
     return Source(normalised, commit.lower(), branch, tag)

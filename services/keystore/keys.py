@@ -102,7 +102,7 @@ def encrypt_secrets(public_key: bytes, secrets: dict[str, str]) -> str:
         if "\0" in value:
             raise invalid_argument(f"the value of {name!r} holds a NUL byte, which no "
                                    "environment variable can")  # fmt: skip
-        if not VARIABLE_NAME.match(name):
+        if not VARIABLE_NAME.fullmatch(name):
             raise invalid_argument(
                 f"secret name {name!r} is not an environment variable name: use letters, "
                 "digits and _ (not starting with a digit)"

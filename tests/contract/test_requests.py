@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from localnet.chain import YIELD_TIMEOUT_BLOCKS
+from localnet.node import NEAR
 from tests.contract.conftest import (
     ALICE,
     BOB,
@@ -187,6 +188,7 @@ def test_removed_worker_cannot_resolve(net: Net) -> None:
                 "https://github.com/a/../b",
                 "https://github.com/a/..",
                 "https://github.com/a/b?x=1",
+                "https://github.com/" + "o" * 101 + "/b",
             )
         ],
         *[
@@ -276,3 +278,50 @@ def test_ordinary_repositories_branches_and_tags_are_accepted(
     result = net.request({"code_source": source})
     assert result.failure is None, result.failure  # yielded: pending until resolved
     assert event(result, "execution_requested")["code_source"] == source
+
+
+# Names on both sides of every rule: the contract (MicroPython) and outlayer/repos.py (which
+# the keystore, the CLI and the compiler use) must give the same verdict on each.
+REPOS = [
+    "https://github.com/a/b", "https://github.com/A-1/b.c_d.git", "https://github.com/a/b.git",
+    "https://github.com/a", "https://github.com/a/b/c", "https://github.com/a b/c",
+    "https://github.com/a/..", "https://github.com/./b", "https://github.com/a/b?x",
+    "https://github.com/a/b\n", "https://github.com/o\n/r", "https://github.com/a/b#x",
+    "https://github.com/" + "o" * 100 + "/b", "https://github.com/" + "o" * 101 + "/b",
+    "https://github.com/\u212a/b", "https://gitlab.com/a/b", "http://github.com/a/b",
+]  # fmt: skip
+REFS = [
+    "main", "release/v1.2+build-3", "v1.0.0-rc.1", "a_b", "-x", "x.", "x/", "a..b", "a//b",
+    "x@{1}", "main\n", "ma in", "f\u00e9ature", "b" * 128, "b" * 129, "#1", "/lead", ".lead",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("repo", REPOS)
+def test_the_contract_and_the_services_agree_on_repositories(net: Net, repo: str) -> None:
+    from outlayer.errors import OutlayerError
+    from outlayer.repos import github_repo
+
+    try:
+        github_repo(repo)
+        python_accepts = True
+    except OutlayerError:
+        python_accepts = False
+    # As secrets name it (normalised first: outlayer.repos); a request's source must also be
+    # spelt without surrounding spaces, which the compiler refuses.
+    secrets = {"repo": repo, "profile": "p", "encrypted_secrets_base64": "c2VjcmV0"}
+    stored = net.call(ALICE, "store_secrets", secrets, NEAR)
+    assert stored.success == python_accepts, (repo, stored.failure)
+
+
+@pytest.mark.parametrize("ref", REFS)
+def test_the_contract_and_the_services_agree_on_branches(net: Net, ref: str) -> None:
+    from outlayer.errors import OutlayerError
+    from outlayer.repos import git_ref
+
+    try:
+        git_ref(ref)
+        python_accepts = True
+    except OutlayerError:
+        python_accepts = False
+    result = net.request({"code_source": {"repo": "https://github.com/a/b", "branch": ref}})
+    assert (result.failure is None) == python_accepts, (ref, result.failure)

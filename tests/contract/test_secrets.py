@@ -260,3 +260,14 @@ def test_arguments_beyond_the_contracts_memory_fail_cleanly(net: Net) -> None:
         assert not result.success
         assert failure in (result.failure or ""), result.failure
         assert net.ln.balance(ALICE) == before and usage(net) == usage_before
+
+
+def test_reading_and_deleting_take_names_storing_refuses(net: Net) -> None:
+    """Only storing applies the naming rules: a record stored before them can still be read and
+    deleted (its deposit given back), so no deposit is held by one that cannot be deleted."""
+    for repo, branch in (("not-a-url", ""), (REPO, "-x"), ("https://github.com/a", "a..b")):
+        where = {"owner": ALICE, "repo": repo, "branch": branch, "profile": "prod"}
+        assert net.view("get_secrets", where) is None
+        target = {"repo": repo, "branch": branch, "profile": "prod"}
+        gone = net.call(ALICE, "delete_secrets", target)
+        assert not gone.success and "no secrets stored" in (gone.failure or ""), gone.failure

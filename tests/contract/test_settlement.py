@@ -359,16 +359,17 @@ def test_the_stake_covers_a_request_with_every_field_at_its_cap(net: Net) -> Non
         "base_fee": "1", "per_instruction": "1", "per_ms": "1", "per_compile_ms": most,
         "max_compile_ms": most}).success  # fmt: skip
     body = {
-        "code_source": {"repo": "https://github.com/" + "o" * 100 + "/" + "r" * 136,
+        "code_source": {"repo": "https://github.com/" + "o" * 100 + "/" + "r" * 100 + ".git",
                         "branch": "b" * 128, "build_target": "t" * 64},
         "resource_limits": {"max_instructions": 10**11, "max_memory_mb": 1024,
                             "max_execution_seconds": 60},
         "input_data": '"' * 128,  # 256 bytes as JSON
-        "secrets_ref": {"profile": "p" * 64, "account_id": "a" * 64, "branch": "b" * 64},
+        "secrets_ref": {"profile": "p" * 64, "account_id": "a" * 64, "branch": "b" * 128},
         "response_format": "bytes",
         "attached_usd": most, "usd_token_id": token, "project_owner_id": dev,
     }  # fmt: skip
-    assert len(body["code_source"]["repo"]) == 256  # type: ignore[index]
+    # The longest a repository can be: OWNER and REPO at 100 characters each, and ".git".
+    assert len(body["code_source"]["repo"]) == 224  # type: ignore[index]
     cost = int(net.view("estimate_execution_cost", {
         "resource_limits": body["resource_limits"], "input_data": body["input_data"]}))  # fmt: skip
     deposit_yocto = 2**128 - 1 - 10**30  # 39 digits, as much as the sender can hold

@@ -50,7 +50,7 @@ def test_round_trip_and_only_the_repository_key_decrypts() -> None:
         decrypt_secrets(repo_private_key(MASTER, REPO), tampered)
 
 
-@pytest.mark.parametrize("name", ["BAD NAME", "", "A=B", "1ST", "x-y", "N\0UL", "é"])
+@pytest.mark.parametrize("name", ["BAD NAME", "", "A=B", "1ST", "x-y", "N\0UL", "é", "FOO\n"])
 def test_a_name_that_is_no_environment_variable_is_refused(name: str) -> None:
     public = bytes(repo_private_key(MASTER, REPO).public_key)
     with pytest.raises(OutlayerError, match="not an environment variable name"):

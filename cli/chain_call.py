@@ -109,12 +109,13 @@ class Chain:
             self._signer = Signer.load(self.key_file)
         return self._signer
 
-    def account(self, explicit: str | None = None) -> str:
-        """``explicit`` (an --account or --owner), else the key file's account."""
+    def account(self, explicit: str | None = None, option: str = "--account") -> str:
+        """``explicit`` (given as ``option``: --account, or --owner), else the key file's
+        account."""
         if explicit:
             return explicit
         if self.key_file is None:
-            raise invalid_argument("give --account ACCOUNT or --key-file FILE")
+            raise invalid_argument(f"give {option} ACCOUNT or --key-file FILE")
         return self.signer.account_id
 
     def view(self, method: str, args: Any = None, *, receiver: str | None = None) -> Any:
@@ -141,6 +142,9 @@ class Chain:
                 signer, receiver_id, method, args, deposit=deposit, gas=gas
             )
         except NearRpcError as exc:
+            if exc.cause == "INVALID_TRANSACTION":  # signed, and the chain would not take it
+                raise Refused(f"the chain refused {method} on {receiver_id}: {exc.message}"
+                              + _balance_hint(exc.message)) from None  # fmt: skip
             raise self._rpc_error(exc, receiver_id, signing=True) from None
         why = outcome.refusal
         if why is not None:
@@ -184,6 +188,12 @@ def event_data(outcome: TxOutcome, name: str) -> dict[str, Any] | None:
 
 
 # --- amounts ------------------------------------------------------------------------------------
+def _balance_hint(message: str) -> str:
+    if "NotEnoughBalance" in message:
+        return " (the account holds less than the deposit and gas: lower --deposit-near)"
+    return ""
+
+
 def parse_units(text: str, decimals: int | None, what: str) -> int:
     """An amount in the smallest unit (``1500000``), or in whole units with a decimal point
     (``1.5``, which needs ``decimals``). Positive."""
@@ -195,7 +205,7 @@ def parse_units(text: str, decimals: int | None, what: str) -> int:
     if not value.is_finite() or value <= 0:
         raise invalid_argument(f"{what} must be positive, got {text!r}")
     if "." not in text and "e" not in text.lower():
-        return int(value)
+        return _u128(int(value), text, what)
     if decimals is None:
         raise invalid_argument(
             f"{what} {text!r} has a decimal point, but the token's decimals are unknown (it has "
@@ -204,7 +214,7 @@ def parse_units(text: str, decimals: int | None, what: str) -> int:
     scaled = value.scaleb(decimals)
     if scaled != scaled.to_integral_value():
         raise invalid_argument(f"{what} {text!r} has more than {decimals} decimal places")
-    return int(scaled)
+    return _u128(int(scaled), text, what)
 
 
 def near_units(text: str, what: str = "--deposit-near") -> int:
@@ -218,7 +228,17 @@ def near_units(text: str, what: str = "--deposit-near") -> int:
     scaled = value.scaleb(NEAR_DECIMALS)
     if scaled != scaled.to_integral_value():
         raise invalid_argument(f"{what} {text!r} is finer than a yoctoNEAR")
-    return int(scaled)
+    return _u128(int(scaled), text, what)
+
+
+U128_MAX = 2**128 - 1  # NEAR's amounts (balances, deposits, tokens) are u128
+
+
+def _u128(amount: int, text: str, what: str) -> int:
+    if amount > U128_MAX:
+        raise invalid_argument(f"{what} {text!r} is more than any NEAR amount can be (2^128 - 1 "
+                               "of the smallest unit)")  # fmt: skip
+    return amount
 
 
 @dataclass(frozen=True)

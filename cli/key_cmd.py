@@ -178,7 +178,7 @@ def _payment_key(chain: Chain, owner: str, nonce: int) -> dict[str, Any]:
 @refused_exits_1
 def top_up_command(args: argparse.Namespace) -> int:
     chain = Chain.from_args(args)
-    owner = chain.account(args.owner)
+    owner = chain.account(args.owner, "--owner")
     record = _payment_key(chain, owner, args.nonce)
     unit = unit_of(chain, record["token_id"])
     value = unit.parse(args.amount, "--amount")
@@ -218,7 +218,7 @@ def _describe(record: dict[str, Any], unit: Unit) -> str:
 @refused_exits_1
 def balance_command(args: argparse.Namespace) -> int:
     chain = Chain.from_args(args)
-    record = _payment_key(chain, chain.account(args.owner), args.nonce)
+    record = _payment_key(chain, chain.account(args.owner, "--owner"), args.nonce)
     output(args, record, _describe(record, unit_of(chain, record["token_id"])))
     return 0
 

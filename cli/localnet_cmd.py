@@ -42,7 +42,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if not host or not port.isdigit():
         raise invalid_argument(f"--listen {args.listen!r} is not HOST:PORT")
     key_file = args.state_dir / "root.json"
-    chain, root = new_chain(key_file)
+    chain, root = new_chain(key_file, wall_clock=True)  # blocks in real time, as NEAR's
     node = LocalnetNode(chain, block_time_s=args.block_time)
     try:
         server = make_server(node, host, int(port))

@@ -24,6 +24,8 @@ from cli.chain_call import (
 )
 from outlayer.errors import invalid_argument
 
+WASM_MAGIC = b"\0asm"  # every WebAssembly binary (module or component) starts with it
+
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -79,7 +81,9 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--build-target", metavar="TARGET", help="with --repo: the build target")
     group.add_argument("--wasm-sha256", metavar="HEX", help="instead of --repo: a module")
     group.add_argument("--wasm", type=Path, metavar="FILE",
-                       help="instead of --repo: a module file (its SHA-256 is sent)")  # fmt: skip
+                       help="instead of --repo: a module file (only its SHA-256 is sent: calls "
+                       "run it once the platform holds it, e.g. built from a code "
+                       "source)")  # fmt: skip
 
 
 def version_source(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,9 +102,15 @@ def version_source(args: argparse.Namespace) -> dict[str, Any]:
             raise invalid_argument("--commit, --branch, --tag and --build-target go with --repo")
         if args.wasm is not None:
             try:
-                return {"wasm_sha256": hashlib.sha256(args.wasm.read_bytes()).hexdigest()}
+                module = args.wasm.read_bytes()
             except OSError as exc:
                 raise invalid_argument(f"cannot read --wasm {args.wasm}: {exc.strerror}") from None
+            if not module.startswith(WASM_MAGIC):
+                raise invalid_argument(
+                    f"--wasm {args.wasm} is not a WebAssembly module (it does not start with "
+                    "\\0asm): give a .wasm file, or --repo for a code source"
+                )
+            return {"wasm_sha256": hashlib.sha256(module).hexdigest()}
         return {"wasm_sha256": args.wasm_sha256}
     if len(refs) != 1:
         raise invalid_argument("--repo needs exactly one of --commit, --branch and --tag")

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,9 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--env", action="append", default=[], metavar="K=V", help="a guest variable (repeatable)"
     )
-    parser.add_argument("--max-instructions", type=int, metavar="N")
+    parser.add_argument("--max-instructions", type=_whole_number, metavar="N",
+                        help="default 1e9 (a whole number: 1000000000, 1_000_000_000 or "
+                        "1e9)")  # fmt: skip
     parser.add_argument("--max-memory-mb", type=int, metavar="N")
     parser.add_argument("--timeout-s", type=float, metavar="S", dest="timeout_s")
     parser.add_argument(
@@ -97,12 +100,39 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.caller and not is_account_id(args.caller):
         raise invalid_argument(f"--caller {args.caller!r} is not a NEAR account id")
+    _check_data_dir(args.data_dir)
     store = args.store or f"module:{hashlib.sha256(wasm).hexdigest()}"
     services = local_services(settings, wasm, data_dir=args.data_dir, store=store,
                               caller=args.caller, origin_key=LOCAL_ORIGIN)  # fmt: skip
     with Executor(settings, prestart=False) as executor:
         result = executor.execute(ExecutionJob(wasm, job_input, env, limits, fmt, services))
     return _emit(result)
+
+
+def _whole_number(text: str) -> int:
+    """An argparse type: a whole number, written out or as 1e9."""
+    try:
+        value = Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(value)
+
+
+def _check_data_dir(path: Path) -> None:
+    """Refuses, before the guest runs, a --data-dir that local storage could not be made in
+    (a file by that name or above it, a folder this user may not write); it is created (with
+    its parents) when the guest first needs it."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise invalid_argument(f"--data-dir {path}: {existing} is not a folder; give a folder "
+                               "(it is created if missing)")  # fmt: skip
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise invalid_argument(f"--data-dir {path}: {existing} is not writable by this user; "
+                               "give a folder you can write")  # fmt: skip
 
 
 def _emit(result: ExecutionResult) -> int:

@@ -141,10 +141,18 @@ class DevStack:
     def up(self) -> None:
         from devstack.demo import account, provision
 
+        existed = self.dir.exists()
         private_folder(self.dir)
-        # Nothing is touched before this stack owns the folder and its ports are free.
-        self._lock.acquire()
-        check_ports_free(vars(self.ports))
+        # Nothing is touched before this stack owns the folder and its ports are free; a folder
+        # made only to be refused in is taken away again.
+        try:
+            self._lock.acquire()
+            check_ports_free(vars(self.ports))
+        except OutlayerError:
+            self._lock.release()
+            if not existed:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         record_ports(self.dir, self.ports)
         for name in FRESH_EACH_START:
             path = self.dir / name

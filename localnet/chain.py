@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,11 +110,23 @@ class _Yield:
 
 
 class Chain:
-    def __init__(self, *, genesis_time_ns: int = 1_700_000_000 * 10**9, gas_price: int = 0):
+    def __init__(
+        self,
+        *,
+        genesis_time_ns: int = 1_700_000_000 * 10**9,
+        gas_price: int = 0,
+        clock: Callable[[], int] | None = None,
+    ):
+        """``clock`` (nanoseconds since the epoch): blocks are stamped with it, as NEAR's are
+        with the wall clock; without it each block is one second after the last (a
+        deterministic clock, for tests)."""
         self.vm = ContractVM()
         self.accounts: dict[str, Account] = {}
         self.gas_price = gas_price
         self.block_time_ns = 1_000_000_000
+        self._clock = clock
+        if clock is not None:
+            genesis_time_ns = clock()
         genesis = Block(0, hashlib.sha256(b"localnet-genesis").digest(), bytes(32), genesis_time_ns)
         self.blocks: list[Block] = [genesis]
         self._incoming: list[Receipt] = []
@@ -232,13 +244,18 @@ class Chain:
                 )
 
     # --- blocks ---------------------------------------------------------------------------------
+    def _next_timestamp(self, prev: Block) -> int:
+        if self._clock is None:
+            return prev.timestamp_ns + self.block_time_ns
+        return max(prev.timestamp_ns + 1, self._clock())  # never backwards
+
     def produce_block(self) -> Block:
         prev = self.head
         block = Block(
             height=prev.height + 1,
             hash=hashlib.sha256(prev.hash + (prev.height + 1).to_bytes(8, "little")).digest(),
             prev_hash=prev.hash,
-            timestamp_ns=prev.timestamp_ns + self.block_time_ns + self._time_offset_ns,
+            timestamp_ns=self._next_timestamp(prev) + self._time_offset_ns,
         )
         self._time_offset_ns = 0
         self.blocks.append(block)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nacl.signing
@@ -15,14 +16,17 @@ ROOT_ACCOUNT = "localnet"
 ROOT_BALANCE = 1_000_000 * NEAR
 
 
-def new_chain(key_file: Path, root_account: str = ROOT_ACCOUNT) -> tuple[Chain, Signer]:
-    """A chain whose root account's key is read from ``key_file`` (created if missing)."""
+def new_chain(
+    key_file: Path, root_account: str = ROOT_ACCOUNT, *, wall_clock: bool = False
+) -> tuple[Chain, Signer]:
+    """A chain whose root account's key is read from ``key_file`` (created if missing);
+    ``wall_clock``: its blocks stamped with this machine's time, as NEAR's are."""
     if key_file.is_file():
         signer = Signer.load(key_file)
     else:
         signer = Signer(root_account, nacl.signing.SigningKey.generate())
         signer.save(key_file)
-    chain = Chain()
+    chain = Chain(clock=time.time_ns) if wall_clock else Chain()
     root = Account(amount=ROOT_BALANCE)
     root.access_keys[signer.public_key] = AccessKey()
     chain.accounts[signer.account_id] = root

@@ -36,6 +36,8 @@ class ExecutionErrorType(enum.StrEnum):
     SECRETS_ACCESS_DENIED = "secrets_access_denied"
     SECRETS_NOT_FOUND = "secrets_not_found"
     SECRETS_INVALID = "secrets_invalid"  # stored, but not decryptable or setting reserved names
+    # The job names a module by its SHA-256 that the platform does not hold: it never runs.
+    MODULE_NOT_FOUND = "module_not_found"
     # The source is compiling: ask again after the error's retry hint.
     COMPILATION_IN_PROGRESS = "compilation_in_progress"
     # The compiler's categories (services/compiler/failures.py): safe to show, raw output never.
@@ -71,6 +73,7 @@ NOT_RUN: frozenset[ExecutionErrorType] = frozenset(
         ExecutionErrorType.SECRETS_ACCESS_DENIED,
         ExecutionErrorType.SECRETS_NOT_FOUND,
         ExecutionErrorType.SECRETS_INVALID,
+        ExecutionErrorType.MODULE_NOT_FOUND,
     }
 )
 

@@ -99,12 +99,22 @@ def test_bad_usage_exits_2_with_a_clear_message(tmp_path: Path) -> None:
         ((hello, "--max-memory-mb", "0"), "must be a positive whole number"),
         ((hello, "--input", "a", "--input-file", "b"), "not allowed with argument"),
         ((hello, "--format", "xml"), "invalid choice"),
+        ((hello, "--max-instructions", "1.5e3x"), "is not a whole number"),
+        ((hello, "--max-instructions", "1.5"), "is not a whole number"),
+        ((hello, "--data-dir", tmp_path / "a-file"), "is not a folder"),
+        ((hello, "--data-dir", tmp_path / "a-file" / "below"), "is not a folder"),
     ]
+    (tmp_path / "a-file").write_text("keep")
     for args, message in cases:
         done = outlayer(*args, cache=tmp_path)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert done.stdout == ""
+        assert "Traceback" not in done.stderr
+    assert (tmp_path / "a-file").read_text() == "keep"
+    # Written as the README writes the default: 1e9 instructions.
+    done = outlayer(hello, "--max-instructions", "1e9", cache=tmp_path)
+    assert done.returncode == 0, done.stderr
 
 
 def test_bad_configuration_is_named(tmp_path: Path) -> None:

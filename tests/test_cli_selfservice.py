@@ -187,7 +187,9 @@ def test_a_project_created_versioned_listed_shown_and_deleted(
     assert cli.ok("project", "list", "--account", alice, who=None) == []
 
 
-def test_project_refusals_are_one_line_and_move_nothing(cli: Cli, world: World) -> None:
+def test_project_refusals_are_one_line_and_move_nothing(
+    cli: Cli, world: World, tmp_path: Path
+) -> None:
     carol = world.id("carol")
     before = world.near_balance("carol")
     line = cli.refused("project", "create", "Bad Name", "--wasm-sha256", "ab" * 32, who="carol")
@@ -204,18 +206,36 @@ def test_project_refusals_are_one_line_and_move_nothing(cli: Cli, world: World) 
     line = cli.refused("project", "create", "x", "--wasm-sha256", "ab" * 32, "--deposit-near",
                        "lots", who="carol", code=2)  # fmt: skip
     assert "--deposit-near 'lots' is not a number of NEAR" in line
+    line = cli.refused("project", "create", "x", "--wasm-sha256", "ab" * 32, "--deposit-near",
+                       "1e30", who="carol", code=2)  # fmt: skip
+    assert "--deposit-near '1e30' is more than any NEAR amount can be" in line
+    # Signed, but more than carol holds: the chain's refusal (exit 1), not bad usage.
+    line = cli.refused("project", "create", "x", "--wasm-sha256", "ab" * 32, "--deposit-near",
+                       "1000000000", who="carol")  # fmt: skip
+    assert line.startswith("outlayer project create: the chain refused create_project"), line
+    assert "NotEnoughBalance" in line and "lower --deposit-near" in line
     line = cli.refused("project", "create", "x", "--wasm-sha256", "ab" * 32, "--key-file",
                        "/nonexistent/carol.json", who=None, code=2)  # fmt: skip
     assert "no key file at /nonexistent/carol.json" in line
     line = cli.refused("project", "list", who=None, code=2)
     assert "give --account ACCOUNT or --key-file FILE" in line
+    line = cli.refused("key", "balance", "1", who=None, code=2)
+    assert "give --owner ACCOUNT or --key-file FILE" in line  # the option key balance takes
 
     assert cli.ok("project", "create", "dup", "--wasm-sha256", "ab" * 32, who="carol")
     line = cli.refused("project", "create", "dup", "--wasm-sha256", "cd" * 32, who="carol")
     assert "you already have a project named 'dup'" in line
     line = cli.refused("project", "version", "activate", "dup", "7", who="carol")
     assert line.startswith("outlayer project version activate: ")
-    assert "version must be a whole number from 0 to 1" in line
+    assert "version must be a whole number from 1 to 1, got 7" in line
+    line = cli.refused("project", "version", "activate", "dup", "0", who="carol")
+    assert "version must be a whole number from 1 to 1, got 0" in line
+    # A file that is no WebAssembly is refused before anything is signed.
+    not_wasm = tmp_path / "README.md"
+    not_wasm.write_text("# not a module\n")
+    line = cli.refused("project", "version", "add", "dup", "--wasm", str(not_wasm), who="carol",
+                       code=2)  # fmt: skip
+    assert "is not a WebAssembly module" in line
     line = cli.refused("project", "version", "add", "dup", "--wasm-sha256", "cd" * 32, who="bob")
     assert "you have no project named 'dup'" in line  # Bob's, not Carol's
     line = cli.refused("project", "show", "nothing", who="carol")
@@ -317,7 +337,9 @@ def test_key_refusals_are_one_line_and_move_nothing(cli: Cli, world: World, tmp_
     alice_tokens = world.ft_balance("alice")
     bad = [("abc", "--amount 'abc' is not a number"), ("0", "--amount must be positive"),
            ("-1", "--amount must be positive"),
-           ("1.0000001", "--amount '1.0000001' has more than 6 decimal places")]  # fmt: skip
+           ("1.0000001", "--amount '1.0000001' has more than 6 decimal places"),
+           (str(2**128), "is more than any NEAR amount can be"),
+           ("1e40", "is more than any NEAR amount can be")]  # fmt: skip
     for amount, why in bad:
         line = cli.refused("key", "top-up", str(nonce), "--amount", amount, code=2)
         assert why in line

@@ -100,6 +100,18 @@ def test_a_taken_port_is_refused_before_anything_is_touched(tmp_path: Path) -> N
     assert f"error: in_use: port {taken} (edge: --edge-port) already in use" in done.stderr
     for name, text in planted.items():
         assert (folder / name).read_text() == text
+    # Refused on a folder that did not exist: it does not exist after either.
+    fresh = tmp_path / "fresh"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        ports[ports.index("--edge-port") + 1] = str(squatter.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", "dev", "--dir", str(fresh), *ports],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 2 and "already in use" in done.stderr, done.stderr
+    assert not fresh.exists()
     with pytest.raises(OutlayerError, match="already in use"), socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()

@@ -265,6 +265,9 @@ def _settled_and_withdrawn(p: Platform, nonce: int, secret: str, charged: int, e
     _mirrored_balance(p, alice, nonce, 10 * USD - charged)
     balance = p.public(f"/public/payment-keys/{alice}/{nonce}/balance")
     assert balance["unsettled"] == "0" and balance["available"] == str(10 * USD - charged)
+    # Every documented field, at its zero value when unset: not deleted, no cap, no expiry.
+    assert {"deleted", "max_per_call", "allowed_projects", "expires_at_ns"} <= set(balance)
+    assert balance["deleted"] is False and balance["expires_at_ns"] == "0"
     assert {e["settlement"] for e in p.public(
         f"/public/project-earnings/{dev}/history")["entries"]} == {"settled"}  # fmt: skip
 

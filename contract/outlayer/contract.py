@@ -1261,9 +1261,10 @@ def set_active_version():
     a = args()
     project_id, record = own_project(a)
     versions = int(record["versions"])
-    version = count(a.get("version"), "version", versions)
-    if version == 0:
-        fail("version must be from 1 to " + str(versions))
+    version = a.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= versions:
+        fail("version must be a whole number from 1 to " + str(versions) + ", got "
+             + repr(version)[:80])  # fmt: skip
     record["active_version"] = fixed(version)
     put(project_key(project_id), record)  # the same size: nothing to pay or refund
     emit("project_active_version_set", {"project_id": project_id, "owner": record["owner"],

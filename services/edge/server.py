@@ -292,15 +292,32 @@ def _accepted(request: Message, response: Message) -> bool:
 
 
 def _render(response: Any) -> Any:
-    body = json_format.MessageToDict(response, preserving_proto_field_name=True)
-    # An empty list is [], not missing: a client iterates it without asking first.
-    for field_descriptor in response.DESCRIPTOR.fields:
-        entry = field_descriptor.message_type
-        if field_descriptor.is_repeated and not (entry and entry.GetOptions().map_entry):
-            body.setdefault(field_descriptor.name, [])
+    # Every field of the answer is there, at its zero value too (0, "", false, []): a client
+    # reads it without asking first whether it came. Inside it (a list's rows, a source) a
+    # field not set is left out, as each row's own shape says what applies to it.
+    body = {**_top_level_defaults(type(response)),
+            **json_format.MessageToDict(response, preserving_proto_field_name=True)}  # fmt: skip
     if isinstance(response, public_pb2.CallResponse) and response.HasField("result"):
         body["result"] = ExecutionResult.from_proto(response.result).to_json()  # the one shape
     return body
+
+
+_ZERO_VALUES: dict[str, dict[str, Any]] = {}  # by message name: its fields at their zero value
+
+
+def _top_level_defaults(message_type: type[Message]) -> dict[str, Any]:
+    """The answer's own fields at their zero values (fresh lists each time: bodies are
+    changed after)."""
+    name = message_type.DESCRIPTOR.full_name
+    defaults = _ZERO_VALUES.get(name)
+    if defaults is None:
+        defaults = _ZERO_VALUES[name] = json_format.MessageToDict(
+            message_type(),
+            preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True,
+        )
+    return {field: list(value) if isinstance(value, list) else value
+            for field, value in defaults.items()}  # fmt: skip
 
 
 def _from_grpc(status_code: grpc.StatusCode, details: str | None) -> Answer:

@@ -228,8 +228,10 @@ class JobRunner:
         wasm = self._store.get(spec.wasm_sha256)
         if wasm is None:
             return ExecutionResult.failure(
-                ExecutionErrorType.INVALID_WASM,
-                f"module sha256:{spec.wasm_sha256} is not in the WASM store (nor on the compiler)",
+                ExecutionErrorType.MODULE_NOT_FOUND,
+                f"module sha256:{spec.wasm_sha256} is not on this platform (neither in the WASM "
+                "store nor among the compiler's builds): a wasm_sha256 version runs a module the "
+                "platform has built; add a version from its code source instead",
             ), ""
         job = ExecutionJob(
             wasm=wasm,

@@ -326,6 +326,20 @@ def test_a_call_to_an_unbuilt_source_answers_compiling_and_costs_nothing(https: 
     assert https.balance(key["key_id"]) == NEAR
 
 
+def test_a_call_to_a_module_the_platform_lacks_never_runs_and_costs_nothing(
+    https: Https,
+) -> None:
+    key = https.admin("/payment-keys", {"owner": "alice.near", "balance": str(NEAR)})
+    https.admin("/projects", {"owner": "dev.near", "name": "absent", "wasm_sha256": "ef" * 32})
+    answer = https.http.post("/call/dev.near/absent", json={"input": "x"},
+                             headers={"X-Payment-Key": key["secret"]}).json()  # fmt: skip
+    error = answer["result"]["error"]
+    assert error["type"] == "module_not_found", error
+    assert "ef" * 32 in error["message"] and "code source" in error["message"]
+    assert answer["charged"] == "0"
+    assert https.balance(key["key_id"]) == NEAR
+
+
 @pytest.mark.parametrize(
     ("version", "message"),
     [

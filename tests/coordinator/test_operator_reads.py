@@ -138,6 +138,6 @@ def test_the_compile_cache_says_when_there_is_no_compiler(
 ) -> None:
     with operator_stack(engine, settings, executor, tmp_path, TOKEN) as stack:
         figures = stack.http.get(path).json()
-        assert figures.get("available") is None  # false: left out, as every default
+        assert figures["available"] is False and figures["modules"] == "0"  # zero values too
         assert "coordinator.compiler" in figures["reason"]
         assert figures["window_seconds"] == 3600

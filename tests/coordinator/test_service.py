@@ -199,8 +199,8 @@ def test_a_missing_module_fails_the_job_without_retries(mesh: Mesh, executor: Ex
     outcome = mesh.runner(executor).run_once()
     assert outcome is not None and outcome.job_id == job_id
     assert outcome.result.error is not None
-    assert outcome.result.error.type.value == "invalid_wasm"
-    assert "not in the WASM store" in outcome.result.error.message
+    assert outcome.result.error.type.value == "module_not_found"
+    assert "is not on this platform" in outcome.result.error.message
 
 
 def test_workers_need_a_valid_token(mesh: Mesh) -> None:

@@ -55,7 +55,7 @@ def test_a_payment_key_is_read_only_with_itself_or_by_the_operator(stack: Stack)
     own = stack.http.get(f"/payment-keys/{alice_id}", headers=paid(alice))
     assert own.status_code == 200
     assert own.json() == {"key_id": alice_id, "owner": "alice.near", "balance": "1000",
-                          "token_id": USDC}  # fmt: skip
+                          "token_id": USDC, "nonce": "0", "secret": ""}  # fmt: skip
     assert stack.http.get(f"/payment-keys/{alice_id}", headers=ADMIN).status_code == 200
     anonymous = stack.http.get(f"/payment-keys/{alice_id}")
     assert anonymous.status_code == 401

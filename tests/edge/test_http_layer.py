@@ -295,3 +295,23 @@ def test_a_request_the_loop_has_not_read_yet_is_not_taken_for_a_silent_client() 
     waiting, data = asyncio.run(peeked())
     assert waiting == [False, True]  # the silent client's socket holds nothing, the sender's
     assert data == b"GET / HTTP/1.1\r\n\r\n"  # peeking consumed nothing
+
+
+def test_an_answer_carries_its_own_fields_at_their_zero_values() -> None:
+    """A quiet platform's stats still say 0 finished in the last minute; a key with no cap, no
+    expiry and not deleted says so; rows inside a list leave out what does not apply."""
+    from outlayer.v1 import public_pb2
+    from services.edge.server import _render
+
+    stats = _render(public_pb2.Stats(jobs_done=3))
+    assert stats["finished_last_minute"] == "0" and stats["recent_capped"] is False
+    assert stats["jobs_done"] == "3"
+    balance = _render(public_pb2.PaymentKeyBalance(balance="5"))
+    assert balance["deleted"] is False and balance["max_per_call"] == ""
+    assert balance["expires_at_ns"] == "0" and balance["allowed_projects"] == []
+    listing = _render(public_pb2.ListExecutionsResponse(
+        executions=[public_pb2.Execution(call_id="c1")]))  # fmt: skip
+    assert listing["next_cursor"] == "" and listing["executions"] == [{"call_id": "c1"}]
+    # Each answer gets its own lists: changing one changes no other.
+    balance["allowed_projects"].append("x")
+    assert _render(public_pb2.PaymentKeyBalance())["allowed_projects"] == []

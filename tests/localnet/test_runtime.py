@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import wasmtime
 
@@ -82,3 +86,46 @@ def test_each_call_frees_its_wasmtime_store() -> None:
     gc.collect()
     after = sum(isinstance(o, wasmtime.Store) for o in gc.get_objects())
     assert after <= before
+
+
+def test_a_wall_clock_chain_stamps_blocks_with_it_and_never_goes_back() -> None:
+    """`localnet serve` runs on the wall clock, as NEAR does (a key's expiry means the time it
+    says); tests keep the deterministic clock, one second a block."""
+    from localnet.chain import Chain
+
+    now = [5_000 * 10**9]
+    chain = Chain(clock=lambda: now[0])
+    assert chain.head.timestamp_ns == 5_000 * 10**9
+    now[0] += 250_000_000
+    assert chain.produce_block().timestamp_ns == 5_000 * 10**9 + 250_000_000
+    now[0] -= 10**9  # the machine's clock stepped back: the chain does not
+    assert chain.produce_block().timestamp_ns == 5_000 * 10**9 + 250_000_001
+    deterministic = Chain(genesis_time_ns=10**9)
+    assert deterministic.produce_block().timestamp_ns == 2 * 10**9
+
+
+def test_localnet_serve_runs_on_this_machines_clock(tmp_path: Path) -> None:
+    from devtools.ports import free_port
+    from outlayer.near.rpc import NearRpc
+
+    port = free_port()
+    served = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "localnet", "serve", "--listen", f"127.0.0.1:{port}",
+         "--state-dir", str(tmp_path), "--block-time", "0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        rpc = NearRpc(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                block = rpc.call("block", {"finality": "final"})
+                break
+            except Exception:  # not listening yet
+                assert served.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        stamped = int(block["header"]["timestamp_nanosec"]) / 1e9
+        assert abs(stamped - time.time()) < 30, stamped
+    finally:
+        served.terminate()
+        served.wait(timeout=30)

@@ -243,14 +243,26 @@ class Billing:
             raise OutlayerError(ErrorCode.UNAUTHENTICATED, "unknown payment key (X-Payment-Key)")
         return key
 
-    def call_for_nonce(self, key_id: str, nonce: str | None) -> str | None:
+    def call_for_nonce(self, key_id: str, nonce: str | None, request_sha256: str) -> str | None:
+        """The key's earlier call with this nonce, if any; refused (CONFLICT) when that call
+        was another request: a nonce names one request."""
         if nonce is None:
             return None
         with Session(self._engine, expire_on_commit=False) as session:
             call = session.exec(
                 select(Call).where(Call.key_id == key_id, Call.nonce == nonce)
             ).first()
-            return None if call is None else call.call_id
+        if call is None:
+            return None
+        if call.request_sha256 is not None and call.request_sha256 != request_sha256:
+            raise OutlayerError(
+                ErrorCode.CONFLICT,
+                f"nonce {nonce!r} was used by call {call.call_id} for another request (another "
+                f"project, version, input, limits, format, secrets or deposit: "
+                f"{call.owner}/{call.project}); a nonce names one request: send this one with "
+                "a new nonce",
+            )
+        return call.call_id
 
     def job_of(self, call_id: str) -> int:
         """The call's job (0: none, or not queued yet). A call records its job's id only when

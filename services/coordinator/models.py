@@ -167,6 +167,8 @@ class Call(SQLModel, table=True):
     token_id: str = Field(
         default="near", max_length=100, sa_column_kwargs={"server_default": "near"}
     )
+    # What its nonce names (public._request_digest); none for a call made before it was kept.
+    request_sha256: str | None = Field(default=None, max_length=64)
 
 
 class EarningsEntry(SQLModel, table=True):

@@ -8,6 +8,7 @@ answers ``not_found``, as one that does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import secrets
@@ -430,7 +431,8 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 spec.secrets_ref.CopyFrom(secrets_ref)
             return spec
 
-        earlier = self._billing.call_for_nonce(key.key_id, nonce)
+        digest = _request_digest(request, deposit_text)
+        earlier = self._billing.call_for_nonce(key.key_id, nonce, digest)
         if earlier is not None:  # a retry: the first call's answer, not a second run
             return self._retried(earlier, nonce, job_spec, 0.0 if answer_at_once else wait)
         call_id = uuid.uuid4().hex
@@ -446,11 +448,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             nonce=nonce,
             created_at=utcnow(),
             token_id=key.token_id,
+            request_sha256=digest if nonce is not None else None,
         )
         try:
             self._billing.hold(key.key_id, call)
         except IntegrityError:  # the same nonce raced in from another request
-            earlier = self._billing.call_for_nonce(key.key_id, nonce)
+            earlier = self._billing.call_for_nonce(key.key_id, nonce, digest)
             assert earlier is not None
             return self._retried(earlier, nonce, job_spec, 0.0 if answer_at_once else wait)
         try:
@@ -568,6 +571,20 @@ def _headers(context: grpc.ServicerContext) -> dict[str, str]:
 
 def _pending(call_id: str) -> pb.CallResponse:
     return pb.CallResponse(call_id=call_id, status="pending", poll_url=f"/calls/{call_id}")
+
+
+def _request_digest(request: pb.CallRequest, attached_deposit: str) -> str:
+    """What a call's nonce names: the request (project, version, input, limits, format,
+    secrets) and its attached deposit, apart from how its caller waits."""
+    named = pb.CallRequest()
+    named.CopyFrom(request)
+    # How a caller waits for a call, not what it asks: a retry may change them.
+    named.ClearField("wait_seconds")
+    named.ClearField("async")
+    named.ClearField("nonce")
+    digest = hashlib.sha256(named.SerializeToString(deterministic=True))
+    digest.update(b"\0deposit:" + attached_deposit.encode())
+    return digest.hexdigest()
 
 
 def _call_inputs(request: pb.CallRequest, headers: dict[str, str]) -> tuple[str, float]:

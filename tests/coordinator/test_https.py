@@ -193,6 +193,43 @@ def test_a_retried_request_with_the_same_nonce_runs_and_pays_once(https: Https) 
         headers={"X-Payment-Key": secret},
     )
     assert other.json()["call_id"] != first.json()["call_id"]
+    # A retry may wait differently; the nonce still names the same request.
+    patient = https.http.post("/call/dev.near/echo", json={**body, "wait_seconds": 5},
+                              headers={"X-Payment-Key": secret})  # fmt: skip
+    assert patient.json()["call_id"] == first.json()["call_id"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"input": "twice"},
+        {"response_format": "RESPONSE_FORMAT_JSON"},
+        {"limits": {"max_instructions": 1000}},
+        {"version": 1},
+        {"project": "other"},
+    ],
+)
+def test_a_nonce_sent_again_with_another_request_is_refused(
+    https: Https, change: dict[str, object]
+) -> None:
+    """A nonce names one request: reused for another, it is refused (409), not answered with
+    the first call's result, and nothing is charged for the refusal."""
+    key_id, secret = setup_project(https)
+    https.admin("/projects", {"owner": "dev.near", "name": "other", "wasm_sha256": "ef" * 32})
+    body = {"input": "once", "nonce": "order-21"}
+    first = https.http.post("/call/dev.near/echo", json=body, headers={"X-Payment-Key": secret})
+    assert first.status_code == 200, first.text
+    spent = 10 * NEAR - https.balance(key_id)
+    fields = {name: value for name, value in change.items() if name != "project"}
+    project = str(change.get("project", "echo"))
+    again = https.http.post(f"/call/dev.near/{project}", json={**body, **fields},
+                            headers={"X-Payment-Key": secret})  # fmt: skip
+    assert again.status_code == 409, again.text
+    answer = again.json()
+    assert answer["code"] == "conflict"
+    assert "order-21" in answer["message"] and first.json()["call_id"] in answer["message"]
+    assert "new nonce" in answer["message"]
+    assert https.balance(key_id) == 10 * NEAR - spent
 
 
 def _orphan_call(engine: Engine, settings: Settings, key_id: str, nonce: str) -> str:

@@ -485,6 +485,9 @@ def unread_bytes_waiting(transport: asyncio.BaseTransport) -> bool:
         return False
 
 
+HEAD_LIMIT_BYTES = 16 * 1024  # a request line with its headers (h11's limit, uvicorn's default)
+
+
 def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with a deadline for each request's headers, a cap on open
     connections, and JSON bodies for the errors it answers itself."""
@@ -492,6 +495,10 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
     class EdgeProtocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
         _got_bytes = False
+        # What has come of this request's line and headers, up to the limit (h11 checks the
+        # limit only while it cannot parse them yet, so a head sent at once would pass)
+        _head = b""
+        _head_whole = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             send_without_delay(transport)
@@ -507,6 +514,8 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
         def _arm(self) -> None:
             self._disarm()
             self._got_bytes = False
+            self._head = b""
+            self._head_whole = False
             self._header_timer = self.loop.call_later(
                 settings.header_timeout_seconds, self._headers_late
             )
@@ -535,6 +544,14 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
 
         def data_received(self, data: bytes) -> None:
             self._got_bytes = True
+            if not self._head_whole and self.conn.their_state is h11.IDLE:
+                self._head = (self._head + data)[: HEAD_LIMIT_BYTES + 4]
+                end = self._head.find(b"\r\n\r\n")
+                if end > HEAD_LIMIT_BYTES or (end == -1 and len(self._head) > HEAD_LIMIT_BYTES):
+                    line_end = self._head.find(b"\n")
+                    self._refuse_head(line_too_long=not 0 <= line_end <= HEAD_LIMIT_BYTES)
+                    return
+                self._head_whole = end != -1
             try:
                 super().data_received(data)
             except ValueError:  # what h11 does not check: a path that is not ASCII, ...
@@ -552,6 +569,19 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+
+        def _refuse_head(self, *, line_too_long: bool) -> None:
+            self._disarm()
+            if line_too_long:
+                text = f"the request line is over {HEAD_LIMIT_BYTES // 1024} KiB: shorten the URL"
+                body = {"code": "uri_too_long", "message": text}
+                self.transport.write(_raw_json(414, "URI Too Long", body))
+            else:
+                text = (f"the request's headers are over {HEAD_LIMIT_BYTES // 1024} KiB: send "
+                        "fewer or shorter ones")  # fmt: skip
+                body = {"code": "headers_too_large", "message": text}
+                self.transport.write(_raw_json(431, "Request Header Fields Too Large", body))
+            self.transport.close()
 
         def send_400_response(self, msg: str) -> None:
             text = "malformed HTTP/1.1 request (framing, Content-Length or headers)"
@@ -593,6 +623,7 @@ class EdgeServer:
         config = uvicorn.Config(
             create_app(edge),
             http=protocol_for(settings),
+            h11_max_incomplete_event_size=HEAD_LIMIT_BYTES,
             lifespan="on",
             loop="none",
             ws="none",

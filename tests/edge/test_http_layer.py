@@ -3,6 +3,7 @@ cap answers (or closes) as documented, and every error is a JSON body with a sta
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -315,3 +316,23 @@ def test_an_answer_carries_its_own_fields_at_their_zero_values() -> None:
     # Each answer gets its own lists: changing one changes no other.
     balance["allowed_projects"].append("x")
     assert _render(public_pb2.PaymentKeyBalance())["allowed_projects"] == []
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "code"),
+    [
+        (b"GET /public/projects/" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: edge\r\n\r\n", 414,
+         "uri_too_long"),
+        (b"GET /healthz HTTP/1.1\r\nHost: edge\r\n" + b"X-Filler: " + b"b" * 40_000
+         + b"\r\n\r\n", 431, "headers_too_large"),
+    ],
+)  # fmt: skip
+def test_a_request_line_or_headers_over_the_limit_say_which(
+    stack: Stack, head: bytes, status: int, code: str
+) -> None:
+    sock = stack.raw()
+    with contextlib.suppress(OSError):  # the edge may close before it has read all of it
+        sock.sendall(head)
+    got, headers, body = read_response(sock)
+    assert (got, body["code"]) == (status, code), body
+    assert headers["content-type"] == "application/json" and "KiB" in body["message"]

@@ -53,6 +53,17 @@ def chain_arguments(parser: argparse.ArgumentParser, *, signs: bool = True) -> N
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def chain_flags(args: argparse.Namespace) -> str:
+    """``--rpc`` and ``--contract`` as given, when not the defaults: for a printed next step
+    that works as printed."""
+    flags = ""
+    if args.rpc != DEFAULT_RPC:
+        flags += f" --rpc {args.rpc}"
+    if args.contract != DEFAULT_CONTRACT:
+        flags += f" --contract {args.contract}"
+    return flags
+
+
 def account_argument(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--account", metavar="ACCOUNT",
                         help=f"{what} (default: the --key-file's account)")  # fmt: skip

@@ -24,6 +24,7 @@ from cli.chain_call import (
     Refused,
     Unit,
     chain_arguments,
+    chain_flags,
     near_text,
     near_units,
     output,
@@ -164,7 +165,7 @@ def create_command(args: argparse.Namespace) -> int:
               "SHA-256 (HTTPS calls send it as the key)", file=sys.stderr)  # fmt: skip
     if not args.json:
         print(f"top it up: outlayer key top-up {result['nonce']} --amount AMOUNT --key-file "
-              f"{args.key_file}", file=sys.stderr)  # fmt: skip
+              f"{args.key_file}{chain_flags(args)}", file=sys.stderr)  # fmt: skip
     return 0
 
 

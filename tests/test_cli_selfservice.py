@@ -296,6 +296,8 @@ def test_a_near_key_prints_its_secret_once_and_takes_near(cli: Cli, world: World
     assert out.startswith(f"created payment key {dev}/") and "; secret: olk_" in out
     secret = out.rsplit("secret: ", 1)[1].strip()
     assert "shown only this once" in err
+    # The next step works as printed against this (non-default) node.
+    assert err.rstrip().endswith(f"--rpc {world.url}"), err
     record = world.view(
         "find_payment_key", {"key_hash": hashlib.sha256(secret.encode()).hexdigest()}
     )

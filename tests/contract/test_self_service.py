@@ -172,7 +172,7 @@ def test_only_the_owner_changes_a_project(net: Net) -> None:
     short = net.call(DEV, "add_version", {"name": "echo", "wasm_sha256": WASM}, 10**19)
     assert not short.success and "attach at least" in (short.failure or "")
     wrong = net.call(DEV, "set_active_version", {"name": "echo", "version": 2})
-    assert not wrong.success and "version must be a whole number from 0 to 1" in (
+    assert not wrong.success and "version must be a whole number from 1 to 1" in (
         wrong.failure or ""
     )
     assert snapshot(net) == before

@@ -12,6 +12,7 @@ import argparse
 import functools
 import json
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,9 +59,9 @@ def chain_flags(args: argparse.Namespace) -> str:
     that works as printed."""
     flags = ""
     if args.rpc != DEFAULT_RPC:
-        flags += f" --rpc {args.rpc}"
+        flags += f" --rpc {shlex.quote(args.rpc)}"
     if args.contract != DEFAULT_CONTRACT:
-        flags += f" --contract {args.contract}"
+        flags += f" --contract {shlex.quote(args.contract)}"
     return flags
 
 
@@ -215,6 +216,7 @@ def parse_units(text: str, decimals: int | None, what: str) -> int:
         raise invalid_argument(f"{what} {text!r} is not a number (e.g. 1500000, or 1.5)") from None
     if not value.is_finite() or value <= 0:
         raise invalid_argument(f"{what} must be positive, got {text!r}")
+    _within_u128(value, decimals or 0, text, what)
     if "." not in text and "e" not in text.lower():
         return _u128(int(value), text, what)
     if decimals is None:
@@ -236,6 +238,7 @@ def near_units(text: str, what: str = "--deposit-near") -> int:
         raise invalid_argument(f"{what} {text!r} is not a number of NEAR (e.g. 0.1)") from None
     if not value.is_finite() or value < 0:
         raise invalid_argument(f"{what} must be zero or more NEAR, got {text!r}")
+    _within_u128(value, NEAR_DECIMALS, text, what)
     scaled = value.scaleb(NEAR_DECIMALS)
     if scaled != scaled.to_integral_value():
         raise invalid_argument(f"{what} {text!r} is finer than a yoctoNEAR")
@@ -243,6 +246,13 @@ def near_units(text: str, what: str = "--deposit-near") -> int:
 
 
 U128_MAX = 2**128 - 1  # NEAR's amounts (balances, deposits, tokens) are u128
+
+
+def _within_u128(value: Decimal, decimals: int, text: str, what: str) -> None:
+    """Refuses, before it is scaled or made an int, a number with more digits than any u128
+    (1e999999 would overflow the scaling or take seconds to build)."""
+    if value and value.adjusted() + decimals > len(str(U128_MAX)):
+        _u128(U128_MAX + 1, text, what)
 
 
 def _u128(amount: int, text: str, what: str) -> int:

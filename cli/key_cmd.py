@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -165,7 +166,7 @@ def create_command(args: argparse.Namespace) -> int:
               "SHA-256 (HTTPS calls send it as the key)", file=sys.stderr)  # fmt: skip
     if not args.json:
         print(f"top it up: outlayer key top-up {result['nonce']} --amount AMOUNT --key-file "
-              f"{args.key_file}{chain_flags(args)}", file=sys.stderr)  # fmt: skip
+              f"{shlex.quote(str(args.key_file))}{chain_flags(args)}", file=sys.stderr)  # fmt: skip
     return 0
 
 

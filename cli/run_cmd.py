@@ -60,7 +60,6 @@ def register(commands: Any) -> None:
         "--data-dir",
         type=Path,
         metavar="PATH",
-        default=DEFAULT_DATA_DIR,
         help=f"where local storage and the key live (default {DEFAULT_DATA_DIR})",
     )
     guest.add_argument(
@@ -100,9 +99,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.caller and not is_account_id(args.caller):
         raise invalid_argument(f"--caller {args.caller!r} is not a NEAR account id")
-    _check_data_dir(args.data_dir)
+    if args.data_dir is not None:  # the default is made when a guest first needs it
+        _check_data_dir(args.data_dir)
+    data_dir = args.data_dir or DEFAULT_DATA_DIR
     store = args.store or f"module:{hashlib.sha256(wasm).hexdigest()}"
-    services = local_services(settings, wasm, data_dir=args.data_dir, store=store,
+    services = local_services(settings, wasm, data_dir=data_dir, store=store,
                               caller=args.caller, origin_key=LOCAL_ORIGIN)  # fmt: skip
     with Executor(settings, prestart=False) as executor:
         result = executor.execute(ExecutionJob(wasm, job_input, env, limits, fmt, services))
@@ -115,7 +116,9 @@ def _whole_number(text: str) -> int:
         value = Decimal(text.replace("_", ""))
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not value.is_finite() or value != value.to_integral_value():
+    if not value.is_finite() or (value and value.adjusted() > 30):  # the caps are far below
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of a sane size")
+    if value != value.to_integral_value():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
     return int(value)
 

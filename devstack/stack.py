@@ -145,13 +145,13 @@ class DevStack:
         private_folder(self.dir)
         # Nothing is touched before this stack owns the folder and its ports are free; a folder
         # made only to be refused in is taken away again.
+        self._lock.acquire()  # refused: the folder is the running stack's, left as it is
         try:
-            self._lock.acquire()
             check_ports_free(vars(self.ports))
         except OutlayerError:
-            self._lock.release()
-            if not existed:
+            if not existed:  # made here, held by this process only: nothing else is in it
                 shutil.rmtree(self.dir, ignore_errors=True)
+            self._lock.release()
             raise
         record_ports(self.dir, self.ports)
         for name in FRESH_EACH_START:

@@ -101,6 +101,7 @@ def test_bad_usage_exits_2_with_a_clear_message(tmp_path: Path) -> None:
         ((hello, "--format", "xml"), "invalid choice"),
         ((hello, "--max-instructions", "1.5e3x"), "is not a whole number"),
         ((hello, "--max-instructions", "1.5"), "is not a whole number"),
+        ((hello, "--max-instructions", "1e999999999"), "is not a whole number of a sane size"),
         ((hello, "--data-dir", tmp_path / "a-file"), "is not a folder"),
         ((hello, "--data-dir", tmp_path / "a-file" / "below"), "is not a folder"),
     ]

@@ -209,6 +209,9 @@ def test_project_refusals_are_one_line_and_move_nothing(
     line = cli.refused("project", "create", "x", "--wasm-sha256", "ab" * 32, "--deposit-near",
                        "1e30", who="carol", code=2)  # fmt: skip
     assert "--deposit-near '1e30' is more than any NEAR amount can be" in line
+    line = cli.refused("project", "create", "x", "--wasm-sha256", "ab" * 32, "--deposit-near",
+                       "1e999999", who="carol", code=2)  # fmt: skip
+    assert "is more than any NEAR amount can be" in line  # at once, not after a long sum
     # Signed, but more than carol holds: the chain's refusal (exit 1), not bad usage.
     line = cli.refused("project", "create", "x", "--wasm-sha256", "ab" * 32, "--deposit-near",
                        "1000000000", who="carol")  # fmt: skip
@@ -341,7 +344,8 @@ def test_key_refusals_are_one_line_and_move_nothing(cli: Cli, world: World, tmp_
            ("-1", "--amount must be positive"),
            ("1.0000001", "--amount '1.0000001' has more than 6 decimal places"),
            (str(2**128), "is more than any NEAR amount can be"),
-           ("1e40", "is more than any NEAR amount can be")]  # fmt: skip
+           ("1e40", "is more than any NEAR amount can be"),
+           ("1e999999", "is more than any NEAR amount can be")]  # fmt: skip
     for amount, why in bad:
         line = cli.refused("key", "top-up", str(nonce), "--amount", amount, code=2)
         assert why in line

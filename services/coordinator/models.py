@@ -196,7 +196,8 @@ class EarningsEntry(SQLModel, table=True):
 
 class ChainClock(SQLModel, table=True):
     """The chain's time as the last mirrored block gave it, and when that was seen here:
-    payment keys expire by the chain's clock (localnet's runs apart from the wall clock)."""
+    payment keys expire by the chain's clock (which need not be this machine's: the tests'
+    in-process chains run one second a block)."""
 
     __tablename__ = "chain_clock"
 

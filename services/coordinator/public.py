@@ -431,7 +431,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 spec.secrets_ref.CopyFrom(secrets_ref)
             return spec
 
-        digest = _request_digest(request, deposit_text)
+        digest = _request_digest(request, limits_to_proto(limits), secrets_ref, deposit_text)
         earlier = self._billing.call_for_nonce(key.key_id, nonce, digest)
         if earlier is not None:  # a retry: the first call's answer, not a second run
             return self._retried(earlier, nonce, job_spec, 0.0 if answer_at_once else wait)
@@ -573,17 +573,30 @@ def _pending(call_id: str) -> pb.CallResponse:
     return pb.CallResponse(call_id=call_id, status="pending", poll_url=f"/calls/{call_id}")
 
 
-def _request_digest(request: pb.CallRequest, attached_deposit: str) -> str:
+def _request_digest(
+    request: pb.CallRequest,
+    limits: execution_pb2.ResourceLimits,
+    secrets_ref: pb_coordinator.SecretsRef | None,
+    attached_deposit: str,
+) -> str:
     """What a call's nonce names: the request (project, version, input, limits, format,
-    secrets) and its attached deposit, apart from how its caller waits."""
+    secrets) and its attached deposit, as they resolve (no limits and their defaults spelt
+    out, no format and text, are one request), apart from how its caller waits."""
     named = pb.CallRequest()
     named.CopyFrom(request)
     # How a caller waits for a call, not what it asks: a retry may change them.
     named.ClearField("wait_seconds")
     named.ClearField("async")
     named.ClearField("nonce")
+    named.limits.CopyFrom(limits)
+    if named.response_format == execution_pb2.RESPONSE_FORMAT_UNSPECIFIED:
+        named.response_format = execution_pb2.RESPONSE_FORMAT_TEXT
+    named.ClearField("secrets_profile")
+    named.ClearField("secrets_account_id")
     digest = hashlib.sha256(named.SerializeToString(deterministic=True))
-    digest.update(b"\0deposit:" + attached_deposit.encode())
+    if secrets_ref is not None:
+        digest.update(b"\0secrets:" + secrets_ref.SerializeToString(deterministic=True))
+    digest.update(b"\0deposit:" + str(int(attached_deposit)).encode())
     return digest.hexdigest()
 
 

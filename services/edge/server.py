@@ -488,6 +488,19 @@ def unread_bytes_waiting(transport: asyncio.BaseTransport) -> bool:
 HEAD_LIMIT_BYTES = 16 * 1024  # a request line with its headers (h11's limit, uvicorn's default)
 
 
+def _head_size(request: h11.Request) -> int:
+    """About what the request's line and headers took on the wire."""
+    line = len(request.method) + len(request.target) + len(" HTTP/1.1\r\n") + 1
+    return line + sum(len(name) + len(value) + 4 for name, value in request.headers)
+
+
+def _oversized_part(buffered: bytes) -> str:
+    """Which part of a head h11 gave up on is too long: no line end within the limit is the
+    request line."""
+    line_end = buffered.find(b"\n", 0, HEAD_LIMIT_BYTES + 1)
+    return "line" if line_end == -1 else "headers"
+
+
 def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with a deadline for each request's headers, a cap on open
     connections, and JSON bodies for the errors it answers itself."""
@@ -495,14 +508,30 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
     class EdgeProtocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
         _got_bytes = False
-        # What has come of this request's line and headers, up to the limit (h11 checks the
-        # limit only while it cannot parse them yet, so a head sent at once would pass)
-        _head = b""
-        _head_whole = False
+        _head_refusal: str = ""  # "line" or "headers": the request's head is over the limit
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             send_without_delay(transport)
             super().connection_made(transport)
+            # Every request uvicorn takes from h11 passes here, pipelined ones too: h11 checks
+            # its limit only on a head it cannot parse yet, so one that came whole would pass.
+            next_event = self.conn.next_event
+
+            def checked_next_event() -> Any:
+                try:
+                    event = next_event()
+                except h11.RemoteProtocolError as exc:
+                    if exc.error_status_hint == 431:  # h11: an incomplete head over its limit
+                        self._head_refusal = _oversized_part(self.conn.trailing_data[0])
+                    raise
+                if isinstance(event, h11.Request) and _head_size(event) > HEAD_LIMIT_BYTES:
+                    self._head_refusal = (
+                        "line" if len(event.target) > HEAD_LIMIT_BYTES // 2 else "headers"
+                    )
+                    raise h11.RemoteProtocolError("head too large", error_status_hint=431)
+                return event
+
+            self.conn.next_event = checked_next_event  # type: ignore[method-assign]
             if len(self.connections) > settings.max_connections:
                 body = {"code": "overloaded", "message": "too many open connections; retry"}
                 extra = f"retry-after: {RETRY_AFTER_S}\r\n"
@@ -514,8 +543,6 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
         def _arm(self) -> None:
             self._disarm()
             self._got_bytes = False
-            self._head = b""
-            self._head_whole = False
             self._header_timer = self.loop.call_later(
                 settings.header_timeout_seconds, self._headers_late
             )
@@ -544,14 +571,6 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
 
         def data_received(self, data: bytes) -> None:
             self._got_bytes = True
-            if not self._head_whole and self.conn.their_state is h11.IDLE:
-                self._head = (self._head + data)[: HEAD_LIMIT_BYTES + 4]
-                end = self._head.find(b"\r\n\r\n")
-                if end > HEAD_LIMIT_BYTES or (end == -1 and len(self._head) > HEAD_LIMIT_BYTES):
-                    line_end = self._head.find(b"\n")
-                    self._refuse_head(line_too_long=not 0 <= line_end <= HEAD_LIMIT_BYTES)
-                    return
-                self._head_whole = end != -1
             try:
                 super().data_received(data)
             except ValueError:  # what h11 does not check: a path that is not ASCII, ...
@@ -570,23 +589,20 @@ def protocol_for(settings: EdgeSettings) -> type[asyncio.Protocol]:
             self._disarm()
             super().connection_lost(exc)
 
-        def _refuse_head(self, *, line_too_long: bool) -> None:
-            self._disarm()
-            if line_too_long:
-                text = f"the request line is over {HEAD_LIMIT_BYTES // 1024} KiB: shorten the URL"
+        def send_400_response(self, msg: str) -> None:
+            limit = f"{HEAD_LIMIT_BYTES // 1024} KiB"
+            if self._head_refusal == "line":
+                text = f"the request line is over {limit}: shorten the URL"
                 body = {"code": "uri_too_long", "message": text}
                 self.transport.write(_raw_json(414, "URI Too Long", body))
-            else:
-                text = (f"the request's headers are over {HEAD_LIMIT_BYTES // 1024} KiB: send "
-                        "fewer or shorter ones")  # fmt: skip
+            elif self._head_refusal == "headers":
+                text = f"the request's headers are over {limit}: send fewer or shorter ones"
                 body = {"code": "headers_too_large", "message": text}
                 self.transport.write(_raw_json(431, "Request Header Fields Too Large", body))
-            self.transport.close()
-
-        def send_400_response(self, msg: str) -> None:
-            text = "malformed HTTP/1.1 request (framing, Content-Length or headers)"
-            body = {"code": "bad_request", "message": text}
-            self.transport.write(_raw_json(400, "Bad Request", body))
+            else:
+                text = "malformed HTTP/1.1 request (framing, Content-Length or headers)"
+                body = {"code": "bad_request", "message": text}
+                self.transport.write(_raw_json(400, "Bad Request", body))
             self.transport.close()
 
     return EdgeProtocol

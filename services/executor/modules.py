@@ -11,6 +11,7 @@ import threading
 
 import grpc
 
+from outlayer.errors import ErrorCode, OutlayerError
 from outlayer.v1 import compiler_pb2, compiler_pb2_grpc
 from outlayer.wasmstore import WasmStore
 
@@ -27,6 +28,8 @@ class ModuleSource:
         self._fetching = threading.Lock()
 
     def get(self, checksum: str) -> bytes | None:
+        """The module, or None when the platform does not hold it; raises OutlayerError
+        (UNAVAILABLE) when the compiler could not say."""
         wasm = self._store.get(checksum)
         if wasm is not None or self._compiler is None:
             return wasm
@@ -40,9 +43,18 @@ class ModuleSource:
                 compiler_pb2.GetModuleRequest(checksum=checksum), timeout=FETCH_TIMEOUT_S
             )
             wasm = b"".join(chunk.data for chunk in chunks)
-        except grpc.RpcError:
-            return None
+        except grpc.RpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                return None  # the platform does not hold it
+            # Down, slow, or refusing us: not an answer about the module; another try may do.
+            raise OutlayerError(
+                ErrorCode.UNAVAILABLE,
+                f"the compiler did not give module sha256:{checksum} ({exc.code().name})",
+            ) from None
         if hashlib.sha256(wasm).hexdigest() != checksum:
-            return None
+            raise OutlayerError(
+                ErrorCode.UNAVAILABLE,
+                f"the compiler sent a module that is not sha256:{checksum}; not kept",
+            )
         self._store.put(wasm)
         return wasm

@@ -225,7 +225,10 @@ class JobRunner:
                         ExecutionErrorType.SECRETS_INVALID, exc.message
                     ), ""
                 raise GiveBack(exc.message) from None
-        wasm = self._store.get(spec.wasm_sha256)
+        try:
+            wasm = self._store.get(spec.wasm_sha256)
+        except OutlayerError as exc:  # the compiler could not say: another attempt may
+            raise GiveBack(exc.message) from None
         if wasm is None:
             return ExecutionResult.failure(
                 ExecutionErrorType.MODULE_NOT_FOUND,

@@ -379,7 +379,7 @@ def start_deadline(blocks_ago: int, limits: dict[str, Any], block_seconds: float
     """The latest a job for a request made ``blocks_ago`` blocks before the final head may
     start (compile-then-run waits no longer): what is left of the yield window, less the run
     itself and the resolve. Counted in blocks from now: block timestamps need not be wall
-    clock (localnet's are not)."""
+    clock (the tests' in-process chains run one second a block)."""
     run_s = float(limits.get("max_execution_seconds") or 60)
     left_s = (YIELD_BLOCKS - RESOLVE_BLOCKS - blocks_ago) * block_seconds - run_s
     return time.time() + left_s if left_s > 0 else 0.0

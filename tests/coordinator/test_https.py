@@ -193,10 +193,17 @@ def test_a_retried_request_with_the_same_nonce_runs_and_pays_once(https: Https) 
         headers={"X-Payment-Key": secret},
     )
     assert other.json()["call_id"] != first.json()["call_id"]
-    # A retry may wait differently; the nonce still names the same request.
-    patient = https.http.post("/call/dev.near/echo", json={**body, "wait_seconds": 5},
-                              headers={"X-Payment-Key": secret})  # fmt: skip
-    assert patient.json()["call_id"] == first.json()["call_id"]
+    # A retry may wait differently, or spell out the defaults; the nonce still names the same
+    # request.
+    spellings: list[dict[str, object]] = [
+        {"wait_seconds": 5},
+        {"response_format": "RESPONSE_FORMAT_TEXT"},
+        {"limits": {}},
+    ]
+    for same in spellings:
+        patient = https.http.post("/call/dev.near/echo", json={**body, **same},
+                                  headers={"X-Payment-Key": secret})  # fmt: skip
+        assert patient.json()["call_id"] == first.json()["call_id"], (same, patient.text)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ cap answers (or closes) as documented, and every error is a JSON body with a sta
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -336,3 +337,27 @@ def test_a_request_line_or_headers_over_the_limit_say_which(
     got, headers, body = read_response(sock)
     assert (got, body["code"]) == (status, code), body
     assert headers["content-type"] == "application/json" and "KiB" in body["message"]
+
+
+def test_heads_over_the_limit_are_caught_in_pieces_and_pipelined(stack: Stack) -> None:
+    """However the head arrives: in pieces (h11's own limit on a head it cannot parse yet), or
+    queued behind another request on the same connection."""
+    sock = stack.raw()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: edge\r\nX-Filler: ")
+    with contextlib.suppress(OSError):
+        for _ in range(3):
+            time.sleep(0.05)
+            sock.sendall(b"c" * 8000)
+    status, _, body = read_response(sock)
+    assert (status, body["code"]) == (431, "headers_too_large"), body
+
+    sock = stack.raw()
+    small = b"GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n"
+    large = b"GET /healthz?" + b"q" * 20_000 + b" HTTP/1.1\r\nHost: edge\r\n\r\n"
+    with contextlib.suppress(OSError):
+        sock.sendall(small + large)
+    answers = b""  # both answers, however they come: the edge closes after the second
+    while chunk := sock.recv(65536):
+        answers += chunk
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", answers)]
+    assert statuses == [200, 414] and b'"uri_too_long"' in answers, answers[:300]

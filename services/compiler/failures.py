@@ -52,7 +52,8 @@ def git_failure(stderr: str, repo: str, what: str) -> BuildFailure:
         return fail(
             Category.NETWORK_ERROR,
             f"could not reach {repo} while {what}; this is usually temporary: try again in a "
-            "minute",
+            "minute (a compiler with no route to the internet reaches only the repositories its "
+            "operator mirrors: compiler.git_mirrors)",
             transient=True,
         )
     if re.search(r"not our ref|couldn't find remote ref|no such remote ref|reference is not a "

@@ -61,3 +61,10 @@ def test_c_failures_are_compilation_errors() -> None:
     failure = c_failure("main.c:1:1: error: unknown type name 'in'")
     assert failure.category is Category.COMPILATION_ERROR
     assert "main.c" not in failure.message
+
+
+def test_an_unreachable_repository_says_where_an_offline_compiler_can_fetch() -> None:
+    failure = git_failure("fatal: unable to access: Could not resolve host: github.com", REPO,
+                          "fetching commit 0123")  # fmt: skip
+    assert "try again in a minute" in failure.message
+    assert "compiler.git_mirrors" in failure.message  # on a machine with no internet route

@@ -114,7 +114,8 @@ def test_bad_usage_exits_2_with_a_clear_message(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
     assert (tmp_path / "a-file").read_text() == "keep"
     # Written as the README writes the default: 1e9 instructions.
-    done = outlayer(hello, "--max-instructions", "1e9", cache=tmp_path)
+    done = outlayer(hello, "--max-instructions", "1e9", "--data-dir", tmp_path / "data",
+                    cache=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
 
 

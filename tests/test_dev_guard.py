@@ -199,8 +199,11 @@ def test_impossible_ports_and_folders_are_refused_in_one_line(tmp_path: Path) ->
         (["--dir", str(a_file)], f"{a_file} cannot be the dev folder"),
         (["--dir", str(a_file / "below")], f"{a_file / 'below'} cannot be the dev folder"),
     ]
+    # Its own folder and free ports first (a user's `make run` holds the defaults); each case's
+    # own value comes after, and argparse takes the last.
+    own = [*_dev_ports(), "--dir", str(tmp_path / "dev")]
     for args, says in cases:
-        done = subprocess.run([sys.executable, "-m", "cli.main", "dev", *args],
+        done = subprocess.run([sys.executable, "-m", "cli.main", "dev", *own, *args],
                               capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
         assert done.returncode == 2, (args, done.stderr)
         assert says in done.stderr, (args, done.stderr)

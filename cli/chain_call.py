@@ -252,14 +252,18 @@ def _within_u128(value: Decimal, decimals: int, text: str, what: str) -> None:
     """Refuses, before it is scaled or made an int, a number with more digits than any u128
     (1e999999 would overflow the scaling or take seconds to build)."""
     if value and value.adjusted() + decimals > len(str(U128_MAX)):
-        _u128(U128_MAX + 1, text, what)
+        raise _over_u128(text, what)
 
 
 def _u128(amount: int, text: str, what: str) -> int:
     if amount > U128_MAX:
-        raise invalid_argument(f"{what} {text!r} is more than any NEAR amount can be (2^128 - 1 "
-                               "of the smallest unit)")  # fmt: skip
+        raise _over_u128(text, what)
     return amount
+
+
+def _over_u128(text: str, what: str) -> OutlayerError:
+    return invalid_argument(f"{what} {text!r} is more than any NEAR amount can be (2^128 - 1 of "
+                            "the smallest unit)")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
 def up_command(args: argparse.Namespace) -> int:
     from devstack.stack import DevStack
 
-    ports = Ports(**{name: value for name, value in _ports_given(args).items()})
+    ports = Ports(**_ports_given(args))
     stack = DevStack(args.dir, ports, log=_say)
     stop = stop_on_signals()
     try:

@@ -431,7 +431,12 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
                 spec.secrets_ref.CopyFrom(secrets_ref)
             return spec
 
-        digest = _request_digest(request, limits_to_proto(limits), secrets_ref, deposit_text)
+        # What the nonce names, when there is one (a call without is never looked up by it).
+        digest = (
+            ""
+            if nonce is None
+            else _request_digest(request, limits_to_proto(limits), secrets_ref, deposit_text)
+        )
         earlier = self._billing.call_for_nonce(key.key_id, nonce, digest)
         if earlier is not None:  # a retry: the first call's answer, not a second run
             return self._retried(earlier, nonce, job_spec, 0.0 if answer_at_once else wait)
@@ -448,7 +453,7 @@ class PublicService(public_pb2_grpc.PublicServiceServicer):
             nonce=nonce,
             created_at=utcnow(),
             token_id=key.token_id,
-            request_sha256=digest if nonce is not None else None,
+            request_sha256=digest or None,
         )
         try:
             self._billing.hold(key.key_id, call)
